@@ -1,0 +1,184 @@
+"""Find, load and register plugins; the one place that talks to pluggy and stevedore."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+
+import attrs
+import pluggy
+
+from lightning_core import hookspecs
+from lightning_core._markers import PROJECT_NAME
+from lightning_core.context import ImportContext, TableSummary
+from lightning_core.errors import PluginError
+from lightning_core.registry import Kind, Registry
+
+ENTRY_POINT_GROUP = "lightning.plugins"
+STRICT_ENV = "LIGHTNING_STRICT_PLUGINS"
+
+log = logging.getLogger(__name__)
+
+_REGISTRATION_HOOKS: tuple[tuple[Kind, str], ...] = (
+    ("backend", "lightning_register_backends"),
+    ("source_reader", "lightning_register_source_readers"),
+    ("encoder", "lightning_register_encoders"),
+    ("conflict_strategy", "lightning_register_conflict_strategies"),
+    ("checkpoint_store", "lightning_register_checkpoint_stores"),
+)
+
+
+@attrs.frozen(kw_only=True)
+class LoadedPlugin:
+    """A plugin module and where it came from."""
+
+    name: str
+    """Entry-point name (or ``builtin.<module>``)."""
+    distribution: str
+    version: str
+    module: ModuleType
+
+
+@attrs.frozen(kw_only=True)
+class LoadFailure:
+    """A plugin whose entry point could not be loaded."""
+
+    name: str
+    distribution: str
+    version: str
+    error: str
+
+    @property
+    def origin(self) -> str:
+        """``distribution==version[entry]``, the way a user finds the culprit."""
+        return f"{self.distribution}=={self.version}[{self.name}]"
+
+
+def strict_from_env() -> bool:
+    """True when ``LIGHTNING_STRICT_PLUGINS`` asks that every load failure be fatal."""
+    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class PluginHost:
+    """The plugin manager facade: one method per hook, so the pipeline never calls pluggy."""
+
+    def __init__(self) -> None:
+        self._pm = pluggy.PluginManager(PROJECT_NAME)
+        self._pm.add_hookspecs(hookspecs)
+        self.plugins: list[LoadedPlugin] = []
+        self.failures: list[LoadFailure] = []
+        self.registry = Registry()
+
+    def register(self, plugin: LoadedPlugin) -> None:
+        """Register one plugin module with pluggy."""
+        self._pm.register(plugin.module, name=plugin.name)
+        self.plugins.append(plugin)
+
+    def finish(self) -> None:
+        """Check every hook implementation against the contract, then fill the registry."""
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"{exc}; the plugin implements a hook that does not exist") from exc
+        self.registry.load_failures.update({f.origin: f.error for f in self.failures})
+        origins = {p.name: f"{p.distribution}=={p.version}" for p in self.plugins}
+        for kind, hook_name in _REGISTRATION_HOOKS:
+            caller = getattr(self._pm.hook, hook_name)
+            for impl in caller.get_hookimpls():
+                records = impl.function()
+                self.registry.add_all(kind, records or (), origins.get(impl.plugin_name, "?"))
+
+    def hooks_of(self, plugin: LoadedPlugin) -> list[str]:
+        """Names of the hooks a plugin implements."""
+        callers = self._pm.get_hookcallers(plugin.module) or []
+        return sorted(caller.name for caller in callers)
+
+    def before_import(self, context: ImportContext) -> None:
+        """Run ``lightning_before_import`` of every plugin."""
+        self._pm.hook.lightning_before_import(context=context)
+
+    def after_table(self, context: ImportContext, table: TableSummary) -> None:
+        """Run ``lightning_after_table`` of every plugin."""
+        self._pm.hook.lightning_after_table(context=context, table=table)
+
+    def on_table_error(self, context: ImportContext, table: str, error: BaseException) -> None:
+        """Run ``lightning_on_table_error`` of every plugin."""
+        self._pm.hook.lightning_on_table_error(context=context, table=table, error=error)
+
+    def after_import(self, context: ImportContext, tables: list[TableSummary]) -> None:
+        """Run ``lightning_after_import`` of every plugin."""
+        self._pm.hook.lightning_after_import(context=context, tables=tables)
+
+
+def _builtin_plugins() -> Iterable[LoadedPlugin]:
+    from lightning_core import __version__, builtin
+
+    for module in builtin.MODULES:
+        yield LoadedPlugin(
+            name=f"builtin.{module.__name__.rsplit('.', 1)[-1]}",
+            distribution="tidb-lightning",
+            version=__version__,
+            module=module,
+        )
+
+
+def _distribution_of(entry_point: Any) -> tuple[str, str]:
+    dist = getattr(entry_point, "dist", None)
+    if dist is None:
+        return "unknown-distribution", "?"
+    return dist.metadata["Name"] or dist.name, dist.version
+
+
+def load_plugins(strict: bool | None = None) -> PluginHost:
+    """Build the plugin host: built-ins first, then every ``lightning.plugins`` entry point.
+
+    A plugin whose import fails is recorded in ``host.failures`` and logged as a warning; with
+    ``strict`` (default: the ``LIGHTNING_STRICT_PLUGINS`` environment variable) it is an error.
+    """
+    from stevedore import ExtensionManager
+
+    strict = strict_from_env() if strict is None else strict
+    host = PluginHost()
+    for plugin in _builtin_plugins():
+        host.register(plugin)
+
+    def on_failure(_manager: Any, entry_point: Any, exc: BaseException) -> None:
+        dist, version = _distribution_of(entry_point)
+        failure = LoadFailure(
+            name=entry_point.name, distribution=dist, version=version, error=repr(exc)
+        )
+        host.failures.append(failure)
+        log.warning("plugin %s failed to load: %r", failure.origin, exc)
+
+    manager = ExtensionManager(
+        namespace=ENTRY_POINT_GROUP,
+        invoke_on_load=False,
+        on_load_failure_callback=on_failure,
+    )
+    for extension in sorted(manager.extensions, key=lambda e: e.name):
+        dist, version = _distribution_of(extension.entry_point)
+        module = extension.plugin
+        if not isinstance(module, ModuleType):
+            host.failures.append(
+                LoadFailure(
+                    name=extension.name,
+                    distribution=dist,
+                    version=version,
+                    error=f"entry point names {module!r}, not a module of hook functions",
+                )
+            )
+            continue
+        host.register(
+            LoadedPlugin(name=extension.name, distribution=dist, version=version, module=module)
+        )
+    if strict and host.failures:
+        failed = "; ".join(f"{f.origin}: {f.error}" for f in host.failures)
+        raise PluginError(
+            f"plugins failed to load ({STRICT_ENV} is set): {failed}; "
+            "fix or uninstall them, or unset the variable"
+        )
+    host.finish()
+    return host

@@ -1,0 +1,159 @@
+"""Named component records, one table per kind, with lookups that explain themselves."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+import attrs
+
+from lightning_core.errors import PluginError
+
+Kind = Literal["backend", "source_reader", "encoder", "conflict_strategy", "checkpoint_store"]
+KINDS: tuple[Kind, ...] = (
+    "backend",
+    "source_reader",
+    "encoder",
+    "conflict_strategy",
+    "checkpoint_store",
+)
+
+#: Which distribution to pip-install for a well-known component that is missing.
+KNOWN_PACKAGES: dict[tuple[Kind, str], str] = {
+    ("backend", "tidb"): "tidb-lightning-backend-tidb",
+    ("backend", "local"): "tidb-lightning-backend-local",
+    ("backend", "importer"): "tidb-lightning-backend-importer",
+    ("encoder", "sql"): "tidb-lightning-backend-tidb",
+}
+
+
+@attrs.frozen(kw_only=True)
+class ComponentRecord:
+    """What a registration hook yields: a named factory and the options it accepts."""
+
+    name: str
+    factory: Callable[..., Any]
+    options_type: type | None = None
+    """attrs class validating this component's ``[plugin.<name>]`` table, if it has one."""
+    description: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class BackendRecord(ComponentRecord):
+    """A backend; ``factory(config=..., registry=...)`` returns a ``Backend``."""
+
+    requires_empty_target: bool = False
+    """True when target tables must be empty (the KV backends)."""
+
+
+@attrs.frozen(kw_only=True)
+class SourceReaderRecord(ComponentRecord):
+    """A reader; ``factory(chunk=..., config=..., start=...)`` returns a ``SourceReader``."""
+
+    formats: tuple[str, ...]
+    """Data file formats it reads (``sql``, ``csv``, ``parquet``, ...)."""
+
+
+@attrs.frozen(kw_only=True)
+class EncoderRecord(ComponentRecord):
+    """An encoder; turns row batches into what a backend writes (statements or KV pairs)."""
+
+
+@attrs.frozen(kw_only=True)
+class ConflictStrategyRecord(ComponentRecord):
+    """A conflict strategy; ``factory()`` returns a ``ConflictStrategy``."""
+
+
+@attrs.frozen(kw_only=True)
+class CheckpointStoreRecord(ComponentRecord):
+    """A checkpoint store for ``[checkpoint] driver = "<name>"``."""
+
+
+RECORD_TYPES: dict[Kind, type[ComponentRecord]] = {
+    "backend": BackendRecord,
+    "source_reader": SourceReaderRecord,
+    "encoder": EncoderRecord,
+    "conflict_strategy": ConflictStrategyRecord,
+    "checkpoint_store": CheckpointStoreRecord,
+}
+
+
+@attrs.frozen
+class Registered:
+    """A record and the distribution (``name==version``) that registered it."""
+
+    record: ComponentRecord
+    origin: str
+
+
+class Registry:
+    """Component records by kind and name; refuses duplicates and explains unknown names."""
+
+    def __init__(self) -> None:
+        self._tables: dict[Kind, dict[str, Registered]] = {kind: {} for kind in KINDS}
+        self.load_failures: dict[str, str] = {}
+        """Distribution → error, for plugins that failed to load (filled by the plugin host)."""
+
+    def add(self, kind: Kind, record: ComponentRecord, origin: str) -> None:
+        """Register ``record`` under ``kind``; a second record of the same name is an error."""
+        expected = RECORD_TYPES[kind]
+        if not isinstance(record, expected):
+            raise PluginError(
+                f"{origin} registered {record!r} as a {kind}, but a {kind} must be a "
+                f"{expected.__name__}; fix the plugin's registration hook"
+            )
+        table = self._tables[kind]
+        if record.name in table:
+            first = table[record.name].origin
+            raise PluginError(
+                f"{kind} {record.name!r} is registered twice: by {first} and by {origin}; "
+                f"uninstall one of them"
+            )
+        table[record.name] = Registered(record, origin)
+
+    def add_all(self, kind: Kind, records: Iterable[ComponentRecord], origin: str) -> None:
+        """Register every record of one hook result."""
+        for record in records:
+            self.add(kind, record, origin)
+
+    def names(self, kind: Kind) -> list[str]:
+        """Registered names of ``kind``, sorted."""
+        return sorted(self._tables[kind])
+
+    def entries(self, kind: Kind) -> list[Registered]:
+        """Registered records of ``kind`` with their origin, sorted by name."""
+        table = self._tables[kind]
+        return [table[name] for name in sorted(table)]
+
+    def get(self, kind: Kind, name: str) -> ComponentRecord:
+        """The record named ``name``; an unknown name raises an error that says what to do."""
+        table = self._tables[kind]
+        if name in table:
+            return table[name].record
+        label = kind.replace("_", " ")
+        installed = ", ".join(sorted(table)) or "none"
+        message = f"unknown {label} {name!r} (installed: {installed})"
+        close = difflib.get_close_matches(name, table, n=1)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        package = KNOWN_PACKAGES.get((kind, name))
+        if package:
+            message += f"; install it with: pip install {package}"
+        if self.load_failures:
+            failed = "; ".join(f"{dist}: {err}" for dist, err in self.load_failures.items())
+            message += f"; plugins that failed to load: {failed}"
+        raise PluginError(message)
+
+    def find_reader(self, data_format: str) -> SourceReaderRecord:
+        """The source reader for a data file format."""
+        for registered in self.entries("source_reader"):
+            record = registered.record
+            assert isinstance(record, SourceReaderRecord)
+            if data_format in record.formats:
+                return record
+        known = sorted({f for e in self.entries("source_reader") for f in e.record.formats})  # type: ignore[attr-defined]
+        raise PluginError(
+            f"no source reader reads {data_format!r} files (readable: {', '.join(known)}); "
+            "install a reader plugin for that format or exclude the files with [mydumper] filter"
+        )
