@@ -57,6 +57,7 @@ __all__ = [
     "SourceReader",
     "SourceReaderRecord",
     "TableSummary",
+    "TargetError",
     "Value",
     "__version__",
     "hookimpl",
