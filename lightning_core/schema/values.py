@@ -30,6 +30,7 @@ JSON                                    :class:`JsonDoc` holding the parsed docu
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any, NamedTuple
 
 import attrs
@@ -100,3 +101,89 @@ def format_duration(value: datetime.timedelta, fsp: int = 0) -> str:
     if fsp > 0:
         text += "." + f"{frac:06d}"[:fsp]
     return text
+
+
+# --- parsing MySQL's text forms of temporal values -------------------------------------------
+# These return raw parts and leave validation (ranges, zero dates, fsp) to the converter, which
+# knows the SQL mode.
+
+_DIGITS = re.compile(r"\d+")
+_DATETIME_DELIMITED = re.compile(
+    r"(\d{1,4})[^\dT ](\d{1,2})[^\dT ](\d{1,2})"
+    r"(?:(?:[T ]+)(\d{1,2})(?:[^\d](\d{1,2})(?:[^\d](\d{1,2})(?:\.(\d*))?)?)?)?"
+)
+_DURATION_TEXT = re.compile(r"(-)?(?:(\d+) +)?(\d+)(?::(\d+)(?::(\d+))?)?(?:\.(\d*))?")
+_DURATION_DIGITS = re.compile(r"(-)?(\d+)(?:\.(\d*))?")
+
+
+def _two_digit_year(year: int) -> int:
+    return year + 2000 if year < 70 else year + 1900
+
+
+def parse_datetime_text(text: str) -> tuple[MysqlTime, str] | None:
+    """Split a MySQL date/datetime string into parts and its raw fraction digits.
+
+    Accepts ``YYYY-MM-DD[ hh:mm:ss[.f]]`` with any punctuation as delimiter, ``T`` between date
+    and time, two-digit years, and the digit-only forms ``YYYYMMDD[hhmmss[.f]]`` /
+    ``YYMMDD[hhmmss]``. Returns None when the text has none of these shapes.
+    """
+    text = text.strip()
+    match = _DATETIME_DELIMITED.fullmatch(text)
+    if match:
+        year_text, month, day, hour, minute, second, frac = match.groups()
+        year = int(year_text)
+        if len(year_text) <= 2:
+            year = _two_digit_year(year)
+        return (
+            MysqlTime(
+                year,
+                int(month),
+                int(day),
+                int(hour or 0),
+                int(minute or 0),
+                int(second or 0),
+            ),
+            frac or "",
+        )
+    digits, _, frac = text.partition(".")
+    if not digits.isdigit() or (frac and not frac.isdigit()):
+        return None
+    return parse_datetime_digits(digits, frac)
+
+
+def parse_datetime_digits(digits: str, frac: str = "") -> tuple[MysqlTime, str] | None:
+    """Parts of the digit-only forms ``YYYYMMDDhhmmss``, ``YYMMDDhhmmss``, ``YYYYMMDD``,
+    ``YYMMDD``."""
+    n = len(digits)
+    if n in (14, 8):
+        year, rest = int(digits[:4]), digits[4:]
+    elif n in (12, 6):
+        year, rest = _two_digit_year(int(digits[:2])), digits[2:]
+    else:
+        return None
+    parts = [int(rest[i : i + 2]) for i in range(0, len(rest), 2)]
+    parts += [0] * (5 - len(parts))
+    return MysqlTime(year, *parts), frac
+
+
+def parse_duration_text(text: str) -> tuple[bool, int, int, int, str] | None:
+    """Split a MySQL TIME string into ``(negative, hours, minutes, seconds, fraction_digits)``.
+
+    Accepts ``[-][D ]hh:mm:ss[.f]``, ``hh:mm``, ``D hh``, and the digit-only forms
+    ``hhmmss``, ``mmss``, ``ss`` (each with an optional fraction). Minutes and seconds are not
+    range-checked here. Returns None for any other shape.
+    """
+    text = text.strip()
+    match = _DURATION_TEXT.fullmatch(text)
+    if match and (match.group(2) is not None or match.group(4) is not None):
+        neg, days, hours, minutes, seconds, frac = match.groups()
+        total_hours = int(hours) + 24 * int(days or 0)
+        return bool(neg), total_hours, int(minutes or 0), int(seconds or 0), frac or ""
+    match = _DURATION_DIGITS.fullmatch(text)
+    if not match:
+        return None
+    neg, digits, frac = match.groups()
+    number = int(digits)
+    hours, rest = divmod(number, 10000)
+    minutes, seconds = divmod(rest, 100)
+    return bool(neg), hours, minutes, seconds, frac or ""
