@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -177,10 +177,21 @@ class Backend(Protocol):
 
 
 class CheckpointStore(Protocol):
-    """Persists the progress of a task so that a new run resumes where the last one stopped."""
+    """A durable append-only log of small JSON records (see ``lightning_core.checkpoints``)."""
 
-    def load(self) -> dict[str, Any] | None:
-        """Return the saved state, or None when there is none."""
+    location: str
+    """Where the records are kept, for messages (a path or ``db.table``)."""
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every record saved so far, oldest first."""
+        ...
+
+    def append(self, records: Iterable[dict[str, Any]]) -> None:
+        """Save records; they survive a kill of this process once this returns."""
+        ...
+
+    def reset(self) -> None:
+        """Forget every record."""
         ...
 
     def close(self) -> None:

@@ -1,0 +1,99 @@
+"""The ``mysql`` checkpoint store: records kept in a table of the target server.
+
+``[checkpoint] driver = "mysql"`` keeps them in ``<schema>.checkpoint_log`` on the server given
+by ``[checkpoint] dsn`` (``user:password@tcp(host:port)/``, as TiDB Lightning writes it) or, when
+the dsn is empty, on the ``[tidb]`` target — as Loader kept its checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from lightning_core.errors import ConfigError
+from lightning_core.sqltext import quote_identifier
+from lightning_core.target import TargetAddress, connect, with_retries
+
+_DSN = re.compile(
+    r"^(?P<user>[^:@]*)(?::(?P<password>[^@]*))?@tcp\((?P<host>[^:)]+):(?P<port>\d+)\)/?"
+)
+
+
+def parse_dsn(dsn: str) -> TargetAddress:
+    """A Go-style MySQL DSN (``root:pw@tcp(127.0.0.1:3306)/``) as a target address."""
+    match = _DSN.match(dsn)
+    if not match:
+        raise ConfigError(
+            f"[checkpoint] dsn {dsn!r} is not of the form user:password@tcp(host:port)/; "
+            "fix it or leave it empty to use the [tidb] server"
+        )
+    return TargetAddress(
+        host=match["host"],
+        port=int(match["port"]),
+        user=match["user"],
+        password=match["password"] or "",
+    )
+
+
+class MySQLCheckpointStore:
+    """Records as rows of ``<schema>.checkpoint_log``, one log per task name."""
+
+    def __init__(self, address: TargetAddress, schema: str, task: str) -> None:
+        self._address = address
+        self._schema = quote_identifier(schema)
+        self._task = task
+        self.location = f"{schema}.checkpoint_log on {address.label}"
+        self._conn: Any = None
+
+    def _cursor(self) -> Any:
+        if self._conn is None:
+            self._conn = connect(self._address)
+            with self._conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS {self._schema}")
+                cur.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._schema}.checkpoint_log ("
+                    " id BIGINT AUTO_INCREMENT PRIMARY KEY,"
+                    " task VARCHAR(255) NOT NULL,"
+                    " record LONGTEXT NOT NULL,"
+                    " KEY (task))"
+                )
+        return self._conn.cursor()
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every record of this task, oldest first."""
+
+        def select() -> list[dict[str, Any]]:
+            with self._cursor() as cur:
+                cur.execute(
+                    f"SELECT record FROM {self._schema}.checkpoint_log WHERE task = %s ORDER BY id",
+                    (self._task,),
+                )
+                return [json.loads(row[0]) for row in cur.fetchall()]
+
+        return with_retries(select, what=f"read checkpoints from {self.location}")
+
+    def append(self, records: Iterable[dict[str, Any]]) -> None:
+        """Insert records (autocommit)."""
+        rows = [(self._task, json.dumps(r, separators=(",", ":"))) for r in records]
+
+        def insert() -> None:
+            with self._cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {self._schema}.checkpoint_log (task, record) VALUES (%s, %s)",
+                    rows,
+                )
+
+        with_retries(insert, what=f"write checkpoints to {self.location}")
+
+    def reset(self) -> None:
+        """Delete this task's records."""
+        with self._cursor() as cur:
+            cur.execute(f"DELETE FROM {self._schema}.checkpoint_log WHERE task = %s", (self._task,))
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,237 @@
+"""Command-line entry points: ``tidb-lightning`` and ``tidb-lightning-ctl``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from lightning_core import __version__
+from lightning_core.errors import LightningError
+
+log = logging.getLogger("lightning")
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+}
+
+
+def setup_logging(config: Any) -> None:
+    """Log to ``[lightning] file`` (stderr when empty or ``-``) at ``[lightning] level``."""
+    level = _LEVELS.get(str(config.lightning.level).lower(), logging.INFO)
+    path = config.lightning.file
+    handler: logging.Handler
+    if path and path != "-":
+        handler = logging.FileHandler(path, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(levelname)s] [%(name)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _import_parser() -> argparse.ArgumentParser:
+    from lightning_core.flags import add_lightning_flags
+
+    parser = argparse.ArgumentParser(
+        prog="tidb-lightning",
+        description="Import a mydumper/dumpling data source into TiDB or a MySQL-compatible "
+        "server. Subcommands: `plan` (what would be imported), `plugins` (what is installed).",
+    )
+    add_lightning_flags(parser)
+    parser.add_argument(
+        "--plan", action="store_true", help="print what would be imported and stop (no server)"
+    )
+    parser.add_argument("--json", action="store_true", help="with --plan: print JSON")
+    parser.add_argument(
+        "-V", "--version", action="version", version=f"tidb-lightning {__version__}"
+    )
+    return parser
+
+
+def _fail(exc: LightningError) -> int:
+    log.debug("failure", exc_info=exc)
+    print(f"Error: {exc}", file=sys.stderr, flush=True)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``tidb-lightning``: import, ``plan`` or ``plugins``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["plugins"]:
+        return plugins_main(args[1:])
+    if args[:1] == ["plan"]:
+        args = ["--plan", *args[1:]]
+    elif args[:1] == ["import"]:
+        args = args[1:]
+    from lightning_core.flags import config_from_args
+
+    parsed = _import_parser().parse_args(args)
+    try:
+        config = config_from_args(parsed)
+        from lightning_core.plugins import load_plugins
+
+        host = load_plugins()
+        if parsed.plan:
+            return _print_plan(config, host, as_json=parsed.json)
+        setup_logging(config)
+        from lightning_core.pipeline.runner import Importer
+
+        log.info(
+            "tidb-lightning %s starting, backend %s", __version__, config.tikv_importer.backend
+        )
+        Importer(config, host).run()
+    except LightningError as exc:
+        return _fail(exc)
+    except KeyboardInterrupt:
+        print("Error: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    log.info("import finished")
+    return 0
+
+
+def _print_plan(config: Any, host: Any, *, as_json: bool) -> int:
+    from lightning_core.pipeline.plan import make_plan, plan_json, render_plan
+
+    backend = config.tikv_importer.backend
+    host.registry.get("backend", backend)
+    plan = make_plan(config)
+    print(plan_json(plan, backend) if as_json else render_plan(plan, backend))
+    return 0
+
+
+def plugins_main(argv: Sequence[str]) -> int:
+    """``tidb-lightning plugins [--json]``: distributions, versions, hooks and components."""
+    parser = argparse.ArgumentParser(prog="tidb-lightning plugins")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parsed = parser.parse_args(list(argv))
+    from lightning_core.plugins import load_plugins
+    from lightning_core.registry import KINDS
+
+    try:
+        host = load_plugins()
+    except LightningError as exc:
+        return _fail(exc)
+    by_origin: dict[str, list[dict[str, str]]] = {}
+    for kind in KINDS:
+        for entry in host.registry.entries(kind):
+            by_origin.setdefault(entry.origin, []).append(
+                {"kind": kind, "name": entry.record.name, "description": entry.record.description}
+            )
+    distributions: dict[str, dict[str, Any]] = {}
+    for plugin in host.plugins:
+        origin = f"{plugin.distribution}=={plugin.version}"
+        dist = distributions.setdefault(
+            origin,
+            {
+                "distribution": plugin.distribution,
+                "version": plugin.version,
+                "plugins": [],
+                "components": by_origin.get(origin, []),
+            },
+        )
+        dist["plugins"].append({"name": plugin.name, "hooks": host.hooks_of(plugin)})
+    report = {
+        "distributions": list(distributions.values()),
+        "failures": [
+            {
+                "distribution": f.distribution,
+                "version": f.version,
+                "entry_point": f.name,
+                "error": f.error,
+            }
+            for f in host.failures
+        ],
+    }
+    if parsed.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for dist in report["distributions"]:
+        print(f"{dist['distribution']} {dist['version']}")
+        for plugin in dist["plugins"]:
+            print(f"  plugin {plugin['name']}: hooks {', '.join(plugin['hooks']) or '-'}")
+        for comp in dist["components"]:
+            print(f"  {comp['kind']:<17} {comp['name']:<10} {comp['description']}")
+    for failure in report["failures"]:
+        print(
+            f"FAILED {failure['distribution']} {failure['version']} "
+            f"[{failure['entry_point']}]: {failure['error']}"
+        )
+    return 0
+
+
+def ctl_main(argv: Sequence[str] | None = None) -> int:
+    """``tidb-lightning-ctl``: inspect or remove checkpoints."""
+    from lightning_core.flags import add_lightning_flags, config_from_args
+
+    parser = argparse.ArgumentParser(prog="tidb-lightning-ctl")
+    add_lightning_flags(parser)
+    parser.add_argument(
+        "--checkpoint-remove", metavar="all", help="forget the task's checkpoints (all)"
+    )
+    parser.add_argument(
+        "--checkpoint-error-destroy",
+        metavar="all",
+        help="forget the checkpoints of a failed task (all); imported rows stay in the target",
+    )
+    parser.add_argument("--checkpoint-dump", action="store_true", help="print the checkpoint")
+    parsed = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        config = config_from_args(parsed)
+        from lightning_core.checkpoints.state import fold_records
+        from lightning_core.pipeline.runner import task_id_of
+        from lightning_core.plugins import load_plugins
+
+        host = load_plugins()
+        task = task_id_of(config)
+        store = host.registry.get("checkpoint_store", config.checkpoint.driver).factory(
+            config=config, task=task
+        )
+        target = parsed.checkpoint_remove or parsed.checkpoint_error_destroy
+        if target is not None:
+            if target != "all":
+                raise LightningError(
+                    f"only 'all' is supported for removing checkpoints, not {target!r}"
+                )
+            store.reset()
+            backend = host.registry.get("backend", config.tikv_importer.backend).factory(
+                config=config, task=task
+            )
+            backend.forget_task()
+            backend.close()
+            print(f"checkpoints removed from {store.location}")
+            return 0
+        if parsed.checkpoint_dump:
+            state = fold_records(store.read(), store.location)
+            print(
+                json.dumps(
+                    None
+                    if state is None
+                    else {
+                        "fingerprint": state.fingerprint,
+                        "chunks": {
+                            k: {"offset": v.position.offset, "rows": v.rows, "done": v.done}
+                            for k, v in state.chunks.items()
+                        },
+                        "tables": {
+                            k: {"status": v.status, "rows_before": v.rows_before}
+                            for k, v in state.tables.items()
+                        },
+                    },
+                    indent=2,
+                )
+            )
+            return 0
+        parser.error("nothing to do: give --checkpoint-remove=all or --checkpoint-dump")
+    except LightningError as exc:
+        return _fail(exc)
+    return 0

@@ -1,0 +1,152 @@
+"""Connections to the target server (TiDB or any MySQL-protocol server) and retry rules."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+from lightning_core.errors import TargetError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: MySQL error codes worth retrying: the server or the network hiccuped, not the data.
+TRANSIENT_ERRORS: dict[int, str] = {
+    1040: "too many connections",
+    1205: "lock wait timeout",
+    1213: "deadlock",
+    2003: "cannot connect",
+    2006: "server has gone away",
+    2013: "lost connection during query",
+    8027: "TiDB: information schema out of date",
+    9001: "TiDB: PD server timeout",
+    9002: "TiKV server timeout",
+    9005: "TiKV region unavailable",
+    9007: "TiKV write conflict",
+}
+#: Codes after which the connection itself is unusable and must be opened again.
+CONNECTION_ERRORS = frozenset({2003, 2006, 2013})
+
+
+@attrs.frozen(kw_only=True)
+class TargetAddress:
+    """Where and how to connect; built from ``[tidb]``."""
+
+    host: str
+    port: int
+    user: str
+    password: str = attrs.field(repr=False)
+    sql_mode: str | None = None
+    max_allowed_packet: int = 64 * 1024 * 1024
+
+    @property
+    def label(self) -> str:
+        """``user@host:port``, safe to print."""
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+def address_from_config(tidb: Any) -> TargetAddress:
+    """The target address of a ``[tidb]`` config section."""
+    return TargetAddress(
+        host=tidb.host,
+        port=int(tidb.port),
+        user=tidb.user,
+        password=tidb.password,
+        sql_mode=tidb.sql_mode,
+        max_allowed_packet=int(getattr(tidb, "max_allowed_packet", 64 * 1024 * 1024)),
+    )
+
+
+def error_code(exc: BaseException) -> int | None:
+    """The MySQL error code of a pymysql error, if it carries one."""
+    args = getattr(exc, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when retrying the same statement may succeed."""
+    import pymysql
+
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return True
+    return error_code(exc) in TRANSIENT_ERRORS
+
+
+def connect(address: TargetAddress, *, autocommit: bool = True, retries: int = 3) -> Any:
+    """Open a pymysql connection in binary-safe utf8mb4 with the configured sql_mode."""
+    import pymysql
+
+    def attempt() -> Any:
+        conn = pymysql.connect(
+            host=address.host,
+            port=address.port,
+            user=address.user,
+            password=address.password,
+            charset="utf8mb4",
+            autocommit=autocommit,
+            max_allowed_packet=address.max_allowed_packet,
+            connect_timeout=10,
+            local_infile=False,
+        )
+        if address.sql_mode is not None:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION sql_mode = %s", (address.sql_mode,))
+        return conn
+
+    return with_retries(attempt, what=f"connect to {address.label}", retries=retries)
+
+
+def with_retries(
+    action: Callable[[], T],
+    *,
+    what: str,
+    retries: int = 3,
+    on_retry: Callable[[BaseException], None] | None = None,
+    base_delay: float = 0.2,
+) -> T:
+    """Run ``action``; retry transient server errors with exponential backoff and jitter.
+
+    After the last attempt the error becomes a ``TargetError`` that says what failed.
+    """
+    import pymysql
+
+    attempt = 0
+    while True:
+        try:
+            return action()
+        except pymysql.err.MySQLError as exc:
+            attempt += 1
+            if not is_transient(exc) or attempt > retries:
+                code = error_code(exc)
+                reason = TRANSIENT_ERRORS.get(code or 0, "")
+                tries = f" after {attempt} attempts" if attempt > 1 else ""
+                raise TargetError(
+                    f"{what} failed{tries}: {exc}"
+                    + (f" ({reason})" if reason else "")
+                    + "; check the target server, then run again to resume"
+                ) from exc
+            delay = base_delay * (2 ** (attempt - 1)) * (1 + random.random())
+            log.warning("%s: %s; retry %d/%d in %.1fs", what, exc, attempt, retries, delay)
+            if on_retry is not None:
+                on_retry(exc)
+            time.sleep(delay)
+
+
+def server_version(conn: Any) -> str:
+    """``SELECT version()`` of the target."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT version()")
+        return str(cur.fetchone()[0])
+
+
+def is_tidb(conn: Any) -> bool:
+    """True when the target is TiDB (TiDB-only SQL such as ADMIN CHECKSUM may be used)."""
+    return "tidb" in server_version(conn).lower()

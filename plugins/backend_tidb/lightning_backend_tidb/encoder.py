@@ -1,0 +1,105 @@
+"""Rows to ``INSERT`` / ``REPLACE`` / ``INSERT IGNORE`` statements for a target table."""
+
+from __future__ import annotations
+
+import attrs
+
+from lightning_core import EncodeError, RowBatch
+from lightning_core.pipeline.targets import TargetTable
+from lightning_core.sqltext import format_row, quote_identifier
+
+DEFAULT_STATEMENT_BYTES = 1024 * 1024
+
+
+@attrs.frozen
+class Statement:
+    """One statement and the rows of the batch it carries (``batch.rows[first:first+count]``)."""
+
+    sql: bytes
+    first: int
+    count: int
+
+
+class SqlStatementEncoder:
+    """Encodes the batches of one table; one instance per writer, reused for every batch.
+
+    :param table: the target table (name and column names).
+    :param verb: statement head from the conflict strategy, e.g. ``REPLACE INTO``.
+    :param no_backslash_escapes: the target's sql_mode has ``NO_BACKSLASH_ESCAPES``.
+    :param max_bytes: a statement is closed once it reaches this size (one row always fits).
+    """
+
+    def __init__(
+        self,
+        table: TargetTable,
+        verb: str,
+        *,
+        no_backslash_escapes: bool = False,
+        max_bytes: int = DEFAULT_STATEMENT_BYTES,
+    ) -> None:
+        self.table = table
+        self._head = f"{verb} {table.quoted} ".encode()
+        self._no_backslash_escapes = no_backslash_escapes
+        self._max_bytes = max_bytes
+        self._heads: dict[tuple[str, ...] | None, tuple[bytes, int]] = {}
+
+    def _head_for(
+        self, columns: tuple[str, ...] | None, path: str, offset: int
+    ) -> tuple[bytes, int]:
+        """Statement head with the column list mapped onto the target, and the row width."""
+        cached = self._heads.get(columns)
+        if cached is not None:
+            return cached
+        if columns is None:
+            head = self._head + b"VALUES "
+            width = len(self.table.columns)
+        else:
+            names = [self._target_column(name, path, offset) for name in columns]
+            column_list = ",".join(quote_identifier(n) for n in names)
+            head = self._head + f"({column_list}) VALUES ".encode()
+            width = len(columns)
+        self._heads[columns] = (head, width)
+        return head, width
+
+    def _target_column(self, name: str, path: str, offset: int) -> str:
+        found = self.table.lookup.get(name.lower())
+        if found is None:
+            raise EncodeError(
+                f"{path}:{offset}: column {name!r} of the source is not a column of "
+                f"{self.table.quoted} (columns: {', '.join(self.table.columns)}); fix the "
+                "source or the target table, or route it elsewhere"
+            )
+        return found
+
+    def encode(self, batch: RowBatch, path: str) -> list[Statement]:
+        """The statements that write every row of ``batch``, in order."""
+        if not batch.rows:
+            return []
+        head, width = self._head_for(batch.columns, path, batch.offsets[0])
+        statements: list[Statement] = []
+        parts: list[bytes] = []
+        size = len(head)
+        first = 0
+        nbe = self._no_backslash_escapes
+        limit = self._max_bytes
+        for index, row in enumerate(batch.rows):
+            if len(row) != width:
+                raise EncodeError(
+                    f"{path}:{batch.offsets[index]}: row has {len(row)} values but "
+                    f"{width} columns are expected for {self.table.quoted}; fix the row"
+                )
+            text = format_row(row, no_backslash_escapes=nbe)
+            if parts and size + len(text) + 1 > limit:
+                statements.append(Statement(head + b",".join(parts), first, index - first))
+                parts = []
+                size = len(head)
+                first = index
+            parts.append(text)
+            size += len(text) + 1
+        statements.append(Statement(head + b",".join(parts), first, len(batch.rows) - first))
+        return statements
+
+    def single_row(self, batch: RowBatch, index: int, path: str) -> bytes:
+        """A statement writing only row ``index`` of ``batch`` (to find the row that fails)."""
+        head, _ = self._head_for(batch.columns, path, batch.offsets[0])
+        return head + format_row(batch.rows[index], no_backslash_escapes=self._no_backslash_escapes)
