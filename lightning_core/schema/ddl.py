@@ -404,9 +404,12 @@ def _default(
     node: exp.Expression, ft: FieldType, name: str, not_null: bool, time_zone: str
 ) -> tuple[object, str | None]:
     """(canonical default, default expression) of a DEFAULT clause."""
-    if isinstance(node, exp.CurrentTimestamp | exp.CurrentDatetime) or (
-        isinstance(node, exp.Anonymous | exp.Func)
-        and node.sql_name().upper() in ("NOW", "LOCALTIME", "LOCALTIMESTAMP", "CURRENT_TIMESTAMP")
+    function = node.name if isinstance(node, exp.Anonymous) else node.key
+    if isinstance(node, exp.CurrentTimestamp | exp.CurrentDatetime) or function.upper() in (
+        "NOW",
+        "LOCALTIME",
+        "LOCALTIMESTAMP",
+        "CURRENT_TIMESTAMP",
     ):
         fsp = node.this.name if isinstance(node.this, exp.Literal) else ""
         return None, f"CURRENT_TIMESTAMP({fsp})" if fsp else "CURRENT_TIMESTAMP"
@@ -488,16 +491,22 @@ def parse_create_table(
     statement = _find_create(sql, ("TABLE",))
     found = _TidbOptions()
     text = _rewrite(statement, found)
+    advice = (
+        "simplify the table definition in the schema file, or create the table on the target "
+        "and let Lightning read its definition from there"
+    )
     try:
         tree = sqlglot.parse_one(text, read="mysql")
-    except sqlglot.errors.ParseError as exc:
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
         raise SchemaError(
-            f"cannot parse the CREATE TABLE statement: {str(exc).splitlines()[0]}; "
-            "simplify the table definition in the schema file or create the table on the target "
-            "and let Lightning read it from there"
+            f"table `{_lexical_table_name(statement)}`: cannot parse the CREATE TABLE statement: "
+            f"{str(exc).splitlines()[0]}; {advice}"
         ) from None
     if not isinstance(tree, exp.Create) or not isinstance(tree.this, exp.Schema):
-        raise SchemaError("the CREATE TABLE statement has no column list (CREATE ... LIKE/AS?)")
+        raise SchemaError(
+            f"table `{_lexical_table_name(statement)}`: cannot parse the CREATE TABLE statement "
+            f"(unsupported syntax such as PARTITION BY, LIKE or AS SELECT); {advice}"
+        )
     table_node = tree.this.this
     name = table_node.name
     try:
@@ -506,6 +515,18 @@ def parse_create_table(
         if str(exc).startswith("table `"):
             raise
         raise SchemaError(f"table `{name}`: {exc}") from None
+
+
+def _lexical_table_name(statement: list[tuple[str, str]]) -> str:
+    """The table name of a statement sqlglot could not parse, for the error message."""
+    names = [
+        text[1:-1].replace("``", "`") if kind == "ident" else text
+        for kind, text in statement
+        if kind in ("ident", "word")
+    ]
+    keywords = {"CREATE", "TEMPORARY", "TABLE", "IF", "NOT", "EXISTS"}
+    rest = [name for name in names[:8] if name.upper() not in keywords]
+    return rest[0] if rest else "?"
 
 
 def _build_table(
