@@ -149,6 +149,13 @@ class ConflictStrategy(Protocol):
         """The statement head, e.g. ``REPLACE INTO`` or ``INSERT IGNORE INTO``."""
         ...
 
+    def statement_tail(self, columns: tuple[str, ...]) -> str:
+        """Text after the VALUES list, e.g. ``ON DUPLICATE KEY UPDATE ...``; empty for none.
+
+        :param columns: quoted target column names the statement writes.
+        """
+        ...
+
     def on_duplicate_error(self, table: str, key: str, where: str) -> None:
         """Called when the target reports a duplicate key; raise to stop, return to skip."""
         ...

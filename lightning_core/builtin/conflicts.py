@@ -22,6 +22,10 @@ class VerbStrategy:
         """The statement head for this strategy."""
         return self.verb
 
+    def statement_tail(self, columns: tuple[str, ...]) -> str:
+        """The built-in strategies need nothing after the VALUES list."""
+        return ""
+
     def on_duplicate_error(self, table: str, key: str, where: str) -> None:
         """A duplicate reached the strategy: stop the import and say where it came from."""
         raise DuplicateKeyError(

@@ -153,7 +153,7 @@ class TiDBBackend:
         """A writer for one chunk of ``table``."""
         encoder = SqlStatementEncoder(
             table,
-            strategy.insert_verb(),
+            strategy,
             no_backslash_escapes=self._no_backslash_escapes,
             max_bytes=self._statement_bytes,
         )

@@ -5,10 +5,18 @@ from __future__ import annotations
 import attrs
 
 from lightning_core import EncodeError, RowBatch
+from lightning_core.interfaces import ConflictStrategy
 from lightning_core.pipeline.targets import TargetTable
 from lightning_core.sqltext import format_row, quote_identifier
 
 DEFAULT_STATEMENT_BYTES = 1024 * 1024
+
+
+@attrs.frozen
+class _Shape:
+    head: bytes
+    tail: bytes
+    width: int
 
 
 @attrs.frozen
@@ -24,7 +32,7 @@ class SqlStatementEncoder:
     """Encodes the batches of one table; one instance per writer, reused for every batch.
 
     :param table: the target table (name and column names).
-    :param verb: statement head from the conflict strategy, e.g. ``REPLACE INTO``.
+    :param strategy: the conflict strategy: statement verb (e.g. ``REPLACE INTO``) and tail.
     :param no_backslash_escapes: the target's sql_mode has ``NO_BACKSLASH_ESCAPES``.
     :param max_bytes: a statement is closed once it reaches this size (one row always fits).
     """
@@ -32,34 +40,34 @@ class SqlStatementEncoder:
     def __init__(
         self,
         table: TargetTable,
-        verb: str,
+        strategy: ConflictStrategy,
         *,
         no_backslash_escapes: bool = False,
         max_bytes: int = DEFAULT_STATEMENT_BYTES,
     ) -> None:
         self.table = table
-        self._head = f"{verb} {table.quoted} ".encode()
+        self._strategy = strategy
+        self._verb = f"{strategy.insert_verb()} {table.quoted} ".encode()
         self._no_backslash_escapes = no_backslash_escapes
         self._max_bytes = max_bytes
-        self._heads: dict[tuple[str, ...] | None, tuple[bytes, int]] = {}
+        self._shapes: dict[tuple[str, ...] | None, _Shape] = {}
 
-    def _head_for(
-        self, columns: tuple[str, ...] | None, path: str, offset: int
-    ) -> tuple[bytes, int]:
-        """Statement head with the column list mapped onto the target, and the row width."""
-        cached = self._heads.get(columns)
-        if cached is not None:
-            return cached
+    def _shape_for(self, columns: tuple[str, ...] | None, path: str, offset: int) -> _Shape:
+        """Statement head and tail with the column list mapped onto the target."""
+        shape = self._shapes.get(columns)
+        if shape is not None:
+            return shape
         if columns is None:
-            head = self._head + b"VALUES "
-            width = len(self.table.columns)
+            names = self.table.columns
+            head = self._verb + b"VALUES "
         else:
-            names = [self._target_column(name, path, offset) for name in columns]
+            names = tuple(self._target_column(name, path, offset) for name in columns)
             column_list = ",".join(quote_identifier(n) for n in names)
-            head = self._head + f"({column_list}) VALUES ".encode()
-            width = len(columns)
-        self._heads[columns] = (head, width)
-        return head, width
+            head = self._verb + f"({column_list}) VALUES ".encode()
+        tail = self._strategy.statement_tail(tuple(quote_identifier(n) for n in names))
+        shape = _Shape(head, f" {tail}".encode() if tail else b"", len(names))
+        self._shapes[columns] = shape
+        return shape
 
     def _target_column(self, name: str, path: str, offset: int) -> str:
         found = self.table.lookup.get(name.lower())
@@ -75,7 +83,8 @@ class SqlStatementEncoder:
         """The statements that write every row of ``batch``, in order."""
         if not batch.rows:
             return []
-        head, width = self._head_for(batch.columns, path, batch.offsets[0])
+        shape = self._shape_for(batch.columns, path, batch.offsets[0])
+        head, tail, width = shape.head, shape.tail, shape.width
         statements: list[Statement] = []
         parts: list[bytes] = []
         size = len(head)
@@ -90,16 +99,17 @@ class SqlStatementEncoder:
                 )
             text = format_row(row, no_backslash_escapes=nbe)
             if parts and size + len(text) + 1 > limit:
-                statements.append(Statement(head + b",".join(parts), first, index - first))
+                statements.append(Statement(head + b",".join(parts) + tail, first, index - first))
                 parts = []
                 size = len(head)
                 first = index
             parts.append(text)
             size += len(text) + 1
-        statements.append(Statement(head + b",".join(parts), first, len(batch.rows) - first))
+        statements.append(Statement(head + b",".join(parts) + tail, first, len(batch.rows) - first))
         return statements
 
     def single_row(self, batch: RowBatch, index: int, path: str) -> bytes:
         """A statement writing only row ``index`` of ``batch`` (to find the row that fails)."""
-        head, _ = self._head_for(batch.columns, path, batch.offsets[0])
-        return head + format_row(batch.rows[index], no_backslash_escapes=self._no_backslash_escapes)
+        shape = self._shape_for(batch.columns, path, batch.offsets[0])
+        row = format_row(batch.rows[index], no_backslash_escapes=self._no_backslash_escapes)
+        return shape.head + row + shape.tail

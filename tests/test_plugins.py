@@ -1,0 +1,140 @@
+"""Plugin discovery, registration and the ``plugins`` command, with throwaway plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lightning_core import ConflictStrategyRecord, PluginError, hookimpl
+from lightning_core.plugins import STRICT_ENV, LoadedPlugin, PluginHost, load_plugins
+from lightning_core.registry import BackendRecord, Registry
+
+BIN = Path(sys.executable).parent
+
+
+def write_dist_info(root: Path, dist: str, module: str, source: str) -> None:
+    """A plugin 'installed' flake8-style: a module and a .dist-info with its entry point."""
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[lightning.plugins]\n{module} = {module}\n")
+
+
+def run_cli(
+    *args: str, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run(
+        [str(BIN / "tidb-lightning"), *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_builtins_register_through_hooks() -> None:
+    host = load_plugins(strict=True)
+    registry = host.registry
+    assert registry.names("source_reader") == ["csv", "parquet", "sql"]
+    assert registry.names("conflict_strategy") == ["error", "ignore", "replace"]
+    assert {"file", "mysql"} <= set(registry.names("checkpoint_store"))
+    assert registry.find_reader("csv").name == "csv"
+
+
+def test_plugins_json_lists_builtins_and_installed_plugins() -> None:
+    result = run_cli("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    by_name = {d["distribution"]: d for d in report["distributions"]}
+    assert "tidb-lightning" in by_name
+    components = {(c["kind"], c["name"]) for c in by_name["tidb-lightning"]["components"]}
+    assert ("source_reader", "sql") in components
+    assert ("conflict_strategy", "replace") in components
+    assert ("checkpoint_store", "file") in components
+    tidb = by_name["tidb-lightning-backend-tidb"]
+    assert ("backend", "tidb") in {(c["kind"], c["name"]) for c in tidb["components"]}
+    assert "lightning_register_backends" in tidb["plugins"][0]["hooks"]
+    assert "tidb-lightning-migrate-loader" in by_name
+    assert report["failures"] == []
+
+
+def test_duplicate_names_are_refused_naming_both_origins() -> None:
+    registry = Registry()
+    record = BackendRecord(name="x", factory=object)
+    registry.add("backend", record, "first==1.0")
+    with pytest.raises(PluginError, match=r"registered twice: by first==1.0 and by second==2.0"):
+        registry.add("backend", record, "second==2.0")
+
+
+def test_unknown_backend_lists_installed_and_package() -> None:
+    registry = load_plugins(strict=True).registry
+    with pytest.raises(PluginError) as info:
+        registry.get("backend", "local")
+    message = str(info.value)
+    assert "installed: " in message and "tidb" in message
+    assert "pip install tidb-lightning-backend-local" in message
+    with pytest.raises(PluginError, match="did you mean 'tidb'"):
+        registry.get("backend", "tibd")
+
+
+def test_wrong_record_type_is_refused() -> None:
+    registry = Registry()
+    with pytest.raises(PluginError, match="must be a BackendRecord"):
+        registry.add("backend", ConflictStrategyRecord(name="x", factory=object), "p==1")
+
+
+def test_misspelt_hook_fails_at_start(tmp_path: Path) -> None:
+    module = type(sys)("misspelt")
+
+    @hookimpl
+    def lightning_register_backendz() -> list[BackendRecord]:
+        return []
+
+    module.lightning_register_backendz = lightning_register_backendz  # type: ignore[attr-defined]
+    host = PluginHost()
+    host.register(LoadedPlugin(name="misspelt", distribution="m", version="1", module=module))
+    with pytest.raises(PluginError, match="lightning_register_backendz"):
+        host.finish()
+
+
+BROKEN = """
+raise RuntimeError("this plugin is broken on purpose")
+"""
+
+
+def test_broken_plugin_is_reported_and_does_not_stop_others(tmp_path: Path) -> None:
+    write_dist_info(tmp_path, "acme-broken", "acme_broken", BROKEN)
+    env = {"PYTHONPATH": str(tmp_path), STRICT_ENV: "0"}
+    result = run_cli("plugins", "--json", env_extra=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    (failure,) = report["failures"]
+    assert failure["distribution"] == "acme-broken"
+    assert failure["version"] == "1.2.3"
+    assert "broken on purpose" in failure["error"]
+    assert "tidb-lightning-backend-tidb" in {d["distribution"] for d in report["distributions"]}
+
+
+def test_broken_plugin_is_fatal_in_strict_mode(tmp_path: Path) -> None:
+    write_dist_info(tmp_path, "acme-broken", "acme_broken", BROKEN)
+    result = run_cli("plugins", env_extra={"PYTHONPATH": str(tmp_path), STRICT_ENV: "1"})
+    assert result.returncode != 0
+    assert "acme-broken==1.2.3[acme_broken]" in result.stderr
+    assert "broken on purpose" in result.stderr
+
+
+def test_unknown_component_mentions_failed_plugins(tmp_path: Path) -> None:
+    write_dist_info(tmp_path, "acme-broken", "acme_broken", BROKEN)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        host = load_plugins(strict=False)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("acme_broken", None)
+    with pytest.raises(PluginError, match=r"failed to load: acme-broken==1.2.3"):
+        host.registry.get("backend", "acme")
