@@ -1,0 +1,589 @@
+"""Read CSV data files shaped by ``[mydumper.csv]``.
+
+Two parsers share one set of rules and produce the same rows:
+
+* the *general* parser, a bytes regex per field, handles every option (separators, delimiters
+  and terminators of several characters, any terminator);
+* the *fast* parser hands a block to Python's C ``csv`` module when the dialect allows it
+  (one-byte separator and delimiter, terminator empty, ``\\n`` or ``\\r\\n``). Backslash escapes
+  are first replaced by same-length markers outside latin-1, so the ``csv`` module never sees
+  them and byte offsets stay exact; a record it cannot decide (a NULL-looking quoted field, a
+  malformed record, a huge field) is handed to the general parser.
+
+Rules, in both parsers:
+
+* a field that starts with the delimiter is quoted: it ends at the next delimiter that is not
+  doubled (``""`` stands for ``"``); separators and newlines inside are data; the closing
+  delimiter must be followed by a separator, a terminator or the end of the file;
+* any other field is unquoted and ends at a separator or terminator; delimiter characters in
+  its middle are data;
+* with ``backslash-escape``, ``\\0 \\b \\n \\r \\t \\Z`` are NUL, backspace, LF, CR, tab and
+  Ctrl-Z, and ``\\`` before any other byte keeps that byte literally (``\\\\``, ``\\"``,
+  ``\\,``, an escaped newline), in quoted and unquoted fields alike;
+* an unquoted field equal to ``null`` (compared before unescaping) is NULL; with
+  ``backslash-escape`` an unquoted ``\\N`` is NULL too, as in MySQL's ``LOAD DATA``; a quoted
+  field is never NULL; with ``not-null`` nothing is;
+* with ``trim-last-separator`` a record ending with a separator loses its last (empty,
+  unquoted) field;
+* empty lines are skipped.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator
+from itertools import accumulate
+from typing import BinaryIO
+
+from lightning_core.config import CsvConfig, MydumperConfig
+from lightning_core.errors import ConfigError, SourceError
+from lightning_core.interfaces import Chunk, ReadPosition, RowBatch, Value
+from lightning_core.source.compression import open_decompressed
+
+BATCH_ROWS = 4096
+"""Rows per yielded batch (at most)."""
+
+_MIN_BLOCK = 256 * 1024
+
+_ESCAPES: dict[int, int] = {
+    ord("0"): 0x00,
+    ord("b"): 0x08,
+    ord("n"): 0x0A,
+    ord("r"): 0x0D,
+    ord("t"): 0x09,
+    ord("Z"): 0x1A,
+}
+"""Backslash sequences with a meaning; a backslash before any other byte keeps that byte."""
+
+_UNESCAPED: dict[bytes, bytes] = {
+    b"\\" + bytes([c]): bytes([_ESCAPES.get(c, c)]) for c in range(256)
+}
+_ESCAPE_RE = re.compile(rb"\\[\s\S]")
+
+# Fast path markers: "\X" (two latin-1 characters) becomes _DROP + chr(0x100 + X), so a block
+# keeps its length (byte offsets stay exact) and the csv module sees no quote, separator or
+# newline that was escaped. Fields holding markers are translated back.
+_DROP = "\u0200"
+_MARKED: dict[str, str] = {"\\" + chr(c): _DROP + chr(0x100 + c) for c in range(256)}
+_MARK_RE = re.compile(r"\\[\s\S]")
+_UNMARK = {0x200: None, **{0x100 + c: _ESCAPES.get(c, c) for c in range(256)}}
+_SENTINELS = [chr(c) for c in range(32)]
+
+
+def _mark(match: re.Match[str]) -> str:
+    return _MARKED[match.group()]
+
+
+def _unescape(value: bytes) -> bytes:
+    return _ESCAPE_RE.sub(lambda m: _UNESCAPED[m.group()], value)
+
+
+class _Dialect:
+    """The compiled form of a ``CsvConfig``."""
+
+    def __init__(self, config: CsvConfig) -> None:
+        self.config = config
+        sep = config.separator.encode("utf-8")
+        delim = config.delimiter.encode("utf-8")
+        if config.terminator:
+            terms = [config.terminator.encode("utf-8")]
+        else:
+            terms = [b"\r\n", b"\n", b"\r"]
+        if not sep:
+            raise ConfigError("[mydumper.csv] separator must not be empty; set e.g. ','")
+        if sep == delim or sep in terms:
+            raise ConfigError(
+                "[mydumper.csv] separator must differ from the delimiter and the terminator"
+            )
+        self.sep = sep
+        self.delim = delim
+        self.terms = terms
+        self.escape = config.backslash_escape
+        self.trim = config.trim_last_separator
+        self.null: bytes | None = None if config.not_null else config.null.encode("utf-8")
+        self.null_n = self.escape and not config.not_null
+        self.longest_end = max(len(sep), *map(len, terms))
+        self.field_re, self.quoted_re = self._compile()
+        if self.escape:
+            pairs = [rb"\\[\s\S]"] + ([re.escape(delim * 2)] if delim else [])
+            self.quoted_token_re = re.compile(b"|".join(pairs))
+        self.fast = self._fast_options()
+
+    def _compile(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes] | None]:
+        esc = re.escape
+        sep, delim = self.sep, self.delim
+        stops = {sep[:1], *(t[:1] for t in self.terms)}
+        specials = b"|".join(esc(s) for s in sorted([sep, *self.terms], key=len, reverse=True))
+        plain = b"".join(esc(s) for s in sorted(stops))
+        escape = [rb"\\[\s\S]"] if self.escape else []
+        no_bs = rb"\\" if self.escape else b""
+        unquoted = [b"[^" + plain + no_bs + b"]++", *escape]
+        unquoted.append(b"(?!" + specials + b")[" + plain + b"]")
+        ubody = b"(?:" + b"|".join(unquoted) + b")*+"
+        end = b"(" + specials + rb"|\Z)"
+        if not delim:
+            return re.compile(b"()()()(" + ubody + b")" + end), None
+        d = esc(delim)
+        quoted = [b"[^" + esc(delim[:1]) + no_bs + b"]++", *escape, d + d]
+        if len(delim) > 1:
+            quoted.append(b"(?!" + d + b")" + esc(delim[:1]))
+        qbody = b"(?:" + b"|".join(quoted) + b")*+"
+        field = b"(?:(" + d + b")(" + qbody + b")" + d + b"|(?!" + d + b")()(" + ubody + b"))"
+        # Groups: 1 open delimiter, 2 quoted body, 3 (unused), 4 unquoted body, 5 end.
+        return re.compile(field + end), re.compile(d + qbody)
+
+    def _fast_options(self) -> dict[str, object] | None:
+        """Keyword arguments for ``csv.reader``, or None when the csv module cannot be used."""
+        sep, delim = self.sep, self.delim
+        if len(sep) != 1 or len(delim) > 1 or self.config.terminator not in ("", "\n", "\r\n"):
+            return None
+        special = b"\r\n" + (b"\\" if self.escape else b"")
+        if sep in special or (delim and delim in special):
+            return None
+        null = self.null
+        if null is not None:
+            if any(c in null for c in (sep, delim or sep, b"\r", b"\n")):
+                return None
+            if self.escape and b"\\" in null and null != b"\\N":
+                return None
+        if delim:
+            return {
+                "delimiter": sep.decode("latin-1"),
+                "quotechar": delim.decode("latin-1"),
+                "doublequote": True,
+                "strict": True,
+            }
+        return {"delimiter": sep.decode("latin-1"), "quoting": csv.QUOTE_NONE, "strict": True}
+
+    # -- general parser ------------------------------------------------------------------------
+
+    def quoted_value(self, body: bytes) -> bytes:
+        if self.escape and b"\\" in body:
+            doubled = self.delim * 2
+            return self.quoted_token_re.sub(
+                lambda m: self.delim if m.group() == doubled else _UNESCAPED[m.group()], body
+            )
+        if self.delim and self.delim * 2 in body:
+            return body.replace(self.delim * 2, self.delim)
+        return body
+
+    def unquoted_value(self, body: bytes) -> bytes | None:
+        if self.null is not None and (body == self.null or (self.null_n and body == b"\\N")):
+            return None
+        if self.escape and b"\\" in body:
+            return _unescape(body)
+        return body
+
+
+class _Parsed:
+    """Records parsed from a buffer: positions are relative to the buffer."""
+
+    __slots__ = ("ends", "error", "rows", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.rows: list[tuple[Value, ...]] = []
+        self.error: SourceError | None = None
+
+
+def _parse_general(
+    d: _Dialect,
+    buf: bytes,
+    pos: int,
+    at_eof: bool,
+    stop: int,
+    out: _Parsed,
+    path: str,
+    base: int,
+    max_records: int = -1,
+) -> int:
+    """Parse complete records of ``buf[pos:]`` starting before ``stop`` into ``out``.
+
+    Returns the position after the last complete record (where parsing continues); sets
+    ``out.error`` when the input is malformed there.
+    """
+    n = len(buf)
+    sep = d.sep
+    fields: list[Value] = []
+    rec_start = pos
+    last = pos
+    for m in iter(d.field_re.scanner(buf, pos).match, None):
+        start, last = m.span()
+        if start == n and not fields:
+            return rec_start  # nothing left
+        opened, qbody, _, ubody, end = m.groups()
+        if opened:
+            fields.append(d.quoted_value(qbody))
+        else:
+            fields.append(d.unquoted_value(ubody))
+        if end == sep:
+            if last >= n and not at_eof:
+                return rec_start
+            continue
+        if not at_eof and last >= n:
+            return rec_start
+        if len(fields) == 1 and not opened and not ubody:
+            fields = []  # an empty line
+            rec_start = last
+            if last >= n:
+                return last
+            continue
+        if rec_start >= stop:
+            return rec_start
+        if (
+            d.trim
+            and len(fields) > 1
+            and not opened
+            and not ubody
+            and buf.endswith(sep, rec_start, start)
+        ):
+            fields.pop()
+        out.starts.append(rec_start)
+        out.ends.append(last)
+        out.rows.append(tuple(fields))
+        fields = []
+        rec_start = last
+        if last >= n or len(out.rows) == max_records:
+            return last
+    # The scanner stopped before the end of the buffer: malformed or incomplete input.
+    error = _diagnose(d, buf, last, at_eof, path, base)
+    if error is not None:
+        out.error = error
+    return rec_start
+
+
+def _diagnose(
+    d: _Dialect, buf: bytes, p: int, at_eof: bool, path: str, base: int
+) -> SourceError | None:
+    """Why no field matches at ``p``: an error, or None when more input may complete it."""
+    n = len(buf)
+    if d.quoted_re is not None and buf.startswith(d.delim, p):
+        m = d.quoted_re.match(buf, p)
+        assert m is not None
+        close = m.end()
+        if not buf.startswith(d.delim, close):
+            if not at_eof:
+                return None
+            return SourceError(
+                path,
+                base + p,
+                "unterminated quoted field: the closing delimiter is missing; "
+                "check [mydumper.csv] delimiter and backslash-escape",
+                buf[p : p + 40],
+            )
+        after = close + len(d.delim)
+        if not at_eof and n - after < d.longest_end:
+            return None
+        return SourceError(
+            path,
+            base + after,
+            "unexpected data after the closing delimiter of a quoted field; "
+            "check [mydumper.csv] separator, delimiter and backslash-escape",
+            buf[after : after + 40],
+        )
+    if not at_eof:
+        return None
+    return SourceError(path, base + n - 1, "backslash at the end of the file", buf[p : p + 40])
+
+
+def _parse_fast(
+    d: _Dialect,
+    options: dict[str, object],
+    buf: bytes,
+    pos: int,
+    at_eof: bool,
+    stop: int,
+    out: _Parsed,
+    path: str,
+    base: int,
+) -> int:
+    """Like ``_parse_general``, through the C csv module, with general-parser fallbacks."""
+    while True:
+        done, pos = _fast_block(d, options, buf, pos, at_eof, stop, out, path, base)
+        if done or out.error is not None:
+            return pos
+        # One record the csv module could not decide: the general parser reads it.
+        count = len(out.rows)
+        pos = _parse_general(d, buf, pos, at_eof, stop, out, path, base, max_records=1)
+        if len(out.rows) == count:
+            return pos
+
+
+def _fast_block(
+    d: _Dialect,
+    options: dict[str, object],
+    buf: bytes,
+    pos: int,
+    at_eof: bool,
+    stop: int,
+    out: _Parsed,
+    path: str,
+    base: int,
+) -> tuple[bool, int]:
+    """Parse from ``pos`` with the csv module; (False, p) asks the general parser for p."""
+    view = buf[pos:] if pos else buf
+    text = codecs.latin_1_decode(view)[0]
+    lines = view
+    if d.escape and "\\" in text:
+        text = _MARK_RE.sub(_mark, text)
+        if at_eof and "\\" in text:
+            return False, pos  # a lone backslash at the end: the general parser reports it
+        lines = text.encode("latin-1", "replace")
+    terminator = d.config.terminator
+    if (terminator == "\n" and "\r" in text) or (
+        terminator == "\r\n" and not text.count("\r") == text.count("\n") == text.count("\r\n")
+    ):
+        return True, _parse_general(d, buf, pos, at_eof, stop, out, path, base)
+    ends = list(accumulate(map(len, lines.splitlines(True))))
+    n = len(view)
+    limit = stop - pos
+    sentinel = next((s for s in _SENTINELS if s not in text), None)
+    sentinel_b = sentinel.encode("latin-1") if sentinel is not None else b""
+    markers: list[str] = []
+    quoted_nulls: list[bytes] = []
+    if d.null is not None:
+        null = d.null.decode("latin-1")
+        markers.append(_MARK_RE.sub(_mark, null) if d.escape else null)
+        quoted_nulls.append(d.delim + d.null + d.delim)
+        if d.null_n and d.null != b"\\N":
+            markers.append(_MARKED["\\N"])
+            quoted_nulls.append(d.delim + b"\\N" + d.delim)
+    sep = d.sep.decode("latin-1")
+    trim = d.trim
+    starts_append, ends_append, rows_append = out.starts.append, out.ends.append, out.rows.append
+    reader = csv.reader(io.StringIO(text, newline=""), **options)  # type: ignore[arg-type]
+    prev = 0
+    try:
+        for row in reader:
+            end = ends[reader.line_num - 1]
+            if not at_eof and end >= n:
+                return True, pos + prev
+            if not row:
+                prev = end
+                continue
+            if prev >= limit:
+                return True, pos + prev
+            if trim and row[-1] == "" and len(row) > 1:
+                body_end = end
+                if text[body_end - 1 : body_end] == "\n":
+                    body_end -= 1
+                if text[body_end - 1 : body_end] == "\r":
+                    body_end -= 1
+                if text.endswith(sep, prev, body_end):
+                    row.pop()
+            values: tuple[Value, ...]
+            if markers and any(m in row for m in markers):
+                if d.delim and any(q in view[prev:end] for q in quoted_nulls):
+                    return False, pos + prev
+                values = tuple(None if f in markers else _field_bytes(f) for f in row)
+            elif sentinel is not None:
+                try:
+                    values = tuple(sentinel.join(row).encode("latin-1").split(sentinel_b))
+                except UnicodeEncodeError:
+                    values = tuple([_field_bytes(f) for f in row])
+            else:
+                values = tuple([_field_bytes(f) for f in row])
+            starts_append(pos + prev)
+            ends_append(pos + end)
+            rows_append(values)
+            prev = end
+    except csv.Error:
+        return False, pos + prev
+    return True, pos + prev
+
+
+def _field_bytes(field: str) -> bytes:
+    try:
+        return field.encode("latin-1")
+    except UnicodeEncodeError:
+        return field.translate(_UNMARK).encode("latin-1")
+
+
+class _Stream:
+    """A decompressed file read in blocks, with the unparsed tail kept in memory."""
+
+    def __init__(self, path: str, compression: str | None, offset: int, block: int) -> None:
+        self.path = path
+        self.file: BinaryIO = open_decompressed(path, compression)
+        self.block = max(block, _MIN_BLOCK)
+        self.buf = b""
+        self.base = offset
+        self.at_eof = False
+        try:
+            if compression is None:
+                self.file.seek(offset)
+            else:
+                remaining = offset
+                while remaining > 0:
+                    skipped = self.file.read(min(remaining, 1 << 20))
+                    if not skipped:
+                        break
+                    remaining -= len(skipped)
+        except OSError as exc:
+            self.file.close()
+            raise SourceError(path, offset, f"cannot read: {exc}") from exc
+
+    def advance(self, consumed: int) -> None:
+        """Drop ``consumed`` bytes of the buffer and read one more block."""
+        try:
+            data = self.file.read(self.block)
+        except (OSError, EOFError) as exc:
+            raise SourceError(self.path, self.base + len(self.buf), f"cannot read: {exc}") from exc
+        if not data:
+            self.at_eof = True
+        self.base += consumed
+        self.buf = self.buf[consumed:] + data if consumed or data else self.buf
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _records(
+    d: _Dialect, stream: _Stream, stop: int | None
+) -> Iterator[tuple[list[int], list[int], list[tuple[Value, ...]]]]:
+    """Yield (absolute starts, absolute ends, rows) of the records starting before ``stop``."""
+    pos = 0
+    huge = 1 << 62
+    while True:
+        if not stream.at_eof:
+            stream.advance(pos)
+            pos = 0
+        buf = stream.buf
+        base = stream.base
+        rel_stop = huge if stop is None else stop - base
+        out = _Parsed()
+        if d.fast is not None:
+            new = _parse_fast(d, d.fast, buf, pos, stream.at_eof, rel_stop, out, stream.path, base)
+        else:
+            new = _parse_general(d, buf, pos, stream.at_eof, rel_stop, out, stream.path, base)
+        if out.rows:
+            yield [base + s for s in out.starts], [base + e for e in out.ends], out.rows
+        if out.error is not None:
+            raise out.error
+        if new >= rel_stop or (stream.at_eof and new == pos):
+            if stream.at_eof and new < len(buf) and new < rel_stop:
+                raise SourceError(stream.path, base + new, "cannot parse", buf[new : new + 40])
+            return
+        pos = new
+
+
+def _column_names(row: tuple[Value, ...]) -> tuple[str, ...]:
+    return tuple(
+        v.decode("utf-8", "replace") if isinstance(v, bytes) else "" if v is None else str(v)
+        for v in row
+    )
+
+
+class CsvReader:
+    """Reads the records of one CSV chunk as rows of ``bytes`` (or None for NULL).
+
+    Rows are returned with as many values as their record has fields, even when that differs
+    from the header's column count: the encoder reports such rows with their offset.
+
+    :param chunk: the byte range to read; a record that starts before ``chunk.end`` is read
+        whole. The chunk at offset 0 of a file with ``header = true`` takes its column names
+        from the header line (None with ``header-schema-match = false``); later chunks use
+        ``chunk.columns``.
+    :param mydumper: ``[mydumper]`` options; ``mydumper.csv`` shapes the parsing.
+    :param sql_mode: unused by CSV (kept for the common reader signature).
+    :param start: a ``RowBatch.end`` of an earlier read of this chunk, to resume after it.
+    """
+
+    def __init__(
+        self,
+        *,
+        chunk: Chunk,
+        mydumper: MydumperConfig,
+        sql_mode: str,
+        start: ReadPosition | None = None,
+    ) -> None:
+        self.chunk = chunk
+        self.mydumper = mydumper
+        self.sql_mode = sql_mode
+        self.start = start
+        self._dialect = _Dialect(mydumper.csv)
+        self._stream: _Stream | None = None
+
+    def batches(self) -> Iterator[RowBatch]:
+        """Yield batches of up to ``BATCH_ROWS`` rows from the start position to the chunk end."""
+        chunk, config = self.chunk, self.mydumper.csv
+        offset = self.start.offset if self.start is not None else chunk.offset
+        rows_read = self.start.rows if self.start is not None else 0
+        read_header = offset == 0 and config.header
+        if not config.header:
+            columns = chunk.columns
+        elif not config.header_schema_match:
+            columns = None
+        elif self.start is not None and offset > 0:
+            columns = self.start.columns if self.start.columns is not None else chunk.columns
+        else:
+            columns = chunk.columns
+        self._stream = _Stream(
+            chunk.file.path, chunk.file.compression, offset, self.mydumper.read_block_size
+        )
+        rows: list[tuple[Value, ...]] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        for new_starts, new_ends, new_rows in _records(self._dialect, self._stream, chunk.end):
+            if read_header:
+                read_header = False
+                if config.header_schema_match:
+                    columns = _column_names(new_rows[0])
+                del new_starts[0], new_ends[0], new_rows[0]
+            rows += new_rows
+            starts += new_starts
+            ends += new_ends
+            while len(rows) >= BATCH_ROWS:
+                rows_read += BATCH_ROWS
+                yield RowBatch(
+                    columns=columns,
+                    rows=rows[:BATCH_ROWS],
+                    offsets=starts[:BATCH_ROWS],
+                    end=ReadPosition(offset=ends[BATCH_ROWS - 1], rows=rows_read, columns=columns),
+                )
+                del rows[:BATCH_ROWS], starts[:BATCH_ROWS], ends[:BATCH_ROWS]
+        if rows:
+            rows_read += len(rows)
+            yield RowBatch(
+                columns=columns,
+                rows=rows,
+                offsets=starts,
+                end=ReadPosition(offset=ends[-1], rows=rows_read, columns=columns),
+            )
+        self.close()
+
+    def close(self) -> None:
+        """Release the file."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+
+def read_header(path: str, compression: str | None, csv: CsvConfig) -> tuple[str, ...]:
+    """Column names from the first record of a CSV file (used to give later chunks columns)."""
+    dialect = _Dialect(csv)
+    stream = _Stream(path, compression, 0, 64 * 1024)
+    try:
+        pos = 0
+        while True:
+            stream.advance(pos)
+            out = _Parsed()
+            pos = _parse_general(
+                dialect, stream.buf, 0, stream.at_eof, 1 << 62, out, path, stream.base, 1
+            )
+            if out.rows:
+                return _column_names(out.rows[0])
+            if out.error is not None:
+                raise out.error
+            if stream.at_eof:
+                return ()
+            pos = 0
+    finally:
+        stream.close()
+
+
+__all__ = ["BATCH_ROWS", "CsvReader", "read_header"]

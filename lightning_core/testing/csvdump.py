@@ -1,0 +1,162 @@
+"""Write CSV and Parquet data files for tests, in the shapes the readers accept.
+
+``write_csv`` is the inverse of ``lightning_core.source.csv_reader.CsvReader``: a file it writes
+reads back to the same rows under the same ``CsvConfig``. A value the options cannot express
+(a NULL under ``not-null``; a separator inside a field when there is neither quoting nor
+backslash escape) raises ``ValueError`` instead of writing a file that reads back differently.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any, BinaryIO
+
+from lightning_core.config import CsvConfig
+from lightning_core.interfaces import Value
+
+_SPECIAL_ESCAPES = frozenset(b"0bnrtZN")
+"""Letters that mean something after a backslash (``N`` only as a whole field)."""
+
+
+def _value_bytes(value: Value) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bool):
+        return b"1" if value else b"0"
+    if isinstance(value, int | float | Decimal):
+        return str(value).encode("ascii")
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(" ").encode("ascii")
+    if isinstance(value, datetime.date | datetime.time | datetime.timedelta):
+        return str(value).encode("ascii")
+    raise TypeError(f"cannot write a {type(value).__name__} to CSV")
+
+
+class _FieldWriter:
+    def __init__(self, csv: CsvConfig) -> None:
+        self.csv = csv
+        self.sep = csv.separator.encode("utf-8")
+        self.delim = csv.delimiter.encode("utf-8")
+        self.term = (csv.terminator or "\n").encode("utf-8")
+        self.null = csv.null.encode("utf-8")
+        # Bytes that must be escaped in an unquoted field.
+        starts = {self.sep[0], self.term[0], ord("\r"), ord("\n"), ord("\\")}
+        self.unquoted_escapes = {
+            c: b"\\n" if c == 10 else b"\\r" if c == 13 else b"\\" + bytes([c]) for c in starts
+        }
+        if any(c in _SPECIAL_ESCAPES for c in starts):
+            self.unquoted_escapes = {}  # escaping would change the meaning: refuse instead
+
+    def field(self, value: Value) -> bytes:
+        if value is None:
+            if self.csv.not_null:
+                raise ValueError("not-null is set: NULL cannot be written")
+            return self.null
+        data = _value_bytes(value)
+        csv = self.csv
+        if self.delim:
+            if csv.backslash_escape:
+                data = data.replace(b"\\", b"\\\\")
+            return self.delim + data.replace(self.delim, self.delim * 2) + self.delim
+        if csv.backslash_escape and self.unquoted_escapes:
+            escaped = bytearray()
+            table = self.unquoted_escapes
+            for c in data:
+                escaped += table.get(c, bytes((c,)))
+            data = bytes(escaped)
+            if not csv.not_null and (data == self.null or data == b"\\N"):
+                data = self._unlike_null(data)
+            return data
+        if (
+            any(s in data for s in (self.sep, self.term, b"\r", b"\n"))
+            or (csv.backslash_escape and b"\\" in data)
+            or (not csv.not_null and data == self.null)
+        ):
+            raise ValueError(f"{value!r} cannot be written unquoted under {csv}")
+        return data
+
+    @staticmethod
+    def _unlike_null(data: bytes) -> bytes:
+        """Spell a non-NULL field that equals the null string with one redundant escape."""
+        for i, c in enumerate(data):
+            if c not in _SPECIAL_ESCAPES and c != ord("\\"):
+                return data[:i] + b"\\" + data[i:]
+        raise ValueError(f"{data!r} equals the null string and cannot be escaped")
+
+    def line(self, values: Sequence[Value]) -> bytes:
+        body = self.sep.join(self.field(v) for v in values)
+        if self.csv.trim_last_separator:
+            body += self.sep
+        if not body:
+            raise ValueError("an empty line is skipped by the reader; this row cannot be written")
+        return body + self.term
+
+
+def _open_for_write(path: str, compression: str | None) -> BinaryIO:
+    if compression is None:
+        return open(path, "wb")
+    if compression == "gz":
+        return gzip.open(path, "wb")  # type: ignore[return-value]
+    if compression == "zst":
+        import zstandard
+
+        raw = open(path, "wb")  # noqa: SIM115
+        return zstandard.ZstdCompressor().stream_writer(raw, closefd=True)  # type: ignore[return-value]
+    raise ValueError(f"unknown compression {compression!r}")
+
+
+def write_csv(
+    path: str,
+    columns: Sequence[str] | None,
+    rows: Iterable[Sequence[Value]],
+    csv: CsvConfig,
+    *,
+    compression: str | None = None,
+) -> None:
+    """Write ``rows`` (and a header of ``columns`` when ``csv.header``) as a CSV file.
+
+    Every non-NULL field is quoted with the delimiter (doubling the delimiter inside, doubling
+    backslashes under ``backslash-escape``); NULL is the ``null`` string, unquoted. Without a
+    delimiter, separators and newlines are backslash-escaped, which needs ``backslash-escape``.
+
+    :param compression: ``gz``, ``zst`` or None.
+    :raises ValueError: a value cannot be expressed under ``csv`` (see the module docstring).
+    """
+    writer = _FieldWriter(csv)
+    with _open_for_write(path, compression) as out:
+        if csv.header:
+            if columns is None:
+                raise ValueError("header = true needs column names")
+            out.write(writer.line(list(columns)))
+        for row in rows:
+            out.write(writer.line(row))
+
+
+def write_parquet(
+    path: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    schema: Any = None,
+    *,
+    row_group_size: int | None = None,
+) -> None:
+    """Write ``rows`` as a Parquet file with pyarrow (types inferred unless ``schema`` is given).
+
+    :param schema: a ``pyarrow.Schema`` for the columns.
+    :param row_group_size: rows per row group (pyarrow's default when None).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    materialised = [list(row) for row in rows]
+    data = {name: [row[i] for row in materialised] for i, name in enumerate(columns)}
+    table = pa.Table.from_pydict(data, schema=schema)
+    pq.write_table(table, path, row_group_size=row_group_size)
+
+
+__all__ = ["write_csv", "write_parquet"]
