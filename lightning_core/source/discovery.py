@@ -510,8 +510,13 @@ def _collect_schemas(
 ) -> tuple[tuple[str, SourceFile | None], ...]:
     """Target schemas: those of the tables plus those CREATE DATABASE files are routed to."""
     files: dict[str, SourceFile | None] = {}
-    for schema in sorted(schema_creates):
-        files.setdefault(router.route_schema(schema), schema_creates[schema])
+    targets = {schema: router.route_schema(schema) for schema in sorted(schema_creates)}
+    # A target's own CREATE DATABASE file wins over those of schemas routed into it.
+    for schema, target in targets.items():
+        if schema == target:
+            files[target] = schema_creates[schema]
+    for schema, target in targets.items():
+        files.setdefault(target, schema_creates[schema])
     for plan in tables:
         if plan.target_schema in files:
             continue

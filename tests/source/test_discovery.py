@@ -390,3 +390,16 @@ def test_a_rule_that_yields_an_empty_name_is_an_error(tmp_path: Path) -> None:
     rule = FileRule(pattern=r"(z*)(\w+)\.sql", schema="$1", table="$2", type="sql")
     with pytest.raises(ConfigError, match="empty schema or table"):
         plan_of(tmp_path, files=(rule,))
+
+
+def test_a_target_schema_keeps_its_own_create_file(tmp_path: Path) -> None:
+    write(tmp_path, "a_shard-schema-create.sql")
+    write(tmp_path, "a_shard.t.sql")
+    write(tmp_path, "z-schema-create.sql")
+    write(tmp_path, "z.u.sql")
+    routes = [RouteRule(schema_pattern="a_*", target_schema="z")]
+    plan = plan_of(tmp_path, routes)
+    assert [(s, Path(f.path).name if f else None) for s, f in plan.schemas] == [
+        ("z", "z-schema-create.sql")
+    ]
+    assert [t.target_table for t in plan.tables] == ["t", "u"]
