@@ -25,9 +25,9 @@ from lightning_core.interfaces import Chunk, SourceFile
 from lightning_core.source.compression import open_decompressed
 from lightning_core.source.discovery import TablePlan
 
-StatementEnds = Callable[[str, "str | None", str], Iterator[int]]
+StatementEnds = Callable[[str, str | None, str], Iterator[int]]
 """``(path, compression, sql_mode) -> offsets just after each statement's ';'``."""
-ReadHeader = Callable[[str, "str | None", CsvConfig], tuple[str, ...]]
+ReadHeader = Callable[[str, str | None, CsvConfig], tuple[str, ...]]
 """``(path, compression, csv) -> the header's column names``."""
 
 _SEARCH_BLOCK = 64 * 1024
@@ -181,7 +181,7 @@ def _find_after(stream: BinaryIO, position: int, terminator: bytes) -> int | Non
 def row_bound(file: SourceFile) -> int:
     """An upper bound on the rows of a data file (every row takes at least one byte)."""
     if file.format == "parquet":
-        import pyarrow.parquet
+        import pyarrow.parquet  # type: ignore[import-untyped]
 
         try:
             return int(pyarrow.parquet.ParquetFile(file.path).metadata.num_rows)
