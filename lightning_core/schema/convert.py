@@ -17,7 +17,7 @@ import re
 import struct
 import zoneinfo
 from collections.abc import Callable, Iterable
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any, NoReturn
 
 import attrs
@@ -119,7 +119,8 @@ _DURATION_MAX = datetime.timedelta(hours=838, minutes=59, seconds=59)
 _TIMESTAMP_MIN = MysqlTime(1970, 1, 1, 0, 0, 1)
 _TIMESTAMP_MAX = MysqlTime(2038, 1, 19, 3, 14, 7, 999999)
 _ZERO_TIME = MysqlTime(0, 0, 0)
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+# DECIMAL(65, 30) needs more digits than the default context's 28.
+_WIDE = Context(prec=100, rounding=ROUND_HALF_UP)
 
 
 class _Invalid(Exception):
@@ -257,8 +258,8 @@ def _decimal(ft: FieldType) -> Callable[[Value], Decimal]:
     precision = ft.flen if ft.flen > 0 else 10
     scale = max(ft.decimal, 0)
     quantum = Decimal(1).scaleb(-scale)
-    largest = Decimal(10) ** (precision - scale) - quantum
-    smallest = Decimal(0) if ft.unsigned else -largest
+    largest = _WIDE.subtract(_WIDE.power(10, precision - scale), quantum)
+    smallest = Decimal(0) if ft.unsigned else _WIDE.minus(largest)
     zero = Decimal(0).quantize(quantum)
 
     def convert(value: Value) -> Decimal:
@@ -269,7 +270,7 @@ def _decimal(ft: FieldType) -> Callable[[Value], Decimal]:
                 raise _Invalid(exc.reason, clip_quiet(exc.fallback)) from None
             raise
         try:
-            rounded = number.quantize(quantum, ROUND_HALF_UP)
+            rounded = number.quantize(quantum, ROUND_HALF_UP, _WIDE)
         except InvalidOperation:  # more digits than the context allows: far out of range
             rounded = largest if number > 0 else smallest
             raise _Invalid("out of range", rounded) from None
@@ -281,7 +282,7 @@ def _decimal(ft: FieldType) -> Callable[[Value], Decimal]:
 
     def clip_quiet(number: Decimal) -> Decimal:
         try:
-            rounded = number.quantize(quantum, ROUND_HALF_UP)
+            rounded = number.quantize(quantum, ROUND_HALF_UP, _WIDE)
         except InvalidOperation:
             return largest if number > 0 else smallest
         return min(max(rounded, smallest), largest)
