@@ -133,9 +133,35 @@ def _check_template(regex: re.Pattern[str], template: str, field: str, where: st
             raise ConfigError(f"{where}: {field} refers to ${{{name}}}, a group the pattern lacks")
 
 
-def _compile_file_rule(rule: FileRule, where: str, unescape: bool = False) -> _CompiledFileRule:
+def _literal_path_rule(rule: FileRule, where: str, root: str) -> FileRule:
+    """Turn a ``path = ...`` rule into a pattern rule matching exactly that file."""
+    if rule.pattern:
+        raise ConfigError(f"{where}: set either pattern or path, not both")
+    path = rule.path
+    if os.path.isabs(path):
+        path = os.path.relpath(path, root)
+    path = path.replace(os.sep, "/").removeprefix("./")
+
+    def literal(template: str) -> str:
+        return template.replace("$", "$$")
+
+    return FileRule(
+        pattern="^" + re.escape(path) + "$",
+        schema=literal(rule.schema),
+        table=literal(rule.table),
+        type=literal(rule.type),
+        key=literal(rule.key),
+        compression=literal(rule.compression),
+    )
+
+
+def _compile_file_rule(
+    rule: FileRule, where: str, unescape: bool = False, root: str = ""
+) -> _CompiledFileRule:
+    if rule.path:
+        rule = _literal_path_rule(rule, where, root)
     if not rule.pattern:
-        raise ConfigError(f"{where}: pattern is empty; set a regular expression")
+        raise ConfigError(f"{where}: pattern and path are empty; set one of them")
     # Go's RE2 accepts ``(?<name>...)``; Python 3.11 wants ``(?P<name>...)``.
     source = re.sub(r"\(\?<(?![=!])", "(?P<", rule.pattern)
     try:
@@ -358,7 +384,7 @@ def discover(mydumper: MydumperConfig, routes: Sequence[RouteRule] = ()) -> Sour
             "set it (or -d) to the directory holding the dump"
         )
     rules = [
-        _compile_file_rule(rule, f"[[mydumper.files]] #{i + 1}")
+        _compile_file_rule(rule, f"[[mydumper.files]] #{i + 1}", root=root)
         for i, rule in enumerate(mydumper.files)
     ]
     if mydumper.default_file_rules:

@@ -367,7 +367,8 @@ def test_default_rules_can_be_turned_off(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
-        (FileRule(pattern="", type="sql", schema="a", table="b"), "pattern is empty"),
+        (FileRule(pattern="", type="sql", schema="a", table="b"), "pattern and path are empty"),
+        (FileRule(pattern="x", path="y", type="sql", schema="a", table="b"), "not both"),
         (FileRule(pattern="(", type="sql", schema="a", table="b"), "invalid pattern"),
         (FileRule(pattern="x", schema="a", table="b"), "type is empty"),
         (FileRule(pattern="x", type="json", schema="a", table="b"), "unknown type 'json'"),
@@ -403,3 +404,18 @@ def test_a_target_schema_keeps_its_own_create_file(tmp_path: Path) -> None:
         ("z", "z-schema-create.sql")
     ]
     assert [t.target_table for t in plan.tables] == ["t", "u"]
+
+
+def test_path_rules_name_one_file_literally(tmp_path: Path) -> None:
+    write(tmp_path, "odd/data (1).txt")
+    write(tmp_path, "odd/data (1)xtxt")
+    absolute = write(tmp_path, "schema.ddl")
+    rules = (
+        FileRule(path="odd/data (1).txt", schema="db", table="t$1", type="csv"),
+        FileRule(path=str(absolute), schema="db", table="t$1", type="table-schema"),
+    )
+    plan = plan_of(tmp_path, files=rules)
+    t = table(plan, "db", "t$1")  # '$1' in a path rule is literal
+    assert names(t.data_files) == ["data (1).txt"]
+    assert t.schema_file is not None and Path(t.schema_file.path).name == "schema.ddl"
+    assert plan.unmatched == ("odd/data (1)xtxt",)
