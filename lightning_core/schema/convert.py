@@ -217,8 +217,8 @@ def _year(ft: FieldType) -> Callable[[Value], int]:
                 return 0 if len(stripped) == 4 and number == 0 else from_number(number, True)
         if isinstance(value, datetime.date):
             return from_number(value.year, False)
-        number = _to_decimal(value, 0)
-        return from_number(int(number.to_integral_value(ROUND_HALF_UP)), text is not None)
+        parsed = _to_decimal(value, 0)
+        return from_number(int(parsed.to_integral_value(ROUND_HALF_UP)), text is not None)
 
     return convert
 
@@ -615,7 +615,9 @@ def _duration(ft: FieldType) -> Callable[[Value], datetime.timedelta]:
             raise _Invalid("out of range for TIME", -_DURATION_MAX)
         return delta
 
-    def from_parts(negative: bool, hours: int, minutes: int, seconds: int, frac: str):
+    def from_parts(
+        negative: bool, hours: int, minutes: int, seconds: int, frac: str
+    ) -> datetime.timedelta:
         if minutes > 59 or seconds > 59:
             raise _Invalid("incorrect time value", zero)
         micro, carry = _round_fraction(frac, fsp)

@@ -535,7 +535,8 @@ def _build_table(
     name = tree.this.this.name
     charset, collation = "utf8mb4", None
     auto_increment = None
-    for prop in tree.args.get("properties").expressions if tree.args.get("properties") else ():
+    properties = tree.args.get("properties")
+    for prop in properties.expressions if properties is not None else ():
         if isinstance(prop, exp.CharacterSetProperty):
             charset = prop.this.name.lower()
         elif isinstance(prop, exp.CollateProperty):
