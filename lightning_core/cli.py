@@ -95,6 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Error: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        log.exception("internal error")
+        print(
+            f"Error: internal error {exc!r}; the log has the traceback; please report it",
+            file=sys.stderr,
+        )
+        return 2
     log.info("import finished")
     return 0
 

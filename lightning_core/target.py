@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -44,6 +45,10 @@ class TargetAddress:
     password: str = attrs.field(repr=False)
     sql_mode: str | None = None
     max_allowed_packet: int = 64 * 1024 * 1024
+    session_vars: tuple[tuple[str, str], ...] = (("time_zone", "+00:00"),)
+    """Session variables set on every connection. TIMESTAMP values in dumps are UTC (mydumper
+    and dumpling write them so), hence the default time zone; ``[tidb.session-vars]`` adds to
+    or overrides it."""
 
     @property
     def label(self) -> str:
@@ -53,13 +58,16 @@ class TargetAddress:
 
 def address_from_config(tidb: Any) -> TargetAddress:
     """The target address of a ``[tidb]`` config section."""
+    session_vars = {"time_zone": "+00:00"}
+    session_vars.update({str(k): str(v) for k, v in (tidb.session_vars or {}).items()})
     return TargetAddress(
         host=tidb.host,
         port=int(tidb.port),
         user=tidb.user,
         password=tidb.password,
         sql_mode=tidb.sql_mode,
-        max_allowed_packet=int(getattr(tidb, "max_allowed_packet", 64 * 1024 * 1024)),
+        max_allowed_packet=int(tidb.max_allowed_packet),
+        session_vars=tuple(session_vars.items()),
     )
 
 
@@ -96,9 +104,13 @@ def connect(address: TargetAddress, *, autocommit: bool = True, retries: int = 3
             connect_timeout=10,
             local_infile=False,
         )
-        if address.sql_mode is not None:
-            with conn.cursor() as cur:
+        with conn.cursor() as cur:
+            if address.sql_mode is not None:
                 cur.execute("SET SESSION sql_mode = %s", (address.sql_mode,))
+            for name, value in address.session_vars:
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                    raise TargetError(f"[tidb.session-vars] has an invalid name {name!r}")
+                cur.execute(f"SET SESSION {name} = %s", (value,))
         return conn
 
     return with_retries(attempt, what=f"connect to {address.label}", retries=retries)

@@ -17,14 +17,15 @@ import attrs
 from lightning_core.checkpoints.state import (
     ChunkState,
     TaskState,
+    accept_inputs,
     chunk_record,
-    explain_mismatch,
     fold_records,
-    task_fingerprint,
+    fresh_state,
+    prefix_digest,
     task_record,
 )
 from lightning_core.context import ImportContext, TableSummary
-from lightning_core.errors import CheckpointError, LightningError, TargetError
+from lightning_core.errors import LightningError, TargetError
 from lightning_core.interfaces import CheckpointStore
 from lightning_core.pipeline import workers
 from lightning_core.pipeline.plan import ImportPlan, TableTask, make_plan
@@ -68,7 +69,7 @@ def _fingerprint_settings(config: Any) -> dict[str, Any]:
     return {
         "backend": config.tikv_importer.backend,
         "on_duplicate": config.tikv_importer.on_duplicate,
-        "mydumper": attrs.asdict(config.mydumper, retain_collection_types=False),
+        "mydumper": attrs.asdict(config.mydumper),
         "routes": [attrs.asdict(r) for r in config.routes],
         "target": f"{config.tidb.host}:{config.tidb.port}",
     }
@@ -89,6 +90,9 @@ class Importer:
         self.task_id = task_id_of(config)
         self.store: CheckpointStore | None = None
         self.state: TaskState | None = None
+        self._states: dict[str, ChunkState] = {}
+        self._new_task = False
+        """True when no checkpoint existed: progress a backend kept from an older task is void."""
 
     def run(self) -> list[TableSummary]:
         """Import every planned table; exit paths keep the checkpoints consistent."""
@@ -106,9 +110,14 @@ class Importer:
         self.host.before_import(context)
         backend = self.backend_record.factory(config=self.config, task=self.task_id)
         try:
-            summaries = self._run_with(plan, backend, context)
+            try:
+                summaries = self._run_with(plan, backend, context)
+            except BaseException:
+                self._save_prefixes(plan)
+                raise
             self.host.after_import(context, summaries)
-            if self.store is not None and not self.config.checkpoint.keep_after_success:
+            keep = str(self.config.checkpoint.keep_after_success).lower()
+            if self.store is not None and keep == "remove":
                 self.store.reset()
                 backend.forget_task()
         finally:
@@ -123,16 +132,38 @@ class Importer:
             return
         record = self.registry.get("checkpoint_store", self.config.checkpoint.driver)
         self.store = record.factory(config=self.config, task=self.task_id)
-        fresh = task_fingerprint(_fingerprint_settings(self.config), plan.data_files)
+        fresh = fresh_state(_fingerprint_settings(self.config), plan.data_files)
         saved = fold_records(self.store.read(), self.store.location)
         if saved is None:
             self.store.append([task_record(fresh)])
             self.state = fresh
-        elif saved.fingerprint != fresh.fingerprint:
-            raise CheckpointError(explain_mismatch(saved, fresh, self.store))
-        else:
-            log.info("resuming from checkpoint %s", self.store.location)
-            self.state = saved
+            self._new_task = True
+            return
+        chunks = [c for t in plan.tables for c in t.chunks]
+        accepted = accept_inputs(saved, fresh, chunks, self.store)
+        if accepted:
+            log.info(
+                "changed input files accepted (their imported part is unchanged): %s",
+                ", ".join(accepted),
+            )
+            self.store.append([{"type": "files", "files": accepted}])
+            saved.files.update(accepted)
+        log.info("resuming from checkpoint %s", self.store.location)
+        self.state = saved
+
+    def _save_prefixes(self, plan: ImportPlan) -> None:
+        """Digest the imported part of unfinished chunks, so a fixed source can resume."""
+        if self.store is None or self.state is None:
+            return
+        records = []
+        for task in plan.tables:
+            for chunk in task.chunks:
+                state = self._states.get(chunk.key)
+                if state is None or state.done or state.rows == 0:
+                    continue
+                digest = prefix_digest(chunk, state.position.offset)
+                records.append({"type": "prefix", "key": chunk.key, "sha256": digest})
+        self._save(records)
 
     def _save(self, records: list[dict[str, Any]]) -> None:
         if self.store is not None:
@@ -153,7 +184,9 @@ class Importer:
         finally:
             conn.close()
         backend.prepare()
-        chunk_states = self._resume_states(plan, backend)
+        if self._new_task:
+            backend.forget_task()
+        chunk_states = self._states = self._resume_states(plan, backend)
         runs = self._table_runs(plan, targets, chunk_states, backend)
         progress = ProgressReporter(
             total_bytes=plan.total_bytes,
@@ -277,6 +310,7 @@ class Importer:
         waiting = list(jobs)
         running: dict[Future[workers.ChunkOutcome], workers.ChunkJob] = {}
         failure: BaseException | None = None
+        received: dict[str, int] = {}
 
         def drain(block: float) -> None:
             try:
@@ -284,6 +318,7 @@ class Importer:
             except queue.Empty:
                 return
             while True:
+                received[item.chunk_key] = received.get(item.chunk_key, 0) + 1
                 self._apply_progress(item, runs, states, progress)
                 try:
                     item = events.get_nowait()
@@ -315,7 +350,9 @@ class Importer:
                                 waiting.clear()
                                 self.host.on_table_error(context, job.table_name, exc)
                             continue
-                        drain(0)
+                        # the queue's feeder thread may deliver after the result: wait for all
+                        while received.get(outcome.chunk_key, 0) < outcome.batches:
+                            drain(0.1)
                         if outcome.finished:
                             self._chunk_done(job, runs, states, finish_table)
             except KeyboardInterrupt:

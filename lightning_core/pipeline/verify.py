@@ -25,7 +25,9 @@ def _level(value: Any) -> str:
     return str(value).lower()
 
 
-def expected_growth_problem(on_duplicate: str, rows_read: int, growth: int) -> str | None:
+def expected_growth_problem(
+    on_duplicate: str, rows_read: int, growth: int, rows_before: int
+) -> str | None:
     """Why ``growth`` new rows after writing ``rows_read`` source rows is wrong, if it is.
 
     ``error`` writes every row exactly once; ``ignore`` and ``replace`` may fold rows that share
@@ -33,6 +35,8 @@ def expected_growth_problem(on_duplicate: str, rows_read: int, growth: int) -> s
     """
     if growth > rows_read:
         return f"the table grew by {growth} rows but only {rows_read} source rows were written"
+    if rows_read > 0 and growth <= 0 and rows_before == 0:
+        return f"{rows_read} source rows were written but the empty table did not grow"
     if on_duplicate == "error" and growth != rows_read:
         return f"{rows_read} source rows were written but the table grew by {growth} rows"
     return None
@@ -47,7 +51,7 @@ def verify_table(
     if checksum != "off":
         rows_after = backend.count_rows(table)
         problem = expected_growth_problem(
-            config.tikv_importer.on_duplicate, rows_read, rows_after - rows_before
+            config.tikv_importer.on_duplicate, rows_read, rows_after - rows_before, rows_before
         )
         if problem is not None:
             message = (

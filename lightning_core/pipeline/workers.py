@@ -70,6 +70,8 @@ class ChunkOutcome:
     chunk_key: str
     finished: bool
     """False when the worker stopped early because the main process asked it to."""
+    batches: int
+    """Progress messages sent for the chunk; the main process waits until it has them all."""
 
 
 _setup: WorkerSetup | None = None
@@ -124,10 +126,11 @@ def run_chunk(job: ChunkJob) -> ChunkOutcome:
     )
     writer = backend.open_writer(table=job.table, chunk=chunk, strategy=_worker["strategy"])
     done_bytes = job.start.bytes if job.start is not None else 0
+    sent = 0
     try:
         for batch in reader.batches():
             if setup.stop.is_set() or os.getppid() != _worker.get("parent", os.getppid()):
-                return ChunkOutcome(chunk.key, finished=False)
+                return ChunkOutcome(chunk.key, finished=False, batches=sent)
             read_bytes = max(0, batch.end.offset - chunk.offset)
             writer.append_rows(batch, total_bytes=read_bytes)
             setup.events.put(
@@ -136,7 +139,8 @@ def run_chunk(job: ChunkJob) -> ChunkOutcome:
                 )
             )
             done_bytes = read_bytes
+            sent += 1
     finally:
         writer.close()
         reader.close()
-    return ChunkOutcome(chunk.key, finished=True)
+    return ChunkOutcome(chunk.key, finished=True, batches=sent)

@@ -1,0 +1,276 @@
+"""End to end: real mydumper dumps imported into the real MariaDB with the TiDB backend."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lightning_core.testing.mydumper import (
+    ALL_TYPES_TABLE,
+    fill_all_types,
+    ordered_rows,
+    run_mydumper,
+    table_checksum,
+)
+from lightning_core.testing.pytest_plugin import connect_target
+from lightning_core.testing.tasks import lightning_command, run_lightning, task_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def target_database(target_connection: Any) -> Iterator[str]:
+    """A database name for the import target, dropped afterwards (created by the import)."""
+    name = f"lt_target_{uuid.uuid4().hex[:10]}"
+    yield name
+    with target_connection.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture(scope="module")
+def source_dump(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A source database with every column type (600 rows) and its mydumper dump."""
+    conn = connect_target()
+    name = f"lt_src_{uuid.uuid4().hex[:10]}"
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    fill_all_types(conn, name, ALL_TYPES_TABLE, rows=600, seed=7)
+    out = tmp_path_factory.mktemp("dump")
+    run_mydumper(name, str(out))
+    yield name, out
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    conn.close()
+
+
+def route_to(source: str, target: str) -> str:
+    return f'[[routes]]\nschema-pattern = "{source}"\ntarget-schema = "{target}"\n'
+
+
+def write_config(tmp_path: Path, dump: Path, source: str, target: str, **kw: Any) -> Path:
+    path = tmp_path / "tidb-lightning.toml"
+    path.write_text(task_config(dump, extra=route_to(source, target), **kw))
+    return path
+
+
+@pytest.mark.parametrize("mode", ["replace", "ignore", "error"])
+def test_every_type_round_trips_into_empty_table(
+    tmp_path: Path,
+    source_dump: tuple[str, Path],
+    target_database: str,
+    target_connection: Any,
+    mode: str,
+) -> None:
+    source, dump = source_dump
+    config = write_config(
+        tmp_path, dump, source, target_database, on_duplicate=mode, checkpoint=tmp_path / "cp.json"
+    )
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    conn = target_connection
+    assert ordered_rows(conn, target_database, ALL_TYPES_TABLE) == ordered_rows(
+        conn, source, ALL_TYPES_TABLE
+    )
+    assert table_checksum(conn, target_database, ALL_TYPES_TABLE) == table_checksum(
+        conn, source, ALL_TYPES_TABLE
+    )
+    assert "total" in result.stdout and "600" in result.stdout
+
+
+def _prefill(conn: Any, source: str, target: str, change: bool) -> None:
+    """Create the target table with the first 100 source rows (values changed if asked)."""
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION time_zone = '+00:00'")
+        cur.execute(f"CREATE DATABASE `{target}`")
+        cur.execute(
+            f"CREATE TABLE `{target}`.`{ALL_TYPES_TABLE}` LIKE `{source}`.`{ALL_TYPES_TABLE}`"
+        )
+        table = f"`{ALL_TYPES_TABLE}`"
+        cur.execute(
+            f"INSERT INTO `{target}`.{table} SELECT * FROM `{source}`.{table} WHERE id <= 100"
+        )
+        if change:
+            cur.execute(
+                f"UPDATE `{target}`.`{ALL_TYPES_TABLE}` SET c_varchar = 'stale' WHERE id <= 100"
+            )
+
+
+@pytest.mark.parametrize(("mode", "change"), [("replace", True), ("ignore", False)])
+def test_populated_table_ends_equal_to_source(
+    tmp_path: Path,
+    source_dump: tuple[str, Path],
+    target_database: str,
+    target_connection: Any,
+    mode: str,
+    change: bool,
+) -> None:
+    source, dump = source_dump
+    _prefill(target_connection, source, target_database, change)
+    config = write_config(tmp_path, dump, source, target_database, on_duplicate=mode)
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    assert table_checksum(target_connection, target_database, ALL_TYPES_TABLE) == table_checksum(
+        target_connection, source, ALL_TYPES_TABLE
+    )
+
+
+def test_populated_table_with_error_mode_stops_at_the_duplicate(
+    tmp_path: Path,
+    source_dump: tuple[str, Path],
+    target_database: str,
+    target_connection: Any,
+) -> None:
+    source, dump = source_dump
+    _prefill(target_connection, source, target_database, False)
+    config = write_config(
+        tmp_path,
+        dump,
+        source,
+        target_database,
+        on_duplicate="error",
+        checkpoint=tmp_path / "cp.json",
+    )
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 1
+    assert "Duplicate entry" in result.stderr or "duplicate entry" in result.stderr
+    data_file = next(p for p in dump.iterdir() if p.name.startswith(f"{source}.{ALL_TYPES_TABLE}."))
+    assert f"{data_file}:" in result.stderr  # names the source file and byte offset of the row
+    assert ALL_TYPES_TABLE in result.stderr
+
+
+def _write_small_dump(root: Path, db: str, files: dict[str, str]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{db}-schema-create.sql").write_text(f"CREATE DATABASE `{db}`;\n")
+    (root / f"{db}.t-schema.sql").write_text(
+        "CREATE TABLE `t` (`id` int NOT NULL, `v` varchar(20), PRIMARY KEY (`id`));\n"
+    )
+    for name, text in files.items():
+        (root / f"{db}.t.{name}.sql").write_text(text)
+
+
+def test_duplicate_in_source_stops_then_resumes_after_fix(
+    tmp_path: Path, target_database: str, target_connection: Any
+) -> None:
+    dump = tmp_path / "dump"
+    first = "INSERT INTO `t` VALUES (1,'a'),(2,'b');\nINSERT INTO `t` VALUES (3,'c');\n"
+    second_bad = (
+        "INSERT INTO `t` VALUES (4,'d');\nINSERT INTO `t` VALUES (5,'e'),(2,'dup'),(6,'f');\n"
+    )
+    _write_small_dump(dump, "src", {"000": first, "001": second_bad})
+    config = write_config(
+        tmp_path,
+        dump,
+        "src",
+        target_database,
+        on_duplicate="error",
+        checkpoint=tmp_path / "cp.json",
+        region_concurrency=1,
+    )
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 1
+    offset = second_bad.index("(2,'dup')")
+    assert f"{dump / 'src.t.001.sql'}:{offset}" in result.stderr, result.stderr
+    with target_connection.cursor() as cur:
+        cur.execute(f"SELECT id FROM `{target_database}`.t ORDER BY id")
+        assert [r[0] for r in cur.fetchall()] == [1, 2, 3, 4]  # committed rows stay
+    fixed = second_bad.replace(",(2,'dup')", "")
+    (dump / "src.t.001.sql").write_text(fixed)
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    with target_connection.cursor() as cur:
+        cur.execute(f"SELECT id, v FROM `{target_database}`.t ORDER BY id")
+        assert cur.fetchall() == ((1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e"), (6, "f"))
+
+
+def test_changed_imported_input_is_refused_on_resume(tmp_path: Path, target_database: str) -> None:
+    dump = tmp_path / "dump"
+    files = {"000": "INSERT INTO `t` VALUES (1,'a');\n", "001": "INSERT INTO `t` VALUES (1,'x');\n"}
+    _write_small_dump(dump, "src", files)
+    config = write_config(
+        tmp_path,
+        dump,
+        "src",
+        target_database,
+        on_duplicate="error",
+        checkpoint=tmp_path / "cp.json",
+        region_concurrency=1,
+    )
+    assert run_lightning(["--config", str(config)]).returncode == 1
+    (dump / "src.t.000.sql").write_text("INSERT INTO `t` VALUES (7,'changed');\n")
+    (dump / "src.t.001.sql").write_text("INSERT INTO `t` VALUES (2,'x');\n")
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 1
+    assert "src.t.000.sql" in result.stderr and "already imported" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["error", "replace"])
+def test_sigkill_then_resume_gives_exact_content(
+    tmp_path: Path, target_connection: Any, target_database: str, mode: str
+) -> None:
+    conn = target_connection
+    source = f"lt_kill_{uuid.uuid4().hex[:8]}"
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{source}`")
+        cur.execute(
+            f"CREATE TABLE `{source}`.big (id INT PRIMARY KEY, k INT, c CHAR(100), KEY (k))"
+        )
+        cur.execute(
+            f"INSERT INTO `{source}`.big SELECT seq, seq % 1000, REPEAT(CHAR(65 + seq % 26), 100) "
+            "FROM seq_1_to_200000"
+        )
+        cur.execute(f"CREATE TABLE `{source}`.nokey (a INT, b VARCHAR(10))")
+        cur.execute(f"INSERT INTO `{source}`.nokey SELECT seq % 7, 'x' FROM seq_1_to_30000")
+    try:
+        dump = tmp_path / "dump"
+        run_mydumper(source, str(dump), chunk_mb=4)
+        checkpoint = tmp_path / "cp.json"
+        config = write_config(
+            tmp_path, dump, source, target_database, on_duplicate=mode, checkpoint=checkpoint
+        )
+        process = subprocess.Popen(
+            [*lightning_command(), "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ),
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if checkpoint.exists() and checkpoint.read_text().count('"chunk"') >= 5:
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert process.returncode == -signal.SIGKILL
+        result = run_lightning(["--config", str(config)])
+        assert result.returncode == 0, result.stderr
+        for table in ("big", "nokey"):
+            assert table_checksum(conn, target_database, table) == table_checksum(
+                conn, source, table
+            ), table
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{source}`")
+
+
+def test_compressed_dump_imports(
+    tmp_path: Path, target_database: str, target_connection: Any
+) -> None:
+    dump = tmp_path / "dump"
+    _write_small_dump(dump, "src", {})
+    with gzip.open(dump / "src.t.000.sql.gz", "wt") as f:
+        f.write("INSERT INTO `t` (`v`,`id`) VALUES ('a',1),('b',2);\n")
+    config = write_config(tmp_path, dump, "src", target_database)
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    with target_connection.cursor() as cur:
+        cur.execute(f"SELECT id, v FROM `{target_database}`.t ORDER BY id")
+        assert cur.fetchall() == ((1, "a"), (2, "b"))
