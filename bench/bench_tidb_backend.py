@@ -1,0 +1,382 @@
+"""Benchmark: tidb-lightning's tidb backend against myloader, on the same mydumper dump.
+
+    .venv/bin/python bench/bench_tidb_backend.py [--rows 1000000] [--threads 2] [--repeat 3]
+
+1. Builds ``bench_src.sbtest1`` (sysbench-like: id BIGINT primary key, k INT with a secondary
+   index, c CHAR(120), pad CHAR(60)) in the MySQL-protocol server with ``INSERT ... SELECT``
+   from MariaDB's SEQUENCE engine, unless it already holds exactly ``--rows`` rows.
+2. Dumps it with mydumper ``-F 16`` (16 MB chunk files) into a temporary directory.
+3. Alternately, ``--repeat`` times each, loads the dump with
+   (a) ``myloader -t THREADS -B bench_myloader -o`` and
+   (b) ``tidb-lightning --backend tidb --region-concurrency THREADS --enable-checkpoint=false``
+       with a ``[[routes]]`` rule sending ``bench_src`` to ``bench_lightning``,
+   each into a freshly dropped target database, and checks the target has every row and the
+   same ``CHECKSUM TABLE`` as the source.
+4. Prints wall time, throughput and peak RSS per run, the medians, and the ratio
+   lightning / myloader of the median wall times.
+
+This is a benchmark, not a test: it exits non-zero only when a tool fails or a target is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pymysql
+
+SOURCE_DB = "bench_src"
+TABLE = "sbtest1"
+MYLOADER_DB = "bench_myloader"
+LIGHTNING_DB = "bench_lightning"
+TOOLS = ("myloader", "lightning")
+INSERT_BATCH = 100_000
+
+TABLE_DDL = f"""CREATE TABLE `{SOURCE_DB}`.`{TABLE}` (
+  `id` BIGINT NOT NULL,
+  `k` INT NOT NULL DEFAULT 0,
+  `c` CHAR(120) NOT NULL DEFAULT '',
+  `pad` CHAR(60) NOT NULL DEFAULT '',
+  PRIMARY KEY (`id`),
+  KEY `k_1` (`k`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"""
+
+# Deterministic filler of the full column widths (sysbench fills c and pad completely):
+# c = 64 + 1 + 40 + 1 + 14 = 120 characters, pad = 32 + 1 + 27 = 60 characters.
+FILL_SELECT = """SELECT seq,
+       CRC32(seq) % {rows} + 1,
+       CONCAT_WS('-', SHA2(seq, 256), SHA1(seq), LEFT(MD5(seq), 14)),
+       CONCAT_WS('-', MD5(-seq), LEFT(SHA1(-seq), 27))
+FROM seq_{first}_to_{last}"""
+
+
+@attrs.frozen(kw_only=True)
+class Server:
+    """Where the MySQL-protocol server is."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def connect(self, database: str | None = None) -> Any:
+        """An autocommit pymysql connection."""
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=database,
+            autocommit=True,
+            charset="utf8mb4",
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Run:
+    """One timed load."""
+
+    tool: str
+    seconds: float
+    peak_rss_kib: int | None
+
+
+def log(message: str) -> None:
+    """Progress to stderr, so stdout holds only the results."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def scalar(conn: Any, sql: str) -> Any:
+    """The first column of the first row of ``sql``."""
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        row = cur.fetchone()
+    return None if row is None else row[0]
+
+
+def table_checksum(conn: Any, database: str) -> int:
+    """``CHECKSUM TABLE`` of the benchmark table in ``database``."""
+    with conn.cursor() as cur:
+        cur.execute(f"CHECKSUM TABLE `{database}`.`{TABLE}`")
+        row = cur.fetchone()
+    if row is None or row[1] is None:
+        raise SystemExit(f"benchmark: table `{database}`.`{TABLE}` is missing")
+    return int(row[1])
+
+
+def build_source(server: Server, rows: int, rebuild: bool) -> None:
+    """Create and fill ``bench_src.sbtest1`` unless it already holds exactly ``rows`` rows."""
+    conn = server.connect()
+    try:
+        if not rebuild and scalar(
+            conn,
+            "SELECT COUNT(*) FROM information_schema.TABLES "
+            f"WHERE TABLE_SCHEMA = '{SOURCE_DB}' AND TABLE_NAME = '{TABLE}'",
+        ):
+            existing = scalar(conn, f"SELECT COUNT(*) FROM `{SOURCE_DB}`.`{TABLE}`")
+            if existing == rows:
+                log(f"reusing {SOURCE_DB}.{TABLE} ({rows} rows); --rebuild to recreate it")
+                return
+        if not scalar(conn, "SELECT COUNT(*) FROM information_schema.ENGINES "
+                      "WHERE ENGINE = 'SEQUENCE' AND SUPPORT IN ('YES', 'DEFAULT')"):  # fmt: skip
+            raise SystemExit("benchmark: the server has no SEQUENCE engine (MariaDB needed)")
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{SOURCE_DB}`")
+            cur.execute(f"CREATE DATABASE `{SOURCE_DB}`")
+            cur.execute(f"USE `{SOURCE_DB}`")
+            cur.execute(TABLE_DDL)
+            for first in range(1, rows + 1, INSERT_BATCH):
+                last = min(first + INSERT_BATCH - 1, rows)
+                select = FILL_SELECT.format(rows=rows, first=first, last=last)
+                cur.execute(f"INSERT INTO `{TABLE}` {select}")
+                log(f"  filled {last}/{rows} rows")
+        log(f"built {SOURCE_DB}.{TABLE} in {time.perf_counter() - started:.1f} s")
+    finally:
+        conn.close()
+
+
+def dump_source(server: Server, outdir: Path, threads: int) -> int:
+    """Dump ``bench_src`` with mydumper -F 16 into ``outdir``; return the dump's size in bytes."""
+    mydumper = shutil.which("mydumper")
+    if mydumper is None:
+        raise SystemExit("benchmark: mydumper is not installed (apt-get install mydumper)")
+    command = [mydumper, "-B", SOURCE_DB, "-o", str(outdir), "-F", "16", "-t", str(threads),
+               "-h", server.host, "-P", str(server.port), "-u", server.user]  # fmt: skip
+    if server.password:
+        command += ["-p", server.password]
+    outdir.parent.mkdir(parents=True, exist_ok=True)  # mydumper creates only the last level
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or "CRITICAL" in done.stderr:
+        raise SystemExit(f"benchmark: mydumper failed (exit {done.returncode}): {done.stderr}")
+    size = sum(p.stat().st_size for p in outdir.iterdir())
+    files = len(list(outdir.glob(f"{SOURCE_DB}.{TABLE}.*sql*")))
+    log(
+        f"dumped {size / 1e6:.1f} MB in {files} data files in {time.perf_counter() - started:.1f} s"
+    )
+    return size
+
+
+def lightning_command() -> str:
+    """The tidb-lightning executable of this virtualenv, or the one on PATH."""
+    beside = Path(sys.executable).with_name("tidb-lightning")
+    found = str(beside) if beside.exists() else shutil.which("tidb-lightning")
+    if found is None:
+        raise SystemExit("benchmark: no tidb-lightning command (pip install -e . in the venv)")
+    return found
+
+
+def write_lightning_config(
+    path: Path, server: Server, dump: Path, args: argparse.Namespace
+) -> None:
+    """A tidb-lightning.toml that imports ``dump`` with ``bench_src`` routed to bench_lightning."""
+    path.write_text(
+        f"""[lightning]
+level = "warn"
+file = "{path.with_name("tidb-lightning.log")}"
+region-concurrency = {args.threads}
+
+[checkpoint]
+enable = false
+
+[tikv-importer]
+backend = "tidb"
+on-duplicate = "{args.on_duplicate}"
+
+[mydumper]
+data-source-dir = "{dump}"
+
+[tidb]
+host = "{server.host}"
+port = {server.port}
+user = "{server.user}"
+password = "{server.password}"
+
+[[routes]]
+schema-pattern = "{SOURCE_DB}"
+target-schema = "{LIGHTNING_DB}"
+""",
+        encoding="utf-8",
+    )
+
+
+def tool_command(
+    tool: str, server: Server, dump: Path, config: Path, args: argparse.Namespace
+) -> list[str]:
+    """The command line that loads ``dump`` with ``tool``."""
+    if tool == "myloader":
+        myloader = shutil.which("myloader")
+        if myloader is None:
+            raise SystemExit("benchmark: myloader is not installed (apt-get install mydumper)")
+        command = [myloader, "-d", str(dump), "-t", str(args.threads), "-B", MYLOADER_DB,
+                   "-h", server.host, "-P", str(server.port), "-u", server.user, "-o"]  # fmt: skip
+        return command + (["-p", server.password] if server.password else [])
+    return [lightning_command(), "--config", str(config), "--backend", "tidb",
+            "-d", str(dump), "--region-concurrency", str(args.threads),
+            "--enable-checkpoint=false"]  # fmt: skip
+
+
+def timed(command: Sequence[str]) -> tuple[float, int | None]:
+    """Run ``command``; return its wall time and peak RSS in KiB (via /usr/bin/time -v).
+
+    The RSS is the largest single process; tools that fork workers use more in total.
+    """
+    gnu_time = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+    wrapped = [gnu_time, "-v", *command] if gnu_time else list(command)
+    started = time.perf_counter()
+    done = subprocess.run(wrapped, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
+        raise SystemExit(f"benchmark: {command[0]} failed (exit {done.returncode}):\n{tail}")
+    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    return seconds, int(match[1]) if match else None
+
+
+def verify(server: Server, database: str, rows: int, source_checksum: int) -> None:
+    """The target holds ``rows`` rows with the source's checksum, or the benchmark stops."""
+    conn = server.connect()
+    try:
+        count = scalar(conn, f"SELECT COUNT(*) FROM `{database}`.`{TABLE}`")
+        checksum = table_checksum(conn, database)
+    finally:
+        conn.close()
+    if count != rows or checksum != source_checksum:
+        raise SystemExit(
+            f"benchmark: {database}.{TABLE} has {count} rows, checksum {checksum}; "
+            f"expected {rows} rows, checksum {source_checksum}"
+        )
+
+
+def settle(conn: Any, timeout: float = 60.0) -> None:
+    """Wait until InnoDB has flushed the previous load's dirty pages (or ``timeout`` passed).
+
+    Otherwise the background flushing of one load slows down the next one, and the order of
+    the tools, rather than the tools, decides the times.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with conn.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+            row = cur.fetchone()
+        if row is None or int(row[1]) <= 100:
+            return
+        time.sleep(0.5)
+
+
+def load_once(
+    tool: str, server: Server, dump: Path, config: Path, args: argparse.Namespace, checksum: int
+) -> Run:
+    """Drop the tool's target database, load the dump with the tool, verify, and time it."""
+    database = MYLOADER_DB if tool == "myloader" else LIGHTNING_DB
+    conn = server.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        settle(conn)
+    finally:
+        conn.close()
+    seconds, rss = timed(tool_command(tool, server, dump, config, args))
+    verify(server, database, args.rows, checksum)
+    return Run(tool=tool, seconds=seconds, peak_rss_kib=rss)
+
+
+def report(runs: list[Run], dump_bytes: int, args: argparse.Namespace) -> None:
+    """Print per-run numbers, medians per tool and the lightning/myloader ratio."""
+    print(f"rows={args.rows} threads={args.threads} dump={dump_bytes / 1e6:.1f} MB "
+          f"repeat={args.repeat} on-duplicate={args.on_duplicate}")  # fmt: skip
+    print(f"{'tool':<10} {'wall s':>8} {'MB/s':>7} {'rows/s':>9} {'peak RSS MiB':>13}")
+    for run in runs:
+        rss = f"{run.peak_rss_kib / 1024:.0f}" if run.peak_rss_kib else "?"
+        print(f"{run.tool:<10} {run.seconds:8.2f} {dump_bytes / 1e6 / run.seconds:7.1f} "
+              f"{args.rows / run.seconds:9.0f} {rss:>13}")  # fmt: skip
+    medians: dict[str, float] = {}
+    for tool in args.tools:
+        times = [run.seconds for run in runs if run.tool == tool]
+        rss_values = [run.peak_rss_kib for run in runs if run.tool == tool and run.peak_rss_kib]
+        medians[tool] = statistics.median(times)
+        peak = f", peak RSS {max(rss_values) / 1024:.0f} MiB" if rss_values else ""
+        print(f"median {tool}: {medians[tool]:.2f} s{peak}")
+    if set(TOOLS) <= medians.keys():
+        ratio = medians["lightning"] / medians["myloader"]
+        print(f"ratio lightning/myloader (median wall time): {ratio:.2f}")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the table")
+    parser.add_argument("--threads", type=int, default=2, help="myloader -t / region-concurrency")
+    parser.add_argument("--repeat", type=int, default=3, help="timed loads per tool")
+    parser.add_argument(
+        "--tools",
+        default=",".join(TOOLS),
+        help="comma-separated subset of myloader,lightning (default both)",
+    )
+    parser.add_argument("--on-duplicate", default="replace", choices=["replace", "ignore", "error"])
+    parser.add_argument("--rebuild", action="store_true", help="recreate bench_src even if present")
+    parser.add_argument("--workdir", type=Path, help="keep the dump here instead of a temp dir")
+    parser.add_argument("--host", default=os.environ.get("LIGHTNING_TEST_MYSQL_HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("LIGHTNING_TEST_MYSQL_PORT", "3306"))
+    )
+    parser.add_argument("--user", default=os.environ.get("LIGHTNING_TEST_MYSQL_USER", "root"))
+    parser.add_argument("--password", default=os.environ.get("LIGHTNING_TEST_MYSQL_PASSWORD", ""))
+    args = parser.parse_args(argv)
+    args.tools = [tool.strip() for tool in args.tools.split(",") if tool.strip()]
+    unknown = set(args.tools) - set(TOOLS)
+    if unknown or not args.tools:
+        parser.error(f"--tools takes myloader and/or lightning, not {sorted(unknown)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Build, dump, load alternately with each tool, verify, report."""
+    args = parse_args(argv)
+    server = Server(host=args.host, port=args.port, user=args.user, password=args.password)
+    if "lightning" in args.tools:
+        lightning_command()  # fail before the slow steps if it is missing
+    build_source(server, args.rows, args.rebuild)
+    conn = server.connect()
+    try:
+        source_checksum = table_checksum(conn, SOURCE_DB)
+    finally:
+        conn.close()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_tidb_backend_"))
+    dump = workdir / "dump"
+    try:
+        if dump.exists():
+            shutil.rmtree(dump)
+        dump_bytes = dump_source(server, dump, args.threads)
+        config = workdir / "tidb-lightning.toml"
+        write_lightning_config(config, server, dump, args)
+        runs: list[Run] = []
+        for round_number in range(args.repeat):
+            # Alternate which tool goes first so caches and InnoDB's background work after a
+            # load do not favour one tool.
+            order = args.tools if round_number % 2 == 0 else list(reversed(args.tools))
+            for tool in order:
+                run = load_once(tool, server, dump, config, args, source_checksum)
+                log(f"round {round_number + 1}: {tool} {run.seconds:.2f} s")
+                runs.append(run)
+        report(runs, dump_bytes, args)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
