@@ -483,9 +483,9 @@ class _Converter:
                 lines.append("")  # keep comment blocks apart, as in the Loader file
             lines.extend(entry.comments)
             if entry.flag:
-                was = (
-                    f" (the file had {entry.file_value!r})" if entry.file_value is not None else ""
-                )
+                was = ""
+                if entry.file_value is not None and entry.path[-1] != "password":
+                    was = f" (the file had {entry.file_value!r})"
                 lines.append(MIGRATE + f"set by the Loader flag {entry.flag}{was}.")
         lines.extend(MIGRATE + line for line in explain)
         self._put_lines(section, lines)

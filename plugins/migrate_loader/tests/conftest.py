@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from lightning_migrate_loader import MigrationResult, migrate_text
 
 from lightning_core.config import LightningConfig, load_config_file
-from lightning_migrate_loader import MigrationResult, migrate_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
