@@ -441,14 +441,18 @@ def _structure(data: Any, type_: type[T], source: str, prefix: list[str | int] |
             seen.append((error, error_type))
             return str(len(seen) - 1)
 
+        unknown: list[str] = []  # listed first: a misspelt key often explains the rest
         problems: list[str] = []
         for line in cattrs.transform_error(exc, path="$", format_exception=remember):
             index, _, path = line.partition(" @ ")
             error, error_type = seen[int(index)]
-            problems += _explain(error, error_type, _parse_path(path), data, prefix)
+            found = _explain(error, error_type, _parse_path(path), data, prefix)
+            (unknown if isinstance(error, ForbiddenExtraKeysError) else problems).extend(found)
+        problems = unknown + problems
         if not problems:  # not a validation error: a bug, keep its traceback
             raise
-        raise ConfigError("\n".join(f"{source}: {p}" for p in problems)) from exc
+        lead = f"{source}: " if source else ""
+        raise ConfigError("\n".join(lead + problem for problem in problems)) from exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,16 +507,19 @@ def load_config_file(path: str) -> LightningConfig:
     return config_from_toml(text, path)
 
 
-def plugin_options(config: LightningConfig, name: str, options_type: type[T]) -> T:
+def plugin_options(
+    config: LightningConfig, name: str, options_type: type[T], *, source: str | None = None
+) -> T:
     """The ``[plugin.<name>]`` table validated as ``options_type`` (an attrs class).
 
     Keys are kebab-case forms of the field names, checked as strictly as the rest of the file;
     an absent table gives the type's defaults.
 
+    :param source: the configuration file's name, to start error messages with.
     :raises ConfigError: naming ``[plugin.<name>]`` and the offending key.
     """
     data = config.plugin.get(name, {})
-    return _structure(data, options_type, f"[plugin.{name}]", ["plugin", name])
+    return _structure(data, options_type, source, ["plugin", name])
 
 
 def _is_secret(key: str) -> bool:
