@@ -125,11 +125,23 @@ def _builtin_plugins() -> Iterable[LoadedPlugin]:
         )
 
 
-def _distribution_of(entry_point: Any) -> tuple[str, str]:
-    dist = getattr(entry_point, "dist", None)
-    if dist is None:
-        return "unknown-distribution", "?"
-    return dist.metadata["Name"] or dist.name, dist.version
+def _entry_point_owners() -> dict[tuple[str, str], tuple[str, str]]:
+    """(entry-point name, value) → (distribution, version) for our group.
+
+    stevedore hands out entry points rebuilt from its cache, without their distribution, so
+    the owners are looked up from the installed distributions' metadata.
+    """
+    from importlib.metadata import distributions
+
+    owners: dict[tuple[str, str], tuple[str, str]] = {}
+    for dist in distributions():
+        for entry_point in dist.entry_points:
+            if entry_point.group == ENTRY_POINT_GROUP:
+                owners[(entry_point.name, entry_point.value)] = (
+                    dist.metadata["Name"] or "unknown-distribution",
+                    dist.version,
+                )
+    return owners
 
 
 def load_plugins(strict: bool | None = None) -> PluginHost:
@@ -141,6 +153,11 @@ def load_plugins(strict: bool | None = None) -> PluginHost:
     from stevedore import ExtensionManager
 
     strict = strict_from_env() if strict is None else strict
+    owners = _entry_point_owners()
+
+    def _distribution_of(entry_point: Any) -> tuple[str, str]:
+        return owners.get((entry_point.name, entry_point.value), ("unknown-distribution", "?"))
+
     host = PluginHost()
     for plugin in _builtin_plugins():
         host.register(plugin)

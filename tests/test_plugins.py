@@ -14,6 +14,7 @@ import pytest
 from lightning_core import ConflictStrategyRecord, PluginError, hookimpl
 from lightning_core.plugins import STRICT_ENV, LoadedPlugin, PluginHost, load_plugins
 from lightning_core.registry import BackendRecord, Registry
+from lightning_core.testing.tasks import task_config
 
 BIN = Path(sys.executable).parent
 
@@ -130,11 +131,30 @@ def test_broken_plugin_is_fatal_in_strict_mode(tmp_path: Path) -> None:
 
 def test_unknown_component_mentions_failed_plugins(tmp_path: Path) -> None:
     write_dist_info(tmp_path, "acme-broken", "acme_broken", BROKEN)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        host = load_plugins(strict=False)
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("acme_broken", None)
-    with pytest.raises(PluginError, match=r"failed to load: acme-broken==1.2.3"):
-        host.registry.get("backend", "acme")
+    env = {"PYTHONPATH": str(tmp_path), STRICT_ENV: "0"}
+    result = run_cli("--backend", "acme", "-d", str(tmp_path), env_extra=env)
+    assert result.returncode == 1
+    assert "unknown backend 'acme'" in result.stderr
+    assert "failed to load: acme-broken==1.2.3[acme_broken]" in result.stderr
+
+
+def test_broken_plugin_does_not_stop_an_import_that_does_not_use_it(
+    tmp_path: Path, fresh_database: str
+) -> None:
+    plugin_dir = tmp_path / "site"
+    plugin_dir.mkdir()
+    write_dist_info(plugin_dir, "acme-broken", "acme_broken", BROKEN)
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "src.t-schema.sql").write_text("CREATE TABLE t (id INT PRIMARY KEY);\n")
+    (dump / "src.t.000.sql").write_text("INSERT INTO t VALUES (1),(2),(3);\n")
+    config = tmp_path / "task.toml"
+    route = f'[[routes]]\nschema-pattern = "src"\ntarget-schema = "{fresh_database}"\n'
+    config.write_text(task_config(dump, extra=route))
+    env = {"PYTHONPATH": str(plugin_dir)}
+    result = run_cli("--config", str(config), env_extra={**env, STRICT_ENV: "0"})
+    assert result.returncode == 0, result.stderr
+    assert "acme-broken" in result.stderr  # the warning names the broken distribution
+    strict = run_cli("--config", str(config), env_extra={**env, STRICT_ENV: "1"})
+    assert strict.returncode == 1
+    assert "acme-broken==1.2.3[acme_broken]" in strict.stderr

@@ -225,10 +225,10 @@ def test_sigkill_then_resume_gives_exact_content(
         )
         cur.execute(
             f"INSERT INTO `{source}`.big SELECT seq, seq % 1000, REPEAT(CHAR(65 + seq % 26), 100) "
-            "FROM seq_1_to_200000"
+            f"FROM `{source}`.seq_1_to_200000"
         )
         cur.execute(f"CREATE TABLE `{source}`.nokey (a INT, b VARCHAR(10))")
-        cur.execute(f"INSERT INTO `{source}`.nokey SELECT seq % 7, 'x' FROM seq_1_to_30000")
+        cur.execute(f"INSERT INTO `{source}`.nokey SELECT seq % 7, 'x' FROM `{source}`.seq_1_to_30000")
     try:
         dump = tmp_path / "dump"
         run_mydumper(source, str(dump), chunk_mb=4)
