@@ -96,7 +96,7 @@ def decimal_to_bin(value: Decimal, precision: int, frac: int) -> bytes:
         raise EncodeError(f"cannot store {value} in DECIMAL({precision},{frac})")
     quantized = value.quantize(_QUANTS[frac], context=_CONTEXT)
     sign, digits, _ = quantized.as_tuple()
-    text = "".join(map(str, digits))
+    text = "".join(map(str, digits)).rjust(frac + 1, "0")
     intg = precision - frac
     int_text = text[: len(text) - frac].lstrip("0") if frac else text.lstrip("0")
     if len(int_text) > intg:
