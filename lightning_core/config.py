@@ -160,14 +160,14 @@ def parse_duration(value: str | int | float) -> float:
     return float(sign * total)
 
 
-def parse_log_level(value: str) -> LogLevel:
+def parse_log_level(value: str) -> str:
     """A log level, lower-cased; one of :data:`LOG_LEVELS`.
 
     :raises ValueError: another value.
     """
     if not isinstance(value, str) or value.lower() not in LOG_LEVELS:
         raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {_show(value)}")
-    return LogLevel(value.lower())
+    return value.lower()
 
 
 def parse_post_op_level(value: str | bool) -> PostOpLevel:
@@ -256,11 +256,17 @@ def _is_homogeneous_tuple(type_: Any) -> bool:
     return get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
+def _equal_to(alias: Any) -> Callable[[Any], bool]:
+    return lambda type_: bool(type_ == alias)
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
     def attrs_hook(cl: type) -> Callable[[Any, Any], Any]:
-        renames = {f.name: override(rename=_kebab(f.name)) for f in attrs.fields(cl)}
+        renames: dict[str, Any] = {
+            f.name: override(rename=_kebab(f.name)) for f in attrs.fields(cl)
+        }
         return make_dict_structure_fn(cl, conv, _cattrs_forbid_extra_keys=True, **renames)
 
     def tuple_hook(type_: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
@@ -290,9 +296,15 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(int, _strict(int, "an integer"))
     conv.register_structure_hook(float, _strict(float, "a number"))
     conv.register_structure_hook(str, _strict(str, "a string"))
-    conv.register_structure_hook(ByteSize, _wrap(lambda v: ByteSize(parse_byte_size(v))))
-    conv.register_structure_hook(Seconds, _wrap(lambda v: Seconds(parse_duration(v))))
-    conv.register_structure_hook(LogLevel, _wrap(parse_log_level))
+    # The Annotated aliases are ordinary int / float / str to type checkers; only the converter
+    # tells them apart, by equality of the whole Annotated type.
+    syntaxes: list[tuple[Any, Callable[[Any], Any]]] = [
+        (ByteSize, parse_byte_size),
+        (Seconds, parse_duration),
+        (LogLevel, parse_log_level),
+    ]
+    for alias, parse in syntaxes:
+        conv.register_structure_hook_func(_equal_to(alias), _wrap(parse))
     conv.register_structure_hook(PostOpLevel, _wrap(parse_post_op_level))
     conv.register_structure_hook(
         KeepStrategy,
@@ -429,7 +441,9 @@ def _explain(
     return [f"invalid value for {_dotted(where)}: expected {expected}{shown}"]
 
 
-def _structure(data: Any, type_: type[T], source: str, prefix: list[str | int] | None = None) -> T:
+def _structure(
+    data: Any, type_: type[T], source: str | None, prefix: list[str | int] | None = None
+) -> T:
     """Structure ``data`` as ``type_`` or raise one ConfigError listing every problem."""
     prefix = prefix or []
     try:

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import enum
 import os
-from typing import Any, NewType
+from typing import Annotated, Any
 
 import attrs
 
-ByteSize = NewType("ByteSize", int)
+ByteSize = Annotated[int, "lightning:byte-size"]
 """A size in bytes. TOML accepts an integer or a string such as ``"96MiB"``, ``"64KiB"``,
 ``"1GB"`` (binary units, as Lightning: K, KB and KiB all mean 1024)."""
 
-Seconds = NewType("Seconds", float)
+Seconds = Annotated[float, "lightning:duration"]
 """A duration in seconds. TOML accepts a Go duration string such as ``"5m"``, ``"1h30m"``,
 ``"500ms"``."""
 
-LogLevel = NewType("LogLevel", str)
+LogLevel = Annotated[str, "lightning:log-level"]
 """``debug``, ``info``, ``warn``, ``warning``, ``error`` or ``fatal`` (stored lower-case)."""
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warn", "warning", "error", "fatal")
@@ -96,7 +96,7 @@ class LightningAppConfig:
     """Wait for tasks submitted over HTTP instead of running one import and exiting."""
     pprof_port: int = 0
     """Legacy alias of status-addr (a port number); 0 leaves status-addr alone."""
-    level: LogLevel = LogLevel("info")
+    level: LogLevel = "info"
     """Log level."""
     file: str = ""
     """Log file; empty means a timestamped file in the temp directory, ``"-"`` means stdout."""
@@ -185,11 +185,11 @@ class TikvImporterConfig:
     """KV pairs buffered per write to the importer."""
     send_kv_pairs: int = 32768
     """KV pairs per request to TiKV (deprecated: send-kv-size)."""
-    send_kv_size: ByteSize = ByteSize(16 * KIB)
+    send_kv_size: ByteSize = 16 * KIB
     """Bytes per write request to TiKV."""
     compress_kv_pairs: str = ""
     """Compression of KV pairs sent to TiKV: ``""``, ``gz`` or ``gzip``."""
-    region_split_size: ByteSize = ByteSize(96 * MIB)
+    region_split_size: ByteSize = 96 * MIB
     """Bytes per SST / region produced by the local backend."""
     region_split_keys: int = 1_280_000
     """Keys per region produced by the local backend."""
@@ -201,7 +201,7 @@ class TikvImporterConfig:
     """Retries while waiting for split regions to come online."""
     sorted_kv_dir: str = ""
     """Local directory where the local backend sorts KV pairs."""
-    disk_quota: ByteSize = ByteSize(MAX_INT64)
+    disk_quota: ByteSize = MAX_INT64
     """Soft limit on the size of sorted-kv-dir."""
     range_concurrency: int = 16
     """Ranges written to TiKV at the same time."""
@@ -213,11 +213,11 @@ class TikvImporterConfig:
     """Allow importing into tables that already hold data (deprecated: parallel-import)."""
     parallel_import: bool = False
     """Several Lightning instances import into the same tables."""
-    engine_mem_cache_size: ByteSize = ByteSize(512 * MIB)
+    engine_mem_cache_size: ByteSize = 512 * MIB
     """Memory cache per engine of the local backend."""
-    local_writer_mem_cache_size: ByteSize = ByteSize(128 * MIB)
+    local_writer_mem_cache_size: ByteSize = 128 * MIB
     """Memory cache per writer of the local backend before flushing to an engine."""
-    store_write_bwlimit: ByteSize = ByteSize(0)
+    store_write_bwlimit: ByteSize = 0
     """Bytes per second written to each TiKV store; 0 means no limit."""
     add_index_by_sql: bool = False
     """Import rows first, then add indexes with ``ALTER TABLE ... ADD INDEX``."""
@@ -225,9 +225,9 @@ class TikvImporterConfig:
     """Keyspace of a multi-tenant cluster; empty asks the cluster."""
     pause_pd_scheduler_scope: str = "table"
     """``table`` or ``global``: where PD scheduling pauses during the import."""
-    block_size: ByteSize = ByteSize(16 * KIB)
+    block_size: ByteSize = 16 * KIB
     """I/O block size of local sorting."""
-    logical_import_batch_size: ByteSize = ByteSize(96 * KIB)
+    logical_import_batch_size: ByteSize = 96 * KIB
     """tidb backend: target size of the VALUES of one statement."""
     logical_import_batch_rows: int = 65536
     """tidb backend: rows per transaction at most."""
@@ -300,15 +300,15 @@ class MydumperConfig:
 
     data_source_dir: str = ""
     """Directory (or storage URL) of the dump."""
-    read_block_size: ByteSize = ByteSize(64 * KIB)
+    read_block_size: ByteSize = 64 * KIB
     """Bytes read from a file at a time."""
-    batch_size: ByteSize = ByteSize(100 * GIB)
+    batch_size: ByteSize = 100 * GIB
     """Source bytes per data engine; larger tables are split into several engines."""
     batch_import_ratio: float = 0.75
     """Growth of the first engines of a table, 0 <= ratio < 1 (0: all the same size)."""
     strict_format: bool = False
     """CSV values never contain a line terminator, so files can be split anywhere."""
-    max_region_size: ByteSize = ByteSize(256 * MIB)
+    max_region_size: ByteSize = 256 * MIB
     """Chunk size for splitting large (strict-format) data files."""
     filter: tuple[str, ...] = DEFAULT_FILTER
     """Table filter: only tables matching these wildcard rules are imported."""
@@ -348,7 +348,7 @@ class TidbConfig:
     """TiDB's HTTP status port."""
     pd_addr: str = ""
     """``host:port`` of PD; several separated by commas."""
-    log_level: LogLevel = LogLevel("error")
+    log_level: LogLevel = "error"
     """Log level of the TiDB library code."""
     sql_mode: str = "ONLY_FULL_GROUP_BY,NO_AUTO_CREATE_USER"
     """SQL mode used to parse schemas and encode values."""
@@ -356,7 +356,7 @@ class TidbConfig:
     """``""``, ``false``, ``cluster``, ``skip-verify`` or ``preferred``."""
     security: SecurityConfig | None = None
     """``[tidb.security]``; None means a copy of ``[security]``."""
-    max_allowed_packet: ByteSize = ByteSize(64 * MIB)
+    max_allowed_packet: ByteSize = 64 * MIB
     """Largest SQL packet; 0 asks the server."""
     build_stats_concurrency: int = 20
     """Session variable for ANALYZE."""
@@ -392,11 +392,11 @@ class PostRestoreConfig:
 class CronConfig:
     """``[cron]``: periodic background actions."""
 
-    switch_mode: Seconds = Seconds(300.0)
+    switch_mode: Seconds = 300.0
     """How often TiKV's import mode is refreshed."""
-    log_progress: Seconds = Seconds(300.0)
+    log_progress: Seconds = 300.0
     """How often progress is logged."""
-    check_disk_quota: Seconds = Seconds(60.0)
+    check_disk_quota: Seconds = 60.0
     """How often the local backend checks its disk quota."""
 
 
