@@ -63,18 +63,23 @@ _UNESCAPED: dict[bytes, bytes] = {
 }
 _ESCAPE_RE = re.compile(rb"\\[\s\S]")
 
-# Fast path markers: "\X" (two latin-1 characters) becomes _DROP + chr(0x100 + X), so a block
-# keeps its length (byte offsets stay exact) and the csv module sees no quote, separator or
-# newline that was escaped. Fields holding markers are translated back.
+# Fast path markers: "\X" (two latin-1 characters) becomes _DROP + the byte it stands for, so a
+# block keeps its length (byte offsets stay exact); _DROP is removed from the fields afterwards.
+# When that byte would mean something to the csv module (separator, quote, newline), it is
+# written as chr(0x100 + X) instead and translated back.
 _DROP = "\u0200"
-_MARKED: dict[str, str] = {"\\" + chr(c): _DROP + chr(0x100 + c) for c in range(256)}
 _MARK_RE = re.compile(r"\\[\s\S]")
-_UNMARK = {0x200: None, **{0x100 + c: _ESCAPES.get(c, c) for c in range(256)}}
+_UNMARK = {0x100 + c: _ESCAPES.get(c, c) for c in range(256)}
 _SENTINELS = [chr(c) for c in range(32)]
 
 
-def _mark(match: re.Match[str]) -> str:
-    return _MARKED[match.group()]
+def _marks(specials: str) -> dict[str, str]:
+    """Marker of each backslash pair, for a dialect whose csv-special characters are given."""
+    marks = {}
+    for c in range(256):
+        meant = chr(_ESCAPES.get(c, c))
+        marks["\\" + chr(c)] = _DROP + (chr(0x100 + c) if meant in specials else meant)
+    return marks
 
 
 def _unescape(value: bytes) -> bytes:
@@ -111,6 +116,18 @@ class _Dialect:
             pairs = [rb"\\[\s\S]"] + ([re.escape(delim * 2)] if delim else [])
             self.quoted_token_re = re.compile(b"|".join(pairs))
         self.fast = self._fast_options()
+        # For the fast path: markers of escapes, of NULL fields, and NULLs' quoted spellings.
+        self.marks = _marks("\r\n" + sep.decode("latin-1") + delim.decode("latin-1"))
+        self.null_markers: tuple[str | None, str | None] = (None, None)
+        self.quoted_nulls: list[bytes] = []
+        if self.null is not None:
+            text = self.null.decode("latin-1")
+            if self.escape:
+                text = _MARK_RE.sub(lambda m: self.marks[m.group()], text)
+            n_marker = self.marks["\\N"] if self.null_n and self.null != b"\\N" else None
+            self.null_markers = (text, n_marker)
+            if delim:
+                self.quoted_nulls = [delim + self.null + delim, delim + b"\\N" + delim]
 
     def _compile(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes] | None]:
         esc = re.escape
@@ -329,9 +346,10 @@ def _fast_block(
     text = codecs.latin_1_decode(view)[0]
     lines = view
     if d.escape and "\\" in text:
-        text = _MARK_RE.sub(_mark, text)
-        if at_eof and "\\" in text:
+        marks = d.marks
+        if at_eof and (len(view) - len(view.rstrip(b"\\"))) % 2:
             return False, pos  # a lone backslash at the end: the general parser reports it
+        text = _MARK_RE.sub(lambda m: marks[m.group()], text)
         lines = text.encode("latin-1", "replace")
     terminator = d.config.terminator
     if (terminator == "\n" and "\r" in text) or (
@@ -343,15 +361,8 @@ def _fast_block(
     limit = stop - pos
     sentinel = next((s for s in _SENTINELS if s not in text), None)
     sentinel_b = sentinel.encode("latin-1") if sentinel is not None else b""
-    markers: list[str] = []
-    quoted_nulls: list[bytes] = []
-    if d.null is not None:
-        null = d.null.decode("latin-1")
-        markers.append(_MARK_RE.sub(_mark, null) if d.escape else null)
-        quoted_nulls.append(d.delim + d.null + d.delim)
-        if d.null_n and d.null != b"\\N":
-            markers.append(_MARKED["\\N"])
-            quoted_nulls.append(d.delim + b"\\N" + d.delim)
+    null, null_n = d.null_markers
+    quoted_nulls = d.quoted_nulls
     sep = d.sep.decode("latin-1")
     trim = d.trim
     starts_append, ends_append, rows_append = out.starts.append, out.ends.append, out.rows.append
@@ -375,21 +386,29 @@ def _fast_block(
                     body_end -= 1
                 if text.endswith(sep, prev, body_end):
                     row.pop()
-            values: tuple[Value, ...]
-            if markers and any(m in row for m in markers):
-                if d.delim and any(q in view[prev:end] for q in quoted_nulls):
-                    return False, pos + prev
-                values = tuple(None if f in markers else _field_bytes(f) for f in row)
-            elif sentinel is not None:
+            nulls: list[int] | None = None
+            if null is not None and (null in row or (null_n is not None and null_n in row)):
+                record = view[prev:end]
+                for quoted in quoted_nulls:
+                    if quoted in record:
+                        return False, pos + prev  # a NULL-looking field may be quoted
+                nulls = [i for i, f in enumerate(row) if f in (null, null_n)]
+            if sentinel is not None:
+                joined = sentinel.join(row)
+                if _DROP in joined:
+                    joined = joined.replace(_DROP, "")
                 try:
-                    values = tuple(sentinel.join(row).encode("latin-1").split(sentinel_b))
+                    values: list[Value] = joined.encode("latin-1").split(sentinel_b)  # type: ignore[assignment]
                 except UnicodeEncodeError:
-                    values = tuple([_field_bytes(f) for f in row])
+                    values = [_field_bytes(f) for f in row]
             else:
-                values = tuple([_field_bytes(f) for f in row])
+                values = [_field_bytes(f) for f in row]
+            if nulls:
+                for i in nulls:
+                    values[i] = None
             starts_append(pos + prev)
             ends_append(pos + end)
-            rows_append(values)
+            rows_append(tuple(values))
             prev = end
     except csv.Error:
         return False, pos + prev
@@ -400,7 +419,7 @@ def _field_bytes(field: str) -> bytes:
     try:
         return field.encode("latin-1")
     except UnicodeEncodeError:
-        return field.translate(_UNMARK).encode("latin-1")
+        return field.replace(_DROP, "").translate(_UNMARK).encode("latin-1")
 
 
 class _Stream:
