@@ -60,7 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 ok, 2 bad configuration or usage, 1 other)."""
     args = list(sys.argv[1:] if argv is None else argv)
     own, loader_flags = _split_at_double_dash(args)
-    options = build_parser().parse_args(own)
+    parser = build_parser()
+    options, stray = parser.parse_known_args(own)
+    if stray:
+        parser.error(
+            f"unrecognized arguments: {' '.join(stray)} (Loader's own flags go after --, "
+            f"e.g. lightning-migrate-loader loader.toml -- {' '.join(stray)})"
+        )
     try:
         result = _convert(options.loader_config, loader_flags)
         if not options.quiet:

@@ -18,6 +18,7 @@ import tomlkit.exceptions
 from tomlkit.container import Container
 from tomlkit.items import AoT, Comment, Table, Whitespace
 
+from lightning_migrate_loader.catalog import LOADER_TOP_LEVEL_KEYS
 from lightning_migrate_loader.errors import MigrationError
 
 KeyPath = tuple[str, ...]
@@ -371,8 +372,6 @@ def check_is_loader_config(document: tomlkit.TOMLDocument, source: str) -> None:
 
     :raises MigrationError: with what was found and what to do.
     """
-    from lightning_migrate_loader.catalog import LOADER_TOP_LEVEL_KEYS
-
     keys = list(document.keys())
     lightning = [k for k in keys if k in LIGHTNING_SECTIONS]
     if lightning:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from lightning_migrate_loader import MigrationResult, migrate_text
+from migrate_loader_support import Migrate
 
 from lightning_core.config import LightningConfig, load_config_file
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-Migrate = Callable[..., tuple[MigrationResult, LightningConfig]]
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from lightning_migrate_loader import MigrationError, migrate_text
 from lightning_migrate_loader.cli import EXIT_CONFIG, EXIT_OK, main
+from migrate_loader_support import FIXTURES
 
-from conftest import FIXTURES
 from lightning_core.config import load_config_file
 from lightning_core.errors import LightningError
 
@@ -92,6 +92,15 @@ def test_empty_file_is_refused() -> None:
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path / "nope.toml")]) == EXIT_CONFIG
     assert "no such Loader configuration file" in capsys.readouterr().err
+
+
+def test_loader_flags_before_double_dash_get_a_hint(
+    loader_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(loader_toml), "-d", "/data"])
+    assert exit_info.value.code == EXIT_CONFIG
+    assert "Loader's own flags go after --" in capsys.readouterr().err
 
 
 def test_nothing_given(capsys: pytest.CaptureFixture[str]) -> None:

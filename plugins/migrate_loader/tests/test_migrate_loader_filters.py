@@ -14,8 +14,8 @@ from lightning_migrate_loader.filters import (
     filter_name,
     translate_black_white_list,
 )
+from migrate_loader_support import Migrate
 
-from conftest import Migrate
 from lightning_core.source.table_filter import TableFilter
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from lightning_migrate_loader import MigrationError
 from lightning_migrate_loader.loader_config import masked_flags, parse_loader_flags
-
-from conftest import FIXTURES, Migrate
+from migrate_loader_support import FIXTURES, Migrate
 
 BRIEF_FLAGS = [
     "-d", "/data", "-h", "10.0.0.1", "-P", "4000", "-u", "root", "-p", "secret",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tomllib
 
-from conftest import FIXTURES, Migrate
+from migrate_loader_support import FIXTURES, Migrate
+
 from lightning_core.config import KeepStrategy
 
 
