@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,14 +28,17 @@ _LEVELS = {
 
 
 def setup_logging(config: Any) -> None:
-    """Log to ``[lightning] file`` (stderr when empty or ``-``) at ``[lightning] level``."""
+    """Log to ``[lightning] file`` (``-``: stderr) at ``[lightning] level``."""
     level = _LEVELS.get(str(config.lightning.level).lower(), logging.INFO)
     path = config.lightning.file
+    if not path:  # TiDB Lightning's default: a timestamped file in the temporary directory
+        stamp = time.strftime("%Y-%m-%dT%H.%M.%S")
+        path = os.path.join(tempfile.gettempdir(), f"lightning.log.{stamp}")
     handler: logging.Handler
-    if path and path != "-":
-        handler = logging.FileHandler(path, encoding="utf-8")
-    else:
+    if path == "-":
         handler = logging.StreamHandler(sys.stderr)
+    else:
+        handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("[%(asctime)s] [%(levelname)s] [%(name)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
