@@ -88,6 +88,18 @@ NATIVE = _native is not None
 """Whether the native CRC implementation is in use."""
 
 
+def _raw() -> Callable[[bytes], int]:
+    if NATIVE:
+        from fastcrc import crc64 as native_module
+
+        return native_module.xz  # type: ignore[no-any-return]
+    return crc64_python
+
+
+#: ``raw_crc64(data)``: CRC-64/XZ of one buffer, with no wrapper call (the hot path).
+raw_crc64: Callable[[bytes], int] = _raw()
+
+
 def pair_crc(key: bytes, value: bytes) -> int:
     """CRC-64/XZ of ``key ‖ value``."""
     return crc64(value, crc64(key, 0))
@@ -106,9 +118,9 @@ class KVChecksum:
         checksum = self.checksum
         kvs = 0
         size = 0
-        crc = crc64
+        crc = raw_crc64
         for key, value in pairs:
-            checksum ^= crc(key + value, 0)
+            checksum ^= crc(key + value)
             kvs += 1
             size += len(key) + len(value)
         self.checksum = checksum

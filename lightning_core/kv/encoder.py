@@ -13,13 +13,14 @@ generated column, and not a NULL column whose default is NULL.
 from __future__ import annotations
 
 import datetime
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from lightning_core.errors import EncodeError
 from lightning_core.interfaces import RowBatch
 from lightning_core.kv import keys
-from lightning_core.kv.checksum import KVChecksum, crc64
+from lightning_core.kv.checksum import KVChecksum, raw_crc64
 from lightning_core.kv.collation import (
     BIN_COLLATIONS,
     collation_key_function,
@@ -41,6 +42,10 @@ KeyEncoder = Callable[[Any], bytes]
 
 _INT64_SPAN = 1 << 64
 _INT64_LIMIT = 1 << 63
+_MASK64 = _INT64_SPAN - 1
+_INT_KEY = struct.Struct(">Q")
+_INT_DATUM = struct.Struct(">BQ")
+_U64BE = struct.Struct(">Q")
 _VARCHAR_TYPES = (ColumnType.VARCHAR, ColumnType.VAR_STRING)
 
 
@@ -61,12 +66,13 @@ def key_encoder(column: ColumnInfo, *, table: str = "") -> KeyEncoder:
     """The comparable datum (flag + payload) of a non-NULL value of ``column`` in a key."""
     ft = column.ft
     tp = ft.tp
+    pack = _INT_DATUM.pack
     if ft.is_integer:
         if ft.unsigned:
-            return lambda v: b"\x04" + encode_uint(v)
-        return lambda v: b"\x03" + encode_int(v)
+            return lambda v: pack(0x04, v)
+        return lambda v: pack(0x03, v + _INT64_LIMIT)
     if tp == ColumnType.YEAR:
-        return lambda v: b"\x03" + encode_int(v)
+        return lambda v: pack(0x03, v + _INT64_LIMIT)
     if tp in (ColumnType.ENUM, ColumnType.SET, ColumnType.BIT):
         return lambda v: b"\x04" + encode_uint(v)
     if tp in (ColumnType.FLOAT, ColumnType.DOUBLE):
@@ -207,6 +213,7 @@ class TableKVEncoder:
                         f"`{table.columns[ic.offset].name}`; use the tidb backend for this table"
                     )
         self._indexes = [_IndexPlan(table, index, pk_offsets) for index in table.stored_indexes]
+        self._encode_one = self._compile()
 
     # --- preparation ------------------------------------------------------------------------
 
@@ -302,52 +309,99 @@ class TableKVEncoder:
     def encode_values(self, values: list[Any], row_id: int) -> list[KVPair]:
         """KV pairs of one row of canonical values by column offset (None = NULL).
 
+        ``values`` is filled in place (auto-increment / auto-random columns).
+
         :param row_id: the row's ID for ``_tidb_rowid`` and auto-increment fill.
         """
         if row_id > self.max_row_id:
             self.max_row_id = row_id
+        return self._encode_one(values, row_id)
+
+    def _compile(self) -> Callable[[list[Any], int], list[KVPair]]:
+        """The per-row function, with everything per-table bound as locals."""
+        record_prefix = self._record_prefix
+        row_columns = self._row_columns
+        index_functions = [self._compile_index(plan) for plan in self._indexes]
+        handle_offset = self._handle_offset
+        handle_unsigned = self._handle_unsigned
+        pk_encoders = self._pk_encoders
         auto_inc = self._auto_inc_offset
-        if auto_inc is not None:
-            if values[auto_inc] is None:
-                values[auto_inc] = row_id
-            elif values[auto_inc] > self.max_row_id:
-                self.max_row_id = values[auto_inc]
         auto_random = self._auto_random_offset
-        if auto_random is not None and values[auto_random] is None:
-            values[auto_random] = self._shard(row_id)
-        # The handle and the record key.
-        if self._handle_offset is not None:
-            handle = values[self._handle_offset]
-            if self._handle_unsigned:
-                handle = _to_int64(handle)
-            handle_encoded = encode_int(handle)
-        elif self._pk_encoders:
-            handle = None
-            parts = []
-            for offset, encode, truncate in self._pk_encoders:
+        shard = self._shard
+        pack_int = _INT_KEY.pack
+        join = b"".join
+
+        def encode(values: list[Any], row_id: int) -> list[KVPair]:
+            if auto_inc is not None:
+                current = values[auto_inc]
+                if current is None:
+                    values[auto_inc] = row_id
+                elif current > self.max_row_id:
+                    self.max_row_id = current
+            if auto_random is not None and values[auto_random] is None:
+                values[auto_random] = shard(row_id)
+            if handle_offset is not None:
+                handle = values[handle_offset]
+                if handle_unsigned and handle >= _INT64_LIMIT:
+                    handle -= _INT64_SPAN
+                handle_encoded = pack_int(handle + _INT64_LIMIT)
+            elif pk_encoders:
+                handle = None
+                handle_encoded = join(
+                    [
+                        encode_key(truncate(values[offset]) if truncate else values[offset])
+                        for offset, encode_key, truncate in pk_encoders
+                    ]
+                )
+            else:
+                handle = shard(row_id)
+                handle_encoded = pack_int(handle + _INT64_LIMIT)
+            not_null: list[int] = []
+            datas: list[bytes] = []
+            nulls: list[int] = []
+            for col_id, offset, encode_value, null_default in row_columns:
                 value = values[offset]
-                parts.append(encode(truncate(value) if truncate else value))
-            handle_encoded = b"".join(parts)
-        else:
-            handle = self._shard(row_id)
-            handle_encoded = encode_int(handle)
-        record_key = self._record_prefix + handle_encoded
-        # The row value.
-        not_null: list[int] = []
-        datas: list[bytes] = []
-        nulls: list[int] = []
-        for col_id, offset, encode_value, null_default in self._row_columns:
+                if value is None:
+                    if not null_default:
+                        nulls.append(col_id)
+                else:
+                    not_null.append(col_id)
+                    datas.append(encode_value(value))
+            pairs = [(record_prefix + handle_encoded, assemble_row(not_null, datas, nulls))]
+            for index_pair in index_functions:
+                pairs.append(index_pair(values, handle, handle_encoded))
+            return pairs
+
+        return encode
+
+    def _compile_index(self, plan: _IndexPlan) -> Callable[[list[Any], int | None, bytes], KVPair]:
+        """The function producing one index's pair; a fast path for plain one-column indexes."""
+        if len(plan.offsets) != 1 or plan.has_truncation or plan.restore or plan.common:
+            return lambda values, handle, encoded: self._index_pair(plan, values, handle, encoded)
+        prefix = plan.prefix
+        offset = plan.offsets[0]
+        encode_key = plan.key_encoders[0]
+        null_key = prefix + b"\x00\x03"
+        non_unique = keys.NON_UNIQUE_INDEX_VALUE
+        pack_handle = _U64BE.pack
+
+        if plan.unique:
+
+            def unique_pair(values: list[Any], handle: int | None, encoded: bytes) -> KVPair:
+                value = values[offset]
+                if value is None:
+                    return null_key + encoded, non_unique
+                return prefix + encode_key(value), pack_handle(handle & _MASK64)  # type: ignore[operator]
+
+            return unique_pair
+
+        def pair(values: list[Any], handle: int | None, encoded: bytes) -> KVPair:
             value = values[offset]
             if value is None:
-                if not null_default:
-                    nulls.append(col_id)
-            else:
-                not_null.append(col_id)
-                datas.append(encode_value(value))
-        pairs = [(record_key, assemble_row(not_null, datas, nulls))]
-        for plan in self._indexes:
-            pairs.append(self._index_pair(plan, values, handle, handle_encoded))
-        return pairs
+                return null_key + encoded, non_unique
+            return prefix + encode_key(value) + b"\x03" + encoded, non_unique
+
+        return pair
 
     def _index_pair(
         self, plan: _IndexPlan, values: list[Any], handle: int | None, handle_encoded: bytes
@@ -431,16 +485,21 @@ class TableKVEncoder:
         plan = [(offset, position, converters[offset]) for offset, position in layout]
         defaults = self._defaults
         first_row_id = self.auto_id_base + batch.end.rows - len(batch.rows) + 1
+        last_row_id = first_row_id + len(batch.rows) - 1
+        if last_row_id > self.max_row_id:
+            self.max_row_id = last_row_id
+        encode_one = self._encode_one
         pairs: list[KVPair] = []
+        extend = pairs.extend
         checksum = 0
         size = 0
-        crc = crc64
+        crc = raw_crc64
         for index, row in enumerate(batch.rows):
             values = defaults.copy()
             try:
                 for offset, position, convert in plan:
                     values[offset] = convert(row[position])
-                row_pairs = self.encode_values(values, first_row_id + index)
+                row_pairs = encode_one(values, first_row_id + index)
             except EncodeError as exc:
                 offset = batch.offsets[index] if index < len(batch.offsets) else -1
                 raise EncodeError(
@@ -453,9 +512,10 @@ class TableKVEncoder:
                     f"{len(row)} values but the column list names {len(layout)}"
                 ) from None
             for key, value in row_pairs:
-                checksum ^= crc(key + value, 0)
-                size += len(key) + len(value)
-            pairs.extend(row_pairs)
+                kv = key + value
+                checksum ^= crc(kv)
+                size += len(kv)
+            extend(row_pairs)
         return pairs, KVChecksum(checksum, len(pairs), size)
 
     def encode_rows(self, rows: Sequence[Sequence[Any]], *, first_row_id: int = 1) -> list[KVPair]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 
 from lightning_core.errors import EncodeError
@@ -231,6 +232,16 @@ def value_decoder(ft: FieldType) -> ValueDecoder:
 # --- whole rows -------------------------------------------------------------------------------
 
 
+_OFFSET_STRUCTS: dict[int, struct.Struct] = {}
+
+
+def _offsets_struct(count: int) -> struct.Struct:
+    packer = _OFFSET_STRUCTS.get(count)
+    if packer is None:
+        packer = _OFFSET_STRUCTS[count] = struct.Struct(f"<{count}H")
+    return packer
+
+
 def assemble_row(
     not_null_ids: Sequence[int], datas: Sequence[bytes], null_ids: Sequence[int]
 ) -> bytes:
@@ -242,30 +253,31 @@ def assemble_row(
     """
     data = b"".join(datas)
     n_not_null = len(not_null_ids)
-    large = len(data) > 0xFFFF or (
-        (n_not_null and not_null_ids[-1] > 255) or (null_ids and null_ids[-1] > 255)
-    )
-    offsets = []
-    end = 0
-    for chunk in datas:
-        end += len(chunk)
-        offsets.append(end)
-    if large:
-        ids = list(not_null_ids) + list(null_ids)
+    n_null = len(null_ids)
+    offsets = list(accumulate(map(len, datas)))
+    if (
+        len(data) <= 0xFFFF
+        and (not n_not_null or not_null_ids[-1] <= 255)
+        and (not n_null or null_ids[-1] <= 255)
+    ):
+        head = bytes(
+            (CODEC_VERSION, 0, n_not_null & 0xFF, n_not_null >> 8, n_null & 0xFF, n_null >> 8)
+        )
         return b"".join(
             (
-                _HEADER.pack(CODEC_VERSION, FLAG_LARGE, n_not_null, len(null_ids)),
-                struct.pack(f"<{len(ids)}I", *ids),
-                struct.pack(f"<{n_not_null}I", *offsets),
+                head,
+                bytes(not_null_ids),
+                bytes(null_ids),
+                _offsets_struct(n_not_null).pack(*offsets),
                 data,
             )
         )
+    ids = list(not_null_ids) + list(null_ids)
     return b"".join(
         (
-            _HEADER.pack(CODEC_VERSION, 0, n_not_null, len(null_ids)),
-            bytes(not_null_ids),
-            bytes(null_ids),
-            struct.pack(f"<{n_not_null}H", *offsets),
+            _HEADER.pack(CODEC_VERSION, FLAG_LARGE, n_not_null, n_null),
+            struct.pack(f"<{len(ids)}I", *ids),
+            struct.pack(f"<{n_not_null}I", *offsets),
             data,
         )
     )
