@@ -92,7 +92,7 @@ def _raw() -> Callable[[bytes], int]:
     if NATIVE:
         from fastcrc import crc64 as native_module
 
-        return native_module.xz  # type: ignore[no-any-return]
+        return native_module.xz
     return crc64_python
 
 

@@ -272,7 +272,7 @@ def encode_datum(kind: Kind, value: Any, *, comparable: bool = True, frac: int =
         return b"\x07" + encode_int(nanos)
     if kind is Kind.JSON:
         type_code, binary = value
-        return bytes((JSON_FLAG, type_code)) + binary
+        return bytes((JSON_FLAG, type_code)) + bytes(binary)
     if kind is Kind.MAX:
         return b"\xfa"
     raise EncodeError(f"cannot encode a datum of kind {kind}")
