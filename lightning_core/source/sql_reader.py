@@ -1,0 +1,688 @@
+"""Reader of SQL dumps: the ``INSERT``/``REPLACE ... VALUES`` statements of mydumper/dumpling files.
+
+The parser is built from compiled regular expressions so that the inner loops run in C:
+
+* one pattern matches a whole row tuple *and* the ``,`` or ``;`` after it, checking the grammar
+  of every value on the way (possessive quantifiers keep it linear);
+* a second pattern, run with ``findall`` over the row just matched, returns each value's text
+  in one of three groups — a plain quoted string, a plain integer, or anything else — so the
+  common values need no Python beyond ``int()`` or nothing at all;
+* rows are matched back to back with ``Pattern.scanner``, which anchors each match where the
+  previous one ended, so garbage between tuples can never be skipped silently.
+
+When the fast pattern fails, a slow walker re-reads only the failing row token by token to tell
+"the buffer ends inside the row" (read more and retry) from a real syntax error, which it
+reports as a :class:`SourceError` at the exact byte offset.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator, Iterator
+from decimal import Decimal
+from typing import BinaryIO
+
+import attrs
+
+from lightning_core.config import MydumperConfig
+from lightning_core.errors import SourceError
+from lightning_core.interfaces import Chunk, ReadPosition, RowBatch, Value
+from lightning_core.source.compression import open_decompressed
+from lightning_core.sqltext import sql_mode_has
+
+__all__ = ["BATCH_BYTES", "BATCH_ROWS", "SqlReader", "statement_ends"]
+
+BATCH_ROWS = 4096
+"""Most rows in one batch."""
+BATCH_BYTES = 8 * 1024 * 1024
+"""A batch is cut once its rows span this many source bytes (bounds memory for wide rows)."""
+_MIN_BLOCK = 256 * 1024
+"""Smallest read; below this the per-refill cost dominates."""
+_HEAD_LIMIT = 1024 * 1024
+"""An INSERT head (with its column list) longer than this is malformed, not truncated."""
+
+# ---------------------------------------------------------------------------------------------
+# Grammar
+# ---------------------------------------------------------------------------------------------
+
+_WS = rb"\s*+"
+
+
+def _quoted(quote: bytes, no_backslash_escapes: bool) -> bytes:
+    """A complete quoted string; a doubled quote is an escaped quote, as in MySQL's lexer."""
+    q = re.escape(quote)
+    if no_backslash_escapes:
+        return q + rb"[^" + q + rb"]*+(?:" + q + q + rb"[^" + q + rb"]*+)*+" + q
+    return q + rb"[^" + q + rb"\\]*+(?:(?:\\.|" + q + q + rb")[^" + q + rb"\\]*+)*+" + q
+
+
+_NAME = rb"(?:`(?:[^`]|``)*+`|\"(?:[^\"]|\"\")*+\"|[A-Za-z0-9_$\x80-\xff]++)"
+_INTRO = rb"(?:_[A-Za-z0-9_]++\s*+|[nN](?='))?"
+_HEX = rb"0x[0-9a-fA-F]++|[xX]'(?:[0-9a-fA-F]{2})*+'"
+_BIT = rb"0b[01]++|[bB]'[01]*+'"
+_NUM = rb"[-+]?(?:[0-9]++\.?[0-9]*+|\.[0-9]++)(?:[eE][-+]?[0-9]++)?"
+_KEYWORD = rb"(?i:NULL|TRUE|FALSE)|\\N"
+_COMMENT = rb"/\*.*?\*/|--(?=\s)[^\n]*+|\#[^\n]*+"
+
+
+class _Grammar:
+    """The compiled patterns for one quoting mode (backslash escapes on or off)."""
+
+    def __init__(self, no_backslash_escapes: bool) -> None:
+        self.no_backslash_escapes = no_backslash_escapes
+        sq = _quoted(b"'", no_backslash_escapes)
+        dq = _quoted(b'"', no_backslash_escapes)
+        qstr = rb"(?:" + sq + rb"|" + dq + rb")"
+        value = (
+            rb"(?:" + _INTRO + rb"(?:" + qstr + rb"(?:\s*+" + qstr + rb")*+|" + _HEX + rb"|"
+            rb"" + _BIT + rb")|" + _NUM + rb"|" + _KEYWORD + rb")"
+        )
+        flags = re.DOTALL
+        self.value = re.compile(value, flags)
+        self.quoted_part = re.compile(_WS + rb"(" + qstr + rb")", flags)
+        self.string_start = re.compile(rb"(?:_[A-Za-z0-9_]++\s*+)?[nNxXbB]?(['\"])", flags)
+        #: one row tuple, then the ``,`` or ``;`` after it; group 1 spans the tuple.
+        self.row = re.compile(
+            _WS + rb"(\((?:(?:\s*+" + value + rb"\s*+,)*+\s*+" + value + rb")?\s*+\))\s*+[,;]",
+            flags,
+        )
+        #: the values of a matched row: (plain string body, plain integer, any other literal).
+        simple = rb"'([^']*+)'" if no_backslash_escapes else rb"'([^'\\]*+)'"
+        self.values = re.compile(
+            _WS + rb"(?:" + simple + rb"|([-+]?[0-9]++)|(" + value + rb"))\s*+[,)]", flags
+        )
+        self.ws = re.compile(_WS)
+        self.separator = re.compile(_WS + rb"([,;])", flags)
+        self.blank = re.compile(rb"(?:\s++|" + _COMMENT + rb")*+", flags)
+        self.insert_head = re.compile(
+            rb"(?i:INSERT(?:\s++(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY))?(?:\s++IGNORE)?"
+            rb"|REPLACE(?:\s++(?:LOW_PRIORITY|DELAYED))?)(?:\s++(?i:INTO))?\s++"
+            rb"" + _NAME + rb"(?:\s*+\.\s*+" + _NAME + rb")?\s*+"
+            rb"(?:\((\s*+" + _NAME + rb"(?:\s*+,\s*+" + _NAME + rb")*+\s*+)\)\s*+)?"
+            rb"(?i:VALUES?)(?![A-Za-z0-9_$])\s*+",
+            flags,
+        )
+        self.insert_keyword = re.compile(rb"(?i:INSERT|REPLACE)(?![A-Za-z0-9_$])")
+        generic = rb"[^;'\"`/#\-]++|/(?!\*)|-(?!-\s)"
+        bq = rb"`[^`]*+(?:``[^`]*+)*+`"
+        pieces = sq + rb"|" + dq + rb"|" + bq + rb"|" + _COMMENT + rb"|" + generic
+        #: a whole statement other than INSERT, through its ``;``.
+        self.statement = re.compile(rb"(?:" + pieces + rb")*+;", flags)
+        #: one piece of a statement, or an opening that is never closed (group 1).
+        self.statement_piece = re.compile(rb"(?:" + pieces + rb"|;|(['\"`]|/\*))", flags)
+        self.name = re.compile(_NAME)
+        #: value pattern of the fast row pattern, per quote of its plain strings: (plain
+        #: non-empty string body, integer, plain decimal, NULL, any other literal).
+        self.fast_value: dict[bytes, bytes] = {}
+        for quote in (b"'", b'"'):
+            plain = quote if no_backslash_escapes else quote + rb"\\"
+            self.fast_value[quote] = (
+                rb"(?:" + quote + rb"([^" + plain + rb"]++)" + quote
+                + rb"|([-+]?[0-9]++)|([-+]?[0-9]*+\.[0-9]++)|(NULL)|(" + value + rb"))"
+            )  # fmt: skip
+        self.fast_rows: dict[tuple[int, bytes], _FastRows | None] = {}
+        if no_backslash_escapes:
+            self.unescape: dict[int, Callable[[bytes], bytes]] = {
+                39: lambda body: body.replace(b"''", b"'"),
+                34: lambda body: body.replace(b'""', b'"'),
+            }
+        else:
+            sq_escape = re.compile(rb"\\(.)|''", re.DOTALL)
+            dq_escape = re.compile(rb'\\(.)|""', re.DOTALL)
+            self.unescape = {
+                39: lambda body: sq_escape.sub(_unescape_sq, body) if _needs_sq(body) else body,
+                34: lambda body: dq_escape.sub(_unescape_dq, body) if _needs_dq(body) else body,
+            }
+
+
+_BACKSLASH_ESCAPES: dict[bytes, bytes] = {
+    b"0": b"\x00",
+    b"'": b"'",
+    b'"': b'"',
+    b"b": b"\x08",
+    b"n": b"\n",
+    b"r": b"\r",
+    b"t": b"\t",
+    b"Z": b"\x1a",
+    b"\\": b"\\",
+    # MySQL keeps the backslash of \% and \_ so they stay literal in LIKE patterns.
+    b"%": b"\\%",
+    b"_": b"\\_",
+}
+
+
+def _unescape_sq(match: re.Match[bytes]) -> bytes:
+    char = match.group(1)
+    if char is None:
+        return b"'"
+    return _BACKSLASH_ESCAPES.get(char, char)
+
+
+def _unescape_dq(match: re.Match[bytes]) -> bytes:
+    char = match.group(1)
+    if char is None:
+        return b'"'
+    return _BACKSLASH_ESCAPES.get(char, char)
+
+
+def _needs_sq(body: bytes) -> bool:
+    return b"\\" in body or b"''" in body
+
+
+def _needs_dq(body: bytes) -> bool:
+    return b"\\" in body or b'""' in body
+
+
+_GRAMMARS: dict[bool, _Grammar] = {}
+
+
+def _grammar(sql_mode: str) -> _Grammar:
+    nbe = sql_mode_has(sql_mode, "NO_BACKSLASH_ESCAPES")
+    grammar = _GRAMMARS.get(nbe)
+    if grammar is None:
+        grammar = _GRAMMARS[nbe] = _Grammar(nbe)
+    return grammar
+
+
+# ---------------------------------------------------------------------------------------------
+# Literal conversion (everything but plain strings and plain integers)
+# ---------------------------------------------------------------------------------------------
+
+_INTRODUCER = re.compile(rb"_[A-Za-z0-9_]++\s*+|[nN](?=')")
+_KEYWORD_VALUES: dict[bytes, Value] = {b"NULL": None, b"TRUE": 1, b"FALSE": 0, b"\\N": None}
+
+
+def _bits_to_bytes(digits: bytes) -> bytes:
+    if not digits:
+        return b""
+    number = int(digits, 2)
+    return number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
+
+
+def _hex_to_bytes(digits: bytes) -> bytes:
+    if len(digits) % 2:
+        digits = b"0" + digits
+    return bytes.fromhex(digits.decode("ascii"))
+
+
+def _convert_literal(token: bytes, grammar: _Grammar) -> Value:
+    """The value of a literal token that is neither a plain string nor a plain integer."""
+    if token == b"''":
+        return b""
+    first = token[0]
+    if first in b"0123456789+-.":
+        prefix = token[:2]
+        if prefix == b"0x":
+            return _hex_to_bytes(token[2:])
+        if prefix == b"0b":
+            return _bits_to_bytes(token[2:])
+        if b"." in token or b"e" in token or b"E" in token:
+            return Decimal(token.decode("ascii"))
+        return int(token)
+    keyword = token.upper()
+    if keyword in _KEYWORD_VALUES:
+        return _KEYWORD_VALUES[keyword]
+    intro = _INTRODUCER.match(token)
+    if intro is not None:
+        token = token[intro.end() :]
+        if token[:2] in (b"0x", b"0b"):
+            return _convert_literal(token, grammar)
+    first = token[0]
+    if first in b"xX":
+        return _hex_to_bytes(token[2:-1])
+    if first in b"bB":
+        return _bits_to_bytes(token[2:-1])
+    parts = []
+    unescape = grammar.unescape
+    for match in grammar.quoted_part.finditer(token):
+        part = match.group(1)
+        parts.append(unescape[part[0]](part[1:-1]))
+    return b"".join(parts)
+
+
+_FAST_MAX_COLUMNS = 512
+"""Wider rows always take the careful path (the fast pattern's size grows with the width)."""
+
+
+@attrs.frozen
+class _FastRows:
+    """The fast path for rows of one width.
+
+    ``pattern.findall`` returns one tuple per row: the row text through the ``,`` and
+    whitespace after it, five groups per value, and an error group. Its last alternative
+    swallows the rest of the input in O(1) (``.*`` with DOTALL), so ``findall`` stops at the
+    first row it cannot match instead of searching on past garbage; rows followed by ``;``
+    are left to the careful path too. ``convert`` is generated for the width so that each
+    row is one tuple unpack and one tuple display, with no per-value function calls for
+    plain strings, integers, plain decimals and NULL.
+    """
+
+    pattern: re.Pattern[bytes]
+    convert: Callable[[list[tuple[bytes, ...]], list[tuple[Value, ...]], list[int], int], int]
+
+
+_FIRST_QUOTE = re.compile(rb"['\"]")
+
+
+def _fast_rows(g: _Grammar, width: int, row: bytes) -> _FastRows | None:
+    """The fast path for rows like ``row``: of its width, with plain strings quoted like its
+    first string (mydumper writes ``"..."``, dumpling and mysqldump ``'...'``)."""
+    if width == 0 or width > _FAST_MAX_COLUMNS:
+        return None
+    first_quote = _FIRST_QUOTE.search(row)
+    quote = first_quote.group() if first_quote is not None else b"'"
+    key = (width, quote)
+    if key in g.fast_rows:
+        return g.fast_rows[key]
+    values = rb",".join([g.fast_value[quote]] * width)
+    pattern = re.compile(rb"(\(" + values + rb"\)\s*+,\s*+)|(.).*", re.DOTALL)
+    names = []
+    exprs = []
+    for k in range(width):
+        s, i, d, n, o = (f"{letter}{k}" for letter in "sidno")
+        names += [s, i, d, n, o]
+        exprs.append(
+            f"{s} or (int({i}) if {i} else (D({d}.decode()) if {d} else "
+            f"(None if {n} else conv({o}, g))))"
+        )
+    # Generated from integers only; the same technique namedtuple and attrs use.
+    source = (
+        "def convert(found, rows, offsets, p):\n"
+        "    add_row = rows.append\n"
+        "    add_offset = offsets.append\n"
+        f"    for whole, {', '.join(names)}, _error in found:\n"
+        "        add_offset(p)\n"
+        "        p += len(whole)\n"
+        f"        add_row(({', '.join(exprs)},))\n"
+        "    return p\n"
+    )
+    namespace: dict[str, object] = {"D": Decimal, "conv": _convert_literal, "g": g}
+    exec(compile(source, f"<sql rows of width {width}>", "exec"), namespace)
+    fast = _FastRows(pattern, namespace["convert"])  # type: ignore[arg-type]
+    g.fast_rows[key] = fast
+    return fast
+
+
+# ---------------------------------------------------------------------------------------------
+# The reader
+# ---------------------------------------------------------------------------------------------
+
+
+class SqlReader:
+    """Reads the rows of the INSERT/REPLACE statements of one chunk of an SQL dump.
+
+    :param chunk: the byte range to read; a statement that starts before ``chunk.end`` is read
+        through its ``;`` even when that lies past the end.
+    :param mydumper: the ``[mydumper]`` section (``read-block-size``).
+    :param sql_mode: the source's SQL mode; ``NO_BACKSLASH_ESCAPES`` makes ``\\`` an ordinary
+        byte inside strings.
+    :param start: where to resume (a ``RowBatch.end`` recorded by a checkpoint); None starts
+        at the chunk's offset.
+    :param batch_rows: most rows per batch.
+
+    Each batch holds rows of one statement; its ``end`` is just after the last row's ``)``
+    (``mid_statement=True``) or, for the statement's last row, just after the ``;``.
+    """
+
+    def __init__(
+        self,
+        *,
+        chunk: Chunk,
+        mydumper: MydumperConfig,
+        sql_mode: str,
+        start: ReadPosition | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> None:
+        self._path = chunk.file.path
+        self._grammar = _grammar(sql_mode)
+        self._end = chunk.end
+        self._start = start or ReadPosition(offset=chunk.offset, columns=None)
+        self._batch_rows = max(1, batch_rows)
+        self._block = max(mydumper.read_block_size, _MIN_BLOCK)
+        self._file: BinaryIO | None = open_decompressed(self._path, chunk.file.compression)
+        self._base = self._start.offset
+        self._eof = False
+        _seek(self._file, self._start.offset, chunk.file.compression is None)
+
+    def close(self) -> None:
+        """Release the file."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> SqlReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- buffer -----------------------------------------------------------------------------
+
+    def _refill(self, buf: bytes, keep: int) -> bytes:
+        """Drop ``buf[:keep]`` and append the next block; sets ``_eof`` when nothing is left.
+
+        Reads at least as much as is kept, so a long token is rescanned O(log n) times.
+        """
+        assert self._file is not None, "reader is closed"
+        tail = buf[keep:]
+        self._base += keep
+        data = self._file.read(max(self._block, len(tail)))
+        if not data:
+            self._eof = True
+            return tail
+        return tail + data
+
+    def _error(self, buf: bytes, at: int, message: str) -> SourceError:
+        return SourceError(self._path, self._base + at, message, buf[at : at + 40])
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def batches(self) -> Iterator[RowBatch]:
+        """Yield the rows of the chunk from the start position to the chunk's end."""
+        start = self._start
+        total = start.rows
+        columns = start.columns if start.mid_statement else None
+        buf = self._refill(b"", 0)
+        pos = 0
+        if start.mid_statement:
+            buf, pos, done = self._after_row(buf, pos)
+            if not done:
+                buf, pos, total = yield from self._statement_rows(buf, pos, columns, total)
+        while True:
+            buf, pos, columns = self._next_insert(buf, pos)
+            if pos < 0:
+                return
+            buf, pos, total = yield from self._statement_rows(buf, pos, columns, total)
+
+    def _after_row(self, buf: bytes, pos: int) -> tuple[bytes, int, bool]:
+        """Consume the ``,`` or ``;`` after a row; ``done`` tells whether it was ``;``."""
+        g = self._grammar
+        while True:
+            sep = g.separator.match(buf, pos)
+            if sep is not None:
+                return buf, sep.end(), sep.group(1) == b";"
+            p = g.blank.match(buf, pos).end()  # type: ignore[union-attr]
+            if p < len(buf):
+                raise self._error(buf, p, "expected ',' or ';' after a row tuple")
+            if self._eof:
+                raise self._error(buf, p, "file ends inside an INSERT statement")
+            buf = self._refill(buf, pos)
+            pos = 0
+
+    def _next_insert(self, buf: bytes, pos: int) -> tuple[bytes, int, tuple[str, ...] | None]:
+        """Skip other statements up to the rows of the next INSERT; pos -1 at the chunk's end."""
+        g = self._grammar
+        chunk_end = self._end
+        while True:
+            pos = g.blank.match(buf, pos).end()  # type: ignore[union-attr]
+            if pos >= len(buf):
+                if self._eof:
+                    return buf, -1, None
+                buf = self._refill(buf, pos)
+                pos = 0
+                continue
+            if chunk_end is not None and self._base + pos >= chunk_end:
+                return buf, -1, None
+            head = g.insert_head.match(buf, pos)
+            if head is not None:
+                return buf, head.end(), self._column_names(buf, head)
+            if g.insert_keyword.match(buf, pos):
+                if not self._eof and len(buf) - pos < _HEAD_LIMIT:
+                    buf = self._refill(buf, pos)
+                    pos = 0
+                    continue
+                raise self._error(
+                    buf,
+                    pos,
+                    "unsupported INSERT/REPLACE statement: only "
+                    "`INSERT|REPLACE [IGNORE] INTO t [(cols)] VALUES (...),...;` can be imported",
+                )
+            stmt = g.statement.match(buf, pos)
+            if stmt is None:
+                if not self._eof:
+                    buf = self._refill(buf, pos)
+                    pos = 0
+                    continue
+                raise self._statement_error(buf, pos)
+            pos = stmt.end()
+
+    def _statement_rows(
+        self, buf: bytes, pos: int, columns: tuple[str, ...] | None, total: int
+    ) -> Generator[RowBatch, None, tuple[bytes, int, int]]:
+        """Yield the rows of one statement from ``pos`` (the next row's ``(``, maybe after
+        whitespace) through its ``;``; return ``(buf, pos, total)`` after the ``;``."""
+        g = self._grammar
+        careful_row = g.row.match
+        careful_values = g.values.findall
+        skip_ws = g.ws.match
+        convert = _convert_literal
+        batch_rows = self._batch_rows
+        fast: _FastRows | None = None
+        fast_misses = 0
+        found: list[tuple[bytes, ...]] = []
+        taken = 0
+        rows: list[tuple[Value, ...]] = []
+        offsets: list[int] = []
+        batch_start = self._base + pos
+        row_end = -1  # absolute offset just after the last row's ')'
+        row_bytes = 1
+        done = False
+        while not done:
+            if taken < len(found):
+                # Rows the fast pattern already matched; convert as many as the batch takes.
+                room = batch_rows - len(rows)
+                if row_bytes * room > BATCH_BYTES:
+                    room = max(1, (BATCH_BYTES - (row_end - batch_start)) // row_bytes)
+                part = found[taken : taken + room]
+                taken += len(part)
+                first = self._base + pos
+                after = fast.convert(part, rows, offsets, first)  # type: ignore[union-attr]
+                row_end = offsets[-1] + part[-1][0].rindex(b")") + 1
+                pos += after - first
+            else:
+                # One row the careful way: the first row (it tells the column count), the
+                # last one (ends in ';'), odd rows, and rows cut by the end of the buffer.
+                m = careful_row(buf, pos)
+                if m is None:
+                    problem = _diagnose_row(g, buf, pos, self._eof)
+                    if problem is not None:
+                        raise self._error(buf, *problem)
+                    buf = self._refill(buf, pos)
+                    pos = 0
+                    continue
+                begin, close = m.span(1)
+                row_bytes = max(1, close - begin)  # the fast path's estimate of a row's size
+                offsets.append(self._base + begin)
+                values = [
+                    int(i) if i else (convert(o, g) if o else s)
+                    for s, i, o in careful_values(buf, begin + 1, close)
+                ]
+                rows.append(tuple(values))
+                row_end = self._base + close
+                pos = m.end()
+                if buf[pos - 1] == 59:  # ';'
+                    done = True
+                else:
+                    pos = skip_ws(buf, pos).end()  # type: ignore[union-attr]
+                    if fast is None:
+                        fast = _fast_rows(g, len(values), buf[begin:close])
+                    if fast is not None and fast_misses < 8:
+                        found = fast.pattern.findall(buf, pos)
+                        taken = 0
+                        if found and found[-1][-1]:
+                            found.pop()
+                        # Rows that never fit (spaces inside tuples, changing column
+                        # counts) stop the attempts; a row cut by the buffer's end does not.
+                        fast_misses = 0 if found else fast_misses + 1
+            if done or len(rows) >= batch_rows or row_end - batch_start >= BATCH_BYTES:
+                total += len(rows)
+                if done:
+                    end = ReadPosition(offset=self._base + pos, rows=total)
+                else:
+                    end = ReadPosition(
+                        offset=row_end, rows=total, columns=columns, mid_statement=True
+                    )
+                yield RowBatch(columns=columns, rows=rows, offsets=offsets, end=end)
+                rows = []
+                offsets = []
+                batch_start = self._base + pos
+        return buf, pos, total
+
+    def _column_names(self, buf: bytes, head: re.Match[bytes]) -> tuple[str, ...] | None:
+        text = head.group(1)
+        if text is None:
+            return None
+        names = []
+        for match in self._grammar.name.finditer(text):
+            raw = match.group()
+            if raw[:1] in (b"`", b'"'):
+                quote = raw[:1]
+                raw = raw[1:-1].replace(quote + quote, quote)
+            try:
+                names.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise self._error(
+                    buf, head.start(1) + match.start(), "column name is not valid UTF-8"
+                ) from None
+        return tuple(names)
+
+    def _statement_error(self, buf: bytes, pos: int) -> SourceError:
+        """Why the statement at ``pos`` never reaches its ``;`` before the end of the file."""
+        piece = self._grammar.statement_piece
+        p = pos
+        while p < len(buf):
+            m = piece.match(buf, p)
+            if m is None:  # cannot happen: some alternative matches any byte
+                break
+            if m.group(1) is not None:
+                what = {
+                    b"'": "string literal",
+                    b'"': "string literal",
+                    b"`": "quoted identifier",
+                    b"/*": "comment",
+                }[m.group(1)]
+                return self._error(buf, p, f"unterminated {what}")
+            p = m.end()
+        return self._error(buf, pos, "statement is not terminated by ';' before end of file")
+
+    # ---------------------------------------------------------------------------------------
+
+
+def _seek(file: BinaryIO, offset: int, seekable: bool) -> None:
+    if offset <= 0:
+        return
+    if seekable:
+        file.seek(offset)
+        return
+    # Decompressing streams cannot seek; read and drop.
+    remaining = offset
+    while remaining > 0:
+        data = file.read(min(remaining, 4 * 1024 * 1024))
+        if not data:
+            break
+        remaining -= len(data)
+
+
+def _diagnose_row(g: _Grammar, buf: bytes, pos: int, eof: bool) -> tuple[int, str] | None:
+    """Walk the row at ``pos`` token by token after the fast pattern failed on it.
+
+    Returns None when the row may simply continue past the end of the buffer (read more and
+    retry), else ``(offset in buf, message)``.
+    """
+    n = len(buf)
+    ws = g.blank
+
+    def ended(at: int) -> tuple[int, str] | None:
+        return (at, "file ends inside an INSERT statement") if eof else None
+
+    p = ws.match(buf, pos).end()  # type: ignore[union-attr]
+    if p >= n:
+        return ended(n)
+    if buf[p] != 40:  # '('
+        return (p, "expected '(' to start a row tuple")
+    p = ws.match(buf, p + 1).end()  # type: ignore[union-attr]
+    if p >= n:
+        return ended(n)
+    if buf[p] != 41:  # ')'
+        while True:
+            m = g.value.match(buf, p)
+            if m is None or m.end() >= n:
+                if m is None:
+                    problem = _bad_value(g, buf, p, eof)
+                    if problem is not None:
+                        return problem
+                return ended(n)
+            p = ws.match(buf, m.end()).end()  # type: ignore[union-attr]
+            if p >= n:
+                return ended(n)
+            char = buf[p]
+            if char == 41:
+                break
+            if char != 44:  # ','
+                return (p, "expected ',' or ')' after a value")
+            p = ws.match(buf, p + 1).end()  # type: ignore[union-attr]
+            if p >= n:
+                return ended(n)
+    p = ws.match(buf, p + 1).end()  # type: ignore[union-attr]
+    if p >= n:
+        return ended(n)
+    if buf[p] not in b",;":
+        return (p, "expected ',' or ';' after a row tuple")
+    return (pos, "cannot parse this row tuple")  # the walker accepted what the pattern refused
+
+
+_TOKEN_END = re.compile(rb"[\s,()]")
+
+
+def _bad_value(g: _Grammar, buf: bytes, p: int, eof: bool) -> tuple[int, str] | None:
+    """Why no literal matches at ``p``; None when it may be cut by the end of the buffer."""
+    opening = g.string_start.match(buf, p)
+    if opening is not None:
+        quote = opening.group(1)
+        quoted = _quoted(quote, g.no_backslash_escapes)
+        if re.compile(quoted, re.DOTALL).match(buf, opening.start(1)) is None:
+            if not eof:
+                return None
+            return (opening.start(1), "unterminated string literal")
+        return (p, "invalid literal")
+    if _TOKEN_END.search(buf, p) is None and not eof:
+        return None
+    return (p, "invalid value in row tuple")
+
+
+# ---------------------------------------------------------------------------------------------
+# Statement boundaries
+# ---------------------------------------------------------------------------------------------
+
+
+def statement_ends(path: str, compression: str | None, sql_mode: str) -> Iterator[int]:
+    """Yield the offset just after each top-level statement's terminating ``;``.
+
+    Quotes, backquotes and comments are respected, so a ``;`` inside them does not count.
+    Used to split a large file into chunks at statement boundaries; a trailing statement with
+    no ``;`` yields nothing (the reader reports it).
+    """
+    statement = _grammar(sql_mode).statement
+    block = 4 * 1024 * 1024
+    with open_decompressed(path, compression) as file:
+        buf = b""
+        base = 0
+        pos = 0
+        eof = False
+        while True:
+            match_at = statement.scanner(buf, pos).match
+            while True:
+                m = match_at()
+                if m is None:
+                    break
+                pos = m.end()
+                yield base + pos
+            if eof:
+                return
+            tail = buf[pos:]
+            data = file.read(max(block, len(tail)))
+            base += pos
+            pos = 0
+            if not data:
+                eof = True
+            buf = tail + data
