@@ -13,6 +13,7 @@ import io
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -410,3 +411,55 @@ def test_project_readers_agree_with_mariadb_on_notes(
         body = from_reader[3]
         as_text = body.decode("utf-8") if isinstance(body, bytes) else body
         assert as_text == from_server[3], from_server[0]
+
+
+# --- tidb-lightning itself on the example ------------------------------------------------------
+
+
+def example_config_into(database: str, work: Path) -> Path:
+    """examples/tidb-lightning.toml with every table routed into ``database``, files in ``work``."""
+    text = (EXAMPLES / "tidb-lightning.toml").read_text(encoding="utf-8")
+    text = text[: text.index("[[routes]]")]
+    text = text.replace('"/tmp/tidb_lightning_example_checkpoint.json"', f'"{work / "cp.json"}"')
+    text = text.replace('"/tmp/tidb_lightning_example.log"', f'"{work / "lightning.log"}"')
+    text = text.replace('data-source-dir = "examples/dump"', f'data-source-dir = "{DUMP}"')
+    text += f"""
+[[routes]]
+schema-pattern = "shop*"
+target-schema = "{database}"
+
+[[routes]]
+schema-pattern = "shop_archive_*"
+table-pattern = "orders_*"
+target-schema = "{database}"
+target-table = "orders_archive"
+"""
+    path = work / "tidb-lightning.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_tidb_lightning_imports_the_example_like_mariadb_loads_it(
+    target_connection: Any, fresh_database: str, second_database: str, tmp_path: Path
+) -> None:
+    command = Path(sys.executable).with_name("tidb-lightning")
+    assert command.exists(), f"{command} is missing: pip install -e . into the venv"
+    config = example_config_into(fresh_database, tmp_path)
+    done = subprocess.run(
+        [str(command), "--config", str(config)], capture_output=True, text=True, check=False
+    )
+    log = tmp_path / "lightning.log"
+    assert done.returncode == 0, (
+        done.stdout + done.stderr + (log.read_text(errors="replace") if log.exists() else "")
+    )
+
+    load_example_dump(second_database)
+    for qualified, rows in readme_counts().items():
+        table = qualified.split(".")[1]
+        with target_connection.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM `{fresh_database}`.`{table}`")
+            assert cur.fetchone()[0] == rows, qualified
+        if table != "big_customers":
+            assert table_checksum(target_connection, fresh_database, table) == table_checksum(
+                target_connection, second_database, table
+            ), qualified
