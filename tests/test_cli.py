@@ -1,0 +1,105 @@
+"""The command line: plan without a server, configuration errors, exit codes, logging."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lightning_core.testing.tasks import run_lightning
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "dump"
+NO_SERVER = ["--tidb-host", "192.0.2.1", "--tidb-port", "1"]  # TEST-NET: nothing answers
+
+
+def test_plan_lists_tables_files_and_routes_without_a_server() -> None:
+    result = run_lightning(
+        [
+            "plan",
+            "--backend",
+            "tidb",
+            "-d",
+            str(EXAMPLE),
+            *NO_SERVER,
+            "--config",
+            str(REPO / "examples" / "tidb-lightning.toml"),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "shop.orders_archive <- shop_archive_01.orders_2023, shop_archive_02.orders_2023" in text
+    assert "shop.notes.000000000.sql.gz [sql gz" in text
+    assert "view shop.big_customers" in text
+
+
+def test_plan_json_has_chunks_and_targets() -> None:
+    result = run_lightning(
+        ["--plan", "--json", "--backend", "tidb", "-d", str(EXAMPLE), *NO_SERVER]
+    )
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    targets = {t["target"]: t for t in plan["tables"]}
+    assert set(targets) >= {
+        "shop.customers",
+        "shop.orders",
+        "shop.notes",
+        "shop_archive_01.orders_2023",
+    }
+    files = targets["shop.customers"]["files"]
+    assert len(files) == 2 and all(f["chunks"] for f in files)
+    assert plan["unmatched"] == []
+
+
+def test_unmatched_files_are_reported_in_the_plan(tmp_path: Path) -> None:
+    (tmp_path / "db.t-schema.sql").write_text("CREATE TABLE t (a int);")
+    (tmp_path / "notes.txt").write_text("hello")
+    result = run_lightning(["plan", "--backend", "tidb", "-d", str(tmp_path), *NO_SERVER])
+    assert result.returncode == 0, result.stderr
+    assert "unmatched files (1)" in result.stdout and "notes.txt" in result.stdout
+
+
+def test_unknown_config_key_names_file_section_and_nearest_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[lightning]\nregin-concurrency = 4\n")
+    result = run_lightning(["-config", str(config), "--backend", "tidb", "-d", str(EXAMPLE)])
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert str(config) in line and "[lightning]" in line
+    assert '"regin-concurrency"' in line and '"region-concurrency"' in line
+
+
+def test_unknown_backend_says_what_to_install() -> None:
+    result = run_lightning(["plan", "--backend", "local", "-d", str(EXAMPLE), *NO_SERVER])
+    assert result.returncode == 1
+    assert "pip install tidb-lightning-backend-local" in result.stderr
+
+
+def test_unreachable_target_fails_with_one_clear_line(tmp_path: Path) -> None:
+    result = run_lightning(
+        [
+            "--backend",
+            "tidb",
+            "-d",
+            str(EXAMPLE),
+            "--tidb-host",
+            "127.0.0.1",
+            "--tidb-port",
+            "1",
+            "--tidb-password",
+            "s3cret-pw",
+            "--enable-checkpoint=false",
+            "-L",
+            "debug",
+            "--log-file",
+            str(tmp_path / "l.log"),
+        ]
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: connect to root@127.0.0.1:1 failed")
+    assert "s3cret-pw" not in result.stderr
+    assert "s3cret-pw" not in (tmp_path / "l.log").read_text()
+
+
+def test_version_flag() -> None:
+    result = run_lightning(["-V"])
+    assert result.returncode == 0 and result.stdout.startswith("tidb-lightning ")
