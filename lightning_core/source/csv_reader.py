@@ -46,8 +46,6 @@ from lightning_core.source.compression import open_decompressed
 BATCH_ROWS = 4096
 """Rows per yielded batch (at most)."""
 
-_MIN_BLOCK = 256 * 1024
-
 _ESCAPES: dict[int, int] = {
     ord("0"): 0x00,
     ord("b"): 0x08,
@@ -428,7 +426,7 @@ class _Stream:
     def __init__(self, path: str, compression: str | None, offset: int, block: int) -> None:
         self.path = path
         self.file: BinaryIO = open_decompressed(path, compression)
-        self.block = max(block, _MIN_BLOCK)
+        self.block = max(block, 1)
         self.buf = b""
         self.base = offset
         self.at_eof = False
@@ -447,9 +445,14 @@ class _Stream:
             raise SourceError(path, offset, f"cannot read: {exc}") from exc
 
     def advance(self, consumed: int) -> None:
-        """Drop ``consumed`` bytes of the buffer and read one more block."""
+        """Drop ``consumed`` bytes of the buffer and read one more block.
+
+        When nothing was consumed (a record longer than the buffer) the read doubles the
+        buffer, so a huge record is re-scanned a logarithmic number of times.
+        """
+        size = self.block if consumed or not self.buf else max(self.block, len(self.buf))
         try:
-            data = self.file.read(self.block)
+            data = self.file.read(size)
         except (OSError, EOFError) as exc:
             raise SourceError(self.path, self.base + len(self.buf), f"cannot read: {exc}") from exc
         if not data:

@@ -241,6 +241,31 @@ def test_huge_field_beyond_csv_module_limit(put):
     assert _rows(path, NOHEAD, block=4096) == [(b"1", big), (b"2", big), (b"3", b"y")]
 
 
+def test_records_longer_than_the_block(put):
+    big = b"y" * 100_000
+    path = put(b'"' + big + b'",1\n' + big + b"\\\n,2\n3,4\n")
+    rows = [(big, b"1"), (big + b"\n", b"2"), (b"3", b"4")]
+    assert _rows(path, NOHEAD, block=100) == rows
+    multi = put(b'"' + big + b'",,1\n' + big + b"\\\n,,2\n", "m.csv")
+    assert _rows(multi, attrs.evolve(NOHEAD, separator=",,"), block=100) == rows[:2]
+
+
+def test_resume_inside_compressed_file(tmp_path):
+    rows = _numbered(10_000)
+    path = str(tmp_path / "c.csv.gz")
+    write_csv(path, ["a", "b", "c"], rows, CsvConfig(), compression="gz")
+    assert read_header(path, "gz", CsvConfig()) == ("a", "b", "c")
+    first = _batches(path, CsvConfig(), compression="gz")[0]
+    rest = _rows(path, CsvConfig(), compression="gz", start=first.end)
+    assert rest == rows[4096:]
+
+
+def test_start_at_offset_zero_reads_the_header(put):
+    path = put(b"a,b\n1,2\n")
+    start = ReadPosition(offset=0, rows=0, columns=None)
+    assert _batches(path, CsvConfig(), start=start)[0].columns == ("a", "b")
+
+
 def test_invalid_configs(put):
     path = put(b"1\n")
     with pytest.raises(ConfigError):
@@ -440,6 +465,7 @@ def _configs(draw: st.DrawFn) -> CsvConfig:
         backslash_escape=escape,
         null=draw(st.sampled_from(["\\N", "NULL", "", "nil"] if quoted else ["\\N", "NULL"])),
         trim_last_separator=draw(st.booleans()),
+        not_null=draw(st.booleans()),
     )
 
 
@@ -449,6 +475,8 @@ def _tables(draw: st.DrawFn) -> tuple[CsvConfig, list[str], Rows]:
     width = draw(st.integers(1, 4))
     rows = draw(st.lists(st.tuples(*[_values] * width), max_size=12))
     columns = [f"c{i}" for i in range(width)] if csv.header else []
+    if csv.not_null:
+        rows = [tuple(b"" if v is None else v for v in r) for r in rows]
     if width == 1 and not csv.trim_last_separator:
         # A line holding only an empty unquoted field is an empty line, which is skipped.
         empty = [(None,)] if csv.null == "" else []
