@@ -230,7 +230,8 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
                     None
                     if state is None
                     else {
-                        "fingerprint": state.fingerprint,
+                        "settings": state.settings,
+                "files": state.files,
                         "chunks": {
                             k: {"offset": v.position.offset, "rows": v.rows, "done": v.done}
                             for k, v in state.chunks.items()

@@ -26,7 +26,7 @@ from lightning_core.checkpoints.state import (
 )
 from lightning_core.context import ImportContext, TableSummary
 from lightning_core.errors import LightningError, TargetError
-from lightning_core.interfaces import CheckpointStore
+from lightning_core.interfaces import CheckpointStore, ReadPosition
 from lightning_core.pipeline import workers
 from lightning_core.pipeline.plan import ImportPlan, TableTask, make_plan
 from lightning_core.pipeline.progress import ProgressReporter, summary_text, terminal_stream
@@ -34,7 +34,7 @@ from lightning_core.pipeline.schema import create_schemas, target_tables
 from lightning_core.pipeline.targets import TargetTable
 from lightning_core.pipeline.verify import verify_table
 from lightning_core.plugins import PluginHost
-from lightning_core.registry import BackendRecord
+from lightning_core.registry import BackendRecord, ConflictStrategyRecord
 from lightning_core.target import address_from_config, connect
 
 log = logging.getLogger(__name__)
@@ -82,11 +82,12 @@ class Importer:
         self.config = config
         self.host = host
         self.registry = host.registry
-        self.backend_record = self.registry.get("backend", config.tikv_importer.backend)
-        assert isinstance(self.backend_record, BackendRecord)
-        self.strategy_record = self.registry.get(
-            "conflict_strategy", config.tikv_importer.on_duplicate
-        )
+        backend = self.registry.get("backend", config.tikv_importer.backend)
+        strategy = self.registry.get("conflict_strategy", config.tikv_importer.on_duplicate)
+        assert isinstance(backend, BackendRecord)
+        assert isinstance(strategy, ConflictStrategyRecord)
+        self.backend_record = backend
+        self.strategy_record = strategy
         self.task_id = task_id_of(config)
         self.store: CheckpointStore | None = None
         self.state: TaskState | None = None
@@ -409,11 +410,11 @@ class Importer:
             finish_table(run)
 
 
-_NEW = ChunkState(position=workers.ReadPosition(offset=0))
+_NEW = ChunkState(position=ReadPosition(offset=0))
 
 
-def _start_of(job: workers.ChunkJob) -> workers.ReadPosition:
-    return workers.ReadPosition(offset=job.chunk.offset, columns=job.chunk.columns)
+def _start_of(job: workers.ChunkJob) -> ReadPosition:
+    return ReadPosition(offset=job.chunk.offset, columns=job.chunk.columns)
 
 
 def _next_job(

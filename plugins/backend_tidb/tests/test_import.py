@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import signal
 import subprocess
@@ -228,7 +229,9 @@ def test_sigkill_then_resume_gives_exact_content(
             f"FROM `{source}`.seq_1_to_200000"
         )
         cur.execute(f"CREATE TABLE `{source}`.nokey (a INT, b VARCHAR(10))")
-        cur.execute(f"INSERT INTO `{source}`.nokey SELECT seq % 7, 'x' FROM `{source}`.seq_1_to_30000")
+        cur.execute(
+            f"INSERT INTO `{source}`.nokey SELECT seq % 7, 'x' FROM `{source}`.seq_1_to_30000"
+        )
     try:
         dump = tmp_path / "dump"
         run_mydumper(source, str(dump), chunk_mb=4)
@@ -274,3 +277,33 @@ def test_compressed_dump_imports(
     with target_connection.cursor() as cur:
         cur.execute(f"SELECT id, v FROM `{target_database}`.t ORDER BY id")
         assert cur.fetchall() == ((1, "a"), (2, "b"))
+
+
+def test_ctl_dumps_and_removes_checkpoints(tmp_path: Path, target_database: str) -> None:
+    dump = tmp_path / "dump"
+    files = {"000": "INSERT INTO `t` VALUES (1,'a');\n", "001": "INSERT INTO `t` VALUES (1,'x');\n"}
+    _write_small_dump(dump, "src", files)
+    checkpoint = tmp_path / "cp.json"
+    config = write_config(
+        tmp_path,
+        dump,
+        "src",
+        target_database,
+        on_duplicate="error",
+        checkpoint=checkpoint,
+        region_concurrency=1,
+    )
+    assert run_lightning(["--config", str(config)]).returncode == 1
+    ctl = [*lightning_command(), "--config", str(config)]
+    ctl[2] = ctl[2].replace("main", "ctl_main")
+    dumped = subprocess.run([*ctl, "--checkpoint-dump"], capture_output=True, text=True)
+    assert dumped.returncode == 0, dumped.stderr
+    state = json.loads(dumped.stdout)
+    done = {key.rsplit("/", 1)[-1]: chunk["done"] for key, chunk in state["chunks"].items()}
+    assert done["src.t.000.sql:0"] is True
+    removed = subprocess.run([*ctl, "--checkpoint-remove=all"], capture_output=True, text=True)
+    assert removed.returncode == 0, removed.stderr
+    assert not checkpoint.exists()
+    (dump / "src.t.001.sql").write_text("INSERT INTO `t` VALUES (2,'x');\n")
+    result = run_lightning(["--config", str(config), "--on-duplicate", "replace"])
+    assert result.returncode == 0, result.stderr  # a fresh task: nothing left to resume
