@@ -45,7 +45,7 @@ class TargetAddress:
     password: str = attrs.field(repr=False)
     sql_mode: str | None = None
     max_allowed_packet: int = 64 * 1024 * 1024
-    session_vars: tuple[tuple[str, str], ...] = (("time_zone", "+00:00"),)
+    session_vars: tuple[tuple[str, object], ...] = (("time_zone", "+00:00"),)
     """Session variables set on every connection. TIMESTAMP values in dumps are UTC (mydumper
     and dumpling write them so), hence the default time zone; ``[tidb.session-vars]`` adds to
     or overrides it."""
@@ -58,8 +58,8 @@ class TargetAddress:
 
 def address_from_config(tidb: Any) -> TargetAddress:
     """The target address of a ``[tidb]`` config section."""
-    session_vars = {"time_zone": "+00:00"}
-    session_vars.update({str(k): str(v) for k, v in (tidb.session_vars or {}).items()})
+    session_vars: dict[str, object] = {"time_zone": "+00:00"}
+    session_vars.update({str(k): v for k, v in (tidb.session_vars or {}).items()})
     return TargetAddress(
         host=tidb.host,
         port=int(tidb.port),
