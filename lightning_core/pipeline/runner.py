@@ -355,7 +355,7 @@ class Importer:
                         while received.get(outcome.chunk_key, 0) < outcome.batches:
                             drain(0.1)
                         if outcome.finished:
-                            self._chunk_done(job, runs, states, finish_table)
+                            self._chunk_done(job, runs, states, progress, finish_table)
             except KeyboardInterrupt:
                 stop.set()
                 waiting.clear()
@@ -397,11 +397,16 @@ class Importer:
         job: workers.ChunkJob,
         runs: dict[str, TableRun],
         states: dict[str, ChunkState],
+        progress: ProgressReporter,
         finish_table: Callable[[TableRun], None],
     ) -> None:
         key = job.chunk.key
         state = states.get(key) or ChunkState(position=_start_of(job))
         state.done = True
+        remaining = workers.chunk_size(job.chunk) - state.bytes
+        if remaining > 0:
+            state.bytes += remaining
+            progress.advance(0, remaining)
         states[key] = state
         self._save([chunk_record(key, state)])
         run = runs[job.table_name]

@@ -126,12 +126,15 @@ def run_chunk(job: ChunkJob) -> ChunkOutcome:
     )
     writer = backend.open_writer(table=job.table, chunk=chunk, strategy=_worker["strategy"])
     done_bytes = job.start.bytes if job.start is not None else 0
+    # offsets of compressed files count decompressed bytes, Parquet offsets count rows: neither
+    # measures the file on disk, so such chunks report their size only when they are done
+    measurable = chunk.file.compression is None and chunk.file.format != "parquet"
     sent = 0
     try:
         for batch in reader.batches():
             if setup.stop.is_set() or os.getppid() != _worker.get("parent", os.getppid()):
                 return ChunkOutcome(chunk.key, finished=False, batches=sent)
-            read_bytes = max(0, batch.end.offset - chunk.offset)
+            read_bytes = max(0, batch.end.offset - chunk.offset) if measurable else 0
             writer.append_rows(batch, total_bytes=read_bytes)
             setup.events.put(
                 Progress(
@@ -144,3 +147,11 @@ def run_chunk(job: ChunkJob) -> ChunkOutcome:
         writer.close()
         reader.close()
     return ChunkOutcome(chunk.key, finished=True, batches=sent)
+
+
+def chunk_size(chunk: Chunk) -> int:
+    """Bytes of the file on disk that a chunk stands for."""
+    if chunk.file.compression is not None or chunk.file.format == "parquet":
+        return chunk.file.size
+    end = chunk.end if chunk.end is not None else chunk.file.size
+    return max(0, end - chunk.offset)
