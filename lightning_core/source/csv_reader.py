@@ -34,7 +34,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import accumulate
 from typing import BinaryIO
 
@@ -226,7 +226,10 @@ def _parse_general(
     fields: list[Value] = []
     rec_start = pos
     last = pos
-    for m in iter(d.field_re.scanner(buf, pos).match, None):
+    # Pattern.scanner (undocumented, stable since Python 2) matches field after field, each
+    # where the previous one ended, without a Python-level loop around re.match.
+    scan: Callable[[], re.Match[bytes] | None] = d.field_re.scanner(buf, pos).match  # type: ignore[attr-defined]
+    for m in iter(scan, None):
         start, last = m.span()
         if start == n and not fields:
             return rec_start  # nothing left
@@ -535,7 +538,7 @@ class CsvReader:
         chunk, config = self.chunk, self.mydumper.csv
         offset = self.start.offset if self.start is not None else chunk.offset
         rows_read = self.start.rows if self.start is not None else 0
-        read_header = offset == 0 and config.header
+        header_pending = offset == 0 and config.header
         if not config.header:
             columns = chunk.columns
         elif not config.header_schema_match:
@@ -544,6 +547,9 @@ class CsvReader:
             columns = self.start.columns if self.start.columns is not None else chunk.columns
         else:
             columns = chunk.columns
+        if columns is None and offset > 0 and config.header and config.header_schema_match:
+            # A position saved without columns: the header still names them.
+            columns = read_header(chunk.file.path, chunk.file.compression, config)
         self._stream = _Stream(
             chunk.file.path, chunk.file.compression, offset, self.mydumper.read_block_size
         )
@@ -551,8 +557,8 @@ class CsvReader:
         starts: list[int] = []
         ends: list[int] = []
         for new_starts, new_ends, new_rows in _records(self._dialect, self._stream, chunk.end):
-            if read_header:
-                read_header = False
+            if header_pending:
+                header_pending = False
                 if config.header_schema_match:
                     columns = _column_names(new_rows[0])
                 del new_starts[0], new_ends[0], new_rows[0]

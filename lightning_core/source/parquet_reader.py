@@ -126,7 +126,7 @@ class ParquetReader:
         total = parquet.metadata.num_rows
         last = total if self.chunk.end is None else min(self.chunk.end, total)
         # Skip the row groups that end before the first row.
-        groups = []
+        groups: list[int] = []
         skip = first
         for index in range(parquet.metadata.num_row_groups):
             size = parquet.metadata.row_group(index).num_rows
@@ -154,7 +154,7 @@ class ParquetReader:
                         convert(column)
                         for convert, column in zip(converters, part.columns, strict=True)
                     ]
-                    rows = (
+                    rows: list[tuple[Value, ...]] = (
                         list(zip(*values, strict=True)) if values else [() for _ in range(hi - lo)]
                     )
                     rows_read += len(rows)

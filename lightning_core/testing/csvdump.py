@@ -106,7 +106,7 @@ def _open_for_write(path: str, compression: str | None) -> BinaryIO:
         import zstandard
 
         raw = open(path, "wb")  # noqa: SIM115
-        return zstandard.ZstdCompressor().stream_writer(raw, closefd=True)  # type: ignore[return-value]
+        return zstandard.ZstdCompressor().stream_writer(raw, closefd=True)
     raise ValueError(f"unknown compression {compression!r}")
 
 

@@ -266,6 +266,12 @@ def test_start_at_offset_zero_reads_the_header(put):
     assert _batches(path, CsvConfig(), start=start)[0].columns == ("a", "b")
 
 
+def test_resume_without_saved_columns_rereads_the_header(put):
+    path = put(b"a,b\n1,2\n3,4\n")
+    batch = _batches(path, CsvConfig(), start=ReadPosition(offset=8, rows=1))[0]
+    assert (batch.columns, batch.rows, batch.end.rows) == (("a", "b"), [(b"3", b"4")], 2)
+
+
 def test_invalid_configs(put):
     path = put(b"1\n")
     with pytest.raises(ConfigError):
