@@ -16,7 +16,8 @@ class TargetTable:
     schema: str
     name: str
     columns: tuple[str, ...]
-    """Column names in table order, as the target spells them."""
+    """Names of the columns rows are written to, in table order, as the target spells them.
+    Generated columns are left out: the server computes them, and dumps do not hold them."""
     lookup: dict[str, str] = attrs.field(eq=False, repr=False)
     """Lower-cased column name → the target's spelling (MySQL column names ignore case)."""
 
@@ -34,11 +35,12 @@ def read_target_table(conn: Any, schema: str, name: str) -> TargetTable | None:
     """The table as the target has it, or None when it does not exist."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+            "SELECT COLUMN_NAME, EXTRA FROM information_schema.COLUMNS "
             "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
             (schema, name),
         )
-        columns = tuple(row[0] for row in cur.fetchall())
-    if not columns:
+        found = cur.fetchall()
+        columns = tuple(row[0] for row in found if "GENERATED" not in (row[1] or "").upper())
+    if not found:
         return None
     return TargetTable(schema=schema, name=name, columns=columns)

@@ -57,13 +57,12 @@ class SqlStatementEncoder:
         shape = self._shapes.get(columns)
         if shape is not None:
             return shape
-        if columns is None:
+        if columns is None:  # values in table order; named anyway, to skip generated columns
             names = self.table.columns
-            head = self._verb + b"VALUES "
         else:
             names = tuple(self._target_column(name, path, offset) for name in columns)
-            column_list = ",".join(quote_identifier(n) for n in names)
-            head = self._verb + f"({column_list}) VALUES ".encode()
+        column_list = ",".join(quote_identifier(n) for n in names)
+        head = self._verb + f"({column_list}) VALUES ".encode()
         tail = self._strategy.statement_tail(tuple(quote_identifier(n) for n in names))
         shape = _Shape(head, f" {tail}".encode() if tail else b"", len(names))
         self._shapes[columns] = shape

@@ -307,3 +307,30 @@ def test_ctl_dumps_and_removes_checkpoints(tmp_path: Path, target_database: str)
     (dump / "src.t.001.sql").write_text("INSERT INTO `t` VALUES (2,'x');\n")
     result = run_lightning(["--config", str(config), "--on-duplicate", "replace"])
     assert result.returncode == 0, result.stderr  # a fresh task: nothing left to resume
+
+
+def test_generated_columns_are_left_to_the_server(
+    tmp_path: Path, target_database: str, target_connection: Any
+) -> None:
+    source = f"lt_gen_{uuid.uuid4().hex[:8]}"
+    with target_connection.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{source}`")
+        cur.execute(
+            f"CREATE TABLE `{source}`.g (id INT PRIMARY KEY, a INT, "
+            "b INT AS (a * 2) VIRTUAL, c INT AS (a + 1) STORED)"
+        )
+        cur.execute(f"INSERT INTO `{source}`.g (id, a) VALUES (1, 5), (2, 7)")
+    try:
+        dump = tmp_path / "dump"
+        run_mydumper(source, str(dump))
+        # a dump without column lists holds the non-generated columns in table order
+        (dump / f"{source}.g.00099.sql").write_text("INSERT INTO `g` VALUES (3, 9);\n")
+        config = write_config(tmp_path, dump, source, target_database)
+        result = run_lightning(["--config", str(config)])
+        assert result.returncode == 0, result.stderr
+        with target_connection.cursor() as cur:
+            cur.execute(f"SELECT id, a, b, c FROM `{target_database}`.g ORDER BY id")
+            assert cur.fetchall() == ((1, 5, 10, 6), (2, 7, 14, 8), (3, 9, 18, 10))
+    finally:
+        with target_connection.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{source}`")
