@@ -111,16 +111,7 @@ class _Grammar:
         #: one piece of a statement, or an opening that is never closed (group 1).
         self.statement_piece = re.compile(rb"(?:" + pieces + rb"|;|(['\"`]|/\*))", flags)
         self.name = re.compile(_NAME)
-        #: value pattern of the fast row pattern, per quote of its plain strings: (plain
-        #: non-empty string body, integer, plain decimal, NULL, any other literal).
-        self.fast_value: dict[bytes, bytes] = {}
-        for quote in (b"'", b'"'):
-            plain = quote if no_backslash_escapes else quote + rb"\\"
-            self.fast_value[quote] = (
-                rb"(?:" + quote + rb"([^" + plain + rb"]++)" + quote
-                + rb"|([-+]?[0-9]++)|([-+]?[0-9]*+\.[0-9]++)|(NULL)|(" + value + rb"))"
-            )  # fmt: skip
-        self.fast_rows: dict[tuple[int, bytes], _FastRows | None] = {}
+        self.fast_rows: dict[tuple[str, bytes], _FastRows | None] = {}
         if no_backslash_escapes:
             self.unescape: dict[int, Callable[[bytes], bytes]] = {
                 39: lambda body: body.replace(b"''", b"'"),
@@ -207,7 +198,9 @@ def _hex_to_bytes(digits: bytes) -> bytes:
 
 def _convert_literal(token: bytes, grammar: _Grammar) -> Value:
     """The value of a literal token that is neither a plain string nor a plain integer."""
-    if token == b"''":
+    if token == b"NULL":
+        return None
+    if token == b"''" or token == b'""':
         return b""
     first = token[0]
     if first in b"0123456789+-.":
@@ -246,15 +239,17 @@ _FAST_MAX_COLUMNS = 512
 
 @attrs.frozen
 class _FastRows:
-    """The fast path for rows of one width.
+    """The fast path for rows shaped like one sample row.
 
     ``pattern.findall`` returns one tuple per row: the row text through the ``,`` and
-    whitespace after it, five groups per value, and an error group. Its last alternative
-    swallows the rest of the input in O(1) (``.*`` with DOTALL), so ``findall`` stops at the
-    first row it cannot match instead of searching on past garbage; rows followed by ``;``
-    are left to the careful path too. ``convert`` is generated for the width so that each
-    row is one tuple unpack and one tuple display, with no per-value function calls for
-    plain strings, integers, plain decimals and NULL.
+    whitespace after it, the groups of each value, and an error group. Each value has a
+    pattern for the kind the sample had in that column (a plain integer, plain string or plain
+    decimal; five groups when the sample held NULL or anything else) *or* any other literal,
+    so the grammar is exactly the careful path's and only the speed depends on the guess.
+    The last alternative swallows the rest of the input in O(1) (``.*`` with DOTALL), so
+    ``findall`` stops at the first row it cannot match instead of searching on past
+    garbage; rows followed by ``;`` are left to the careful path too. ``convert`` is
+    generated for the shape so that each row is one tuple unpack and one tuple display.
     """
 
     pattern: re.Pattern[bytes]
@@ -262,30 +257,59 @@ class _FastRows:
 
 
 _FIRST_QUOTE = re.compile(rb"['\"]")
+_KIND_OF_TYPE = {int: "i", bytes: "s", Decimal: "d"}
+_FAST_SHAPES = 64
+"""Most row shapes kept compiled per quoting mode."""
 
 
-def _fast_rows(g: _Grammar, width: int, row: bytes) -> _FastRows | None:
-    """The fast path for rows like ``row``: of its width, with plain strings quoted like its
-    first string (mydumper writes ``"..."``, dumpling and mysqldump ``'...'``)."""
-    if width == 0 or width > _FAST_MAX_COLUMNS:
+def _value_kind(g: _Grammar, kind: str, quote: bytes, k: int) -> tuple[bytes, list[str], str]:
+    """Pattern, group names and conversion expression of column ``k`` of ``kind``."""
+    other = rb"(" + g.value.pattern + rb")"
+    plain = quote if g.no_backslash_escapes else quote + rb"\\"
+    string = quote + rb"([^" + plain + rb"]++)" + quote
+    integer = rb"([-+]?[0-9]++)"
+    decimal = rb"([-+]?[0-9]*+\.[0-9]++)"
+    a, o = f"a{k}", f"o{k}"
+    if kind == "i":
+        return integer + rb"|" + other, [a, o], f"int({a}) if {a} else conv({o}, g)"
+    if kind == "s":
+        return string + rb"|" + other, [a, o], f"{a} or conv({o}, g)"
+    if kind == "d":
+        return decimal + rb"|" + other, [a, o], f"D({a}.decode()) if {a} else conv({o}, g)"
+    s, i, d, n = (f"{letter}{k}" for letter in "sidn")
+    pattern = rb"|".join([string, integer, decimal, rb"(NULL)", other])
+    expr = (
+        f"{s} or (int({i}) if {i} else (D({d}.decode()) if {d} else "
+        f"(None if {n} else conv({o}, g))))"
+    )
+    return pattern, [s, i, d, n, o], expr
+
+
+def _fast_rows(g: _Grammar, values: list[Value], row: bytes) -> _FastRows | None:
+    """The fast path for rows like ``row`` (whose ``values`` the careful path produced):
+    same width, same kind of value per column, plain strings quoted like its first string
+    (mydumper writes ``"..."``, dumpling and mysqldump ``'...'``)."""
+    if not values or len(values) > _FAST_MAX_COLUMNS:
         return None
     first_quote = _FIRST_QUOTE.search(row)
     quote = first_quote.group() if first_quote is not None else b"'"
-    key = (width, quote)
+    shape = "".join([_KIND_OF_TYPE.get(type(v), "g") for v in values])
+    key = (shape, quote)
     if key in g.fast_rows:
         return g.fast_rows[key]
-    values = rb",".join([g.fast_value[quote]] * width)
-    pattern = re.compile(rb"(\(" + values + rb"\)\s*+,\s*+)|(.).*", re.DOTALL)
+    if len(g.fast_rows) >= _FAST_SHAPES:
+        g.fast_rows.clear()
+    pieces = []
     names = []
     exprs = []
-    for k in range(width):
-        s, i, d, n, o = (f"{letter}{k}" for letter in "sidno")
-        names += [s, i, d, n, o]
-        exprs.append(
-            f"{s} or (int({i}) if {i} else (D({d}.decode()) if {d} else "
-            f"(None if {n} else conv({o}, g))))"
-        )
-    # Generated from integers only; the same technique namedtuple and attrs use.
+    for k, kind in enumerate(shape):
+        piece, groups, expr = _value_kind(g, kind, quote, k)
+        pieces.append(rb"(?:" + piece + rb")")
+        names += groups
+        exprs.append(expr)
+    pattern = re.compile(rb"(\(" + rb",".join(pieces) + rb"\)\s*+,\s*+)|(.).*", re.DOTALL)
+    # Generated from a shape string of known letters only; the technique namedtuple and
+    # attrs use to build per-shape code.
     source = (
         "def convert(found, rows, offsets, p):\n"
         "    add_row = rows.append\n"
@@ -297,7 +321,7 @@ def _fast_rows(g: _Grammar, width: int, row: bytes) -> _FastRows | None:
         "    return p\n"
     )
     namespace: dict[str, object] = {"D": Decimal, "conv": _convert_literal, "g": g}
-    exec(compile(source, f"<sql rows of width {width}>", "exec"), namespace)
+    exec(compile(source, f"<sql rows {shape}>", "exec"), namespace)
     fast = _FastRows(pattern, namespace["convert"])  # type: ignore[arg-type]
     g.fast_rows[key] = fast
     return fast
@@ -505,7 +529,7 @@ class SqlReader:
                 else:
                     pos = skip_ws(buf, pos).end()  # type: ignore[union-attr]
                     if fast is None:
-                        fast = _fast_rows(g, len(values), buf[begin:close])
+                        fast = _fast_rows(g, values, buf[begin:close])
                     if fast is not None and fast_misses < 8:
                         found = fast.pattern.findall(buf, pos)
                         taken = 0
