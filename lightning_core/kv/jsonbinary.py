@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from lightning_core.errors import EncodeError
+from lightning_core.kv.varint import decode_uvarint, encode_uvarint
 
 TYPE_OBJECT = 0x01
 TYPE_ARRAY = 0x03
@@ -59,42 +60,6 @@ _INT64_MAX = (1 << 63) - 1
 _UINT64_MAX = (1 << 64) - 1
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(data):
-            raise EncodeError("truncated JSON binary: bad string length")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise EncodeError("invalid JSON binary: string length overflows")
-
-
-def encode_json(value: Any) -> tuple[int, bytes]:
-    """The type code and binary value of a parsed JSON document.
-
-    ``value`` is what ``json.loads`` returns (dict, list, str, int, float, bool, None);
-    ``Decimal`` is accepted as a float, tuples as arrays.
-    """
-    out = bytearray()
-    type_code = _append_value(out, value)
-    return type_code, bytes(out)
-
-
 def _append_value(out: bytearray, value: Any) -> int:
     if value is None:
         out.append(LITERAL_NULL)
@@ -122,7 +87,7 @@ def _append_value(out: bytearray, value: Any) -> int:
         return TYPE_FLOAT64
     if isinstance(value, str):
         data = value.encode("utf-8")
-        out += _uvarint(len(data))
+        out += encode_uvarint(len(data))
         out += data
         return TYPE_STRING
     if isinstance(value, list | tuple):
@@ -207,7 +172,7 @@ def _decode_value(type_code: int, data: bytes, pos: int) -> Any:
     if type_code == TYPE_FLOAT64:
         return _F64.unpack_from(data, pos)[0]
     if type_code == TYPE_STRING:
-        length, start = _read_uvarint(data, pos)
+        length, start = decode_uvarint(data, pos)
         return data[start : start + length].decode("utf-8")
     if type_code == TYPE_ARRAY:
         count = _U32.unpack_from(data, pos)[0]
@@ -242,10 +207,10 @@ def json_value_size(type_code: int, data: bytes, pos: int) -> int:
     if type_code == TYPE_DURATION:
         return 12
     if type_code == TYPE_STRING:
-        length, start = _read_uvarint(data, pos)
+        length, start = decode_uvarint(data, pos)
         return start - pos + length
     if type_code == TYPE_OPAQUE:
-        length, start = _read_uvarint(data, pos + 1)
+        length, start = decode_uvarint(data, pos + 1)
         return start - pos + length
     if type_code in (TYPE_ARRAY, TYPE_OBJECT):
         return int(_U32.unpack_from(data, pos + 4)[0])

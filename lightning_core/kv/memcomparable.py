@@ -35,6 +35,7 @@ from typing import Any
 
 from lightning_core.errors import EncodeError
 from lightning_core.kv import jsonbinary, mydecimal
+from lightning_core.kv.varint import decode_uvarint, encode_uvarint
 
 NIL_FLAG = 0x00
 BYTES_FLAG = 0x01
@@ -114,35 +115,6 @@ def decode_float(data: bytes, pos: int = 0) -> float:
 
 
 # --- variable-length payloads -----------------------------------------------------------------
-
-
-def encode_uvarint(value: int) -> bytes:
-    """Unsigned LEB128, as Go's ``binary.PutUvarint``."""
-    if value < 0x80:
-        return bytes((value,))
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def decode_uvarint(data: bytes, pos: int = 0) -> tuple[int, int]:
-    """Unsigned LEB128 at ``data[pos:]``: the value and the position after it."""
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(data):
-            raise EncodeError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise EncodeError("varint overflows 64 bits")
 
 
 def encode_varint(value: int) -> bytes:
