@@ -60,6 +60,17 @@ _INT64_MAX = (1 << 63) - 1
 _UINT64_MAX = (1 << 64) - 1
 
 
+def encode_json(value: Any) -> tuple[int, bytes]:
+    """The type code and binary value of a parsed JSON document.
+
+    ``value`` is what ``json.loads`` returns (dict, list, str, int, float, bool, None);
+    ``Decimal`` is accepted as a float, tuples as arrays.
+    """
+    out = bytearray()
+    type_code = _append_value(out, value)
+    return type_code, bytes(out)
+
+
 def _append_value(out: bytearray, value: Any) -> int:
     if value is None:
         out.append(LITERAL_NULL)
