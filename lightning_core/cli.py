@@ -87,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lightning_core.plugins import load_plugins
 
         host = load_plugins()
+        host.validate_options(config, parsed.config)
         if parsed.plan:
             return _print_plan(config, host, as_json=parsed.json)
         setup_logging(config)
@@ -231,7 +232,7 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
                     if state is None
                     else {
                         "settings": state.settings,
-                "files": state.files,
+                        "files": state.files,
                         "chunks": {
                             k: {"offset": v.position.offset, "rows": v.rows, "done": v.done}
                             for k, v in state.chunks.items()

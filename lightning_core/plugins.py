@@ -91,6 +91,36 @@ class PluginHost:
                 records = impl.function()
                 self.registry.add_all(kind, records or (), origins.get(impl.plugin_name, "?"))
 
+    def validate_options(self, config: Any, source: str | None = None) -> dict[str, Any]:
+        """Second configuration pass: each ``[plugin.<name>]`` table by its component's type.
+
+        Returns the validated options by component name; a table for a component that is not
+        installed, or that takes no options, is a ``ConfigError``.
+        """
+        from lightning_core.config import plugin_options
+        from lightning_core.errors import ConfigError
+        from lightning_core.registry import KINDS
+
+        types = {
+            entry.record.name: entry.record.options_type
+            for kind in KINDS
+            for entry in self.registry.entries(kind)
+            if entry.record.options_type is not None
+        }
+        validated: dict[str, Any] = {}
+        for name in config.plugin:
+            options_type = types.get(name)
+            if options_type is None:
+                known = ", ".join(sorted(types)) or "none"
+                where = f"{source}: " if source else ""
+                raise ConfigError(
+                    f"{where}[plugin.{name}] configures no installed component that takes "
+                    f"options (components with options: {known}); fix the name, install the "
+                    "plugin or remove the table"
+                )
+            validated[name] = plugin_options(config, name, options_type, source=source)
+        return validated
+
     def hooks_of(self, plugin: LoadedPlugin) -> list[str]:
         """Names of the hooks a plugin implements."""
         callers = self._pm.get_hookcallers(plugin.module) or []

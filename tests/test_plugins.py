@@ -158,3 +158,42 @@ def test_broken_plugin_does_not_stop_an_import_that_does_not_use_it(
     strict = run_cli("--config", str(config), env_extra={**env, STRICT_ENV: "1"})
     assert strict.returncode == 1
     assert "acme-broken==1.2.3[acme_broken]" in strict.stderr
+
+
+OPTIONS_PLUGIN = """
+import attrs
+
+from lightning_core import ConflictStrategyRecord, hookimpl
+from lightning_core.builtin.conflicts import VerbStrategy
+
+
+@attrs.frozen(kw_only=True)
+class Options:
+    batch_size: int = 10
+
+
+@hookimpl
+def lightning_register_conflict_strategies():
+    return [ConflictStrategyRecord(
+        name="acme", factory=lambda: VerbStrategy("acme", "INSERT INTO"), options_type=Options,
+    )]
+"""
+
+
+def test_plugin_tables_are_validated_by_the_plugins_options_type(tmp_path: Path) -> None:
+    write_dist_info(tmp_path, "acme-options", "acme_options", OPTIONS_PLUGIN)
+    env = {"PYTHONPATH": str(tmp_path)}
+    config = tmp_path / "task.toml"
+    base = f'[mydumper]\ndata-source-dir = "{tmp_path}"\n[tikv-importer]\nbackend = "tidb"\n'
+    config.write_text(base + "[plugin.acme]\nbatch-size = 5\n")
+    assert run_cli("plan", "--config", str(config), env_extra=env).returncode == 0
+    config.write_text(base + "[plugin.acme]\nbatch-sise = 5\n")
+    bad_key = run_cli("plan", "--config", str(config), env_extra=env)
+    assert bad_key.returncode == 1
+    assert str(config) in bad_key.stderr and "[plugin.acme]" in bad_key.stderr
+    assert '"batch-size"' in bad_key.stderr
+    config.write_text(base + "[plugin.nobody]\nx = 1\n")
+    unknown = run_cli("plan", "--config", str(config), env_extra=env)
+    assert unknown.returncode == 1
+    assert "[plugin.nobody] configures no installed component" in unknown.stderr
+    assert "acme" in unknown.stderr
