@@ -20,11 +20,12 @@ Rules, in both parsers:
 * with ``backslash-escape``, ``\\0 \\b \\n \\r \\t \\Z`` are NUL, backspace, LF, CR, tab and
   Ctrl-Z, and ``\\`` before any other byte keeps that byte literally (``\\\\``, ``\\"``,
   ``\\,``, an escaped newline), in quoted and unquoted fields alike;
-* an unquoted field equal to ``null`` (compared before unescaping) is NULL; with
-  ``backslash-escape`` an unquoted ``\\N`` is NULL too, as in MySQL's ``LOAD DATA``; a quoted
-  field is never NULL; with ``not-null`` nothing is;
-* with ``trim-last-separator`` a record ending with a separator loses its last (empty,
-  unquoted) field;
+* an unquoted field equal to ``null`` (compared before unescaping) is NULL, a quoted one is
+  the string, as ``LOAD DATA`` reads ``NULL`` and ``"NULL"``; with ``backslash-escape`` the
+  escape ``\\N`` is NULL whether quoted or not (TiDB Lightning documents ``\\N,"\\N"`` as two
+  NULLs) and whatever ``null`` is; with ``not-null`` nothing is NULL;
+* with ``trim-last-separator`` every separator at the end of a record is dropped (that is,
+  its trailing empty unquoted fields; the first field always stays);
 * empty lines are skipped.
 """
 
@@ -116,16 +117,20 @@ class _Dialect:
         self.fast = self._fast_options()
         # For the fast path: markers of escapes, of NULL fields, and NULLs' quoted spellings.
         self.marks = _marks("\r\n" + sep.decode("latin-1") + delim.decode("latin-1"))
+        # The null string is NULL unquoted only (checked against the raw record when a field
+        # equals it); the escape \N is NULL quoted or not, and its marker is unambiguous.
         self.null_markers: tuple[str | None, str | None] = (None, None)
         self.quoted_nulls: list[bytes] = []
         if self.null is not None:
-            text = self.null.decode("latin-1")
-            if self.escape:
-                text = _MARK_RE.sub(lambda m: self.marks[m.group()], text)
-            n_marker = self.marks["\\N"] if self.null_n and self.null != b"\\N" else None
+            n_marker = self.marks["\\N"] if self.null_n else None
+            text: str | None = None
+            if not (self.null_n and self.null == b"\\N"):
+                text = self.null.decode("latin-1")
+                if self.escape:
+                    text = _MARK_RE.sub(lambda m: self.marks[m.group()], text)
+                if delim:
+                    self.quoted_nulls = [delim + self.null + delim]
             self.null_markers = (text, n_marker)
-            if delim:
-                self.quoted_nulls = [delim + self.null + delim, delim + b"\\N" + delim]
 
     def _compile(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes] | None]:
         esc = re.escape
@@ -175,7 +180,9 @@ class _Dialect:
 
     # -- general parser ------------------------------------------------------------------------
 
-    def quoted_value(self, body: bytes) -> bytes:
+    def quoted_value(self, body: bytes) -> bytes | None:
+        if self.null_n and body == b"\\N":
+            return None
         if self.escape and b"\\" in body:
             doubled = self.delim * 2
             return self.quoted_token_re.sub(
@@ -224,6 +231,7 @@ def _parse_general(
     n = len(buf)
     sep = d.sep
     fields: list[Value] = []
+    trailing = 0  # empty unquoted fields at the end of ``fields``
     rec_start = pos
     last = pos
     # Pattern.scanner (undocumented, stable since Python 2) matches field after field, each
@@ -236,8 +244,10 @@ def _parse_general(
         opened, qbody, _, ubody, end = m.groups()
         if opened:
             fields.append(d.quoted_value(qbody))
+            trailing = 0
         else:
             fields.append(d.unquoted_value(ubody))
+            trailing = 0 if ubody else trailing + 1
         if end == sep:
             if last >= n and not at_eof:
                 return rec_start
@@ -246,24 +256,20 @@ def _parse_general(
             return rec_start
         if len(fields) == 1 and not opened and not ubody:
             fields = []  # an empty line
+            trailing = 0
             rec_start = last
             if last >= n:
                 return last
             continue
         if rec_start >= stop:
             return rec_start
-        if (
-            d.trim
-            and len(fields) > 1
-            and not opened
-            and not ubody
-            and buf.endswith(sep, rec_start, start)
-        ):
-            fields.pop()
+        if d.trim and trailing and len(fields) > 1:
+            del fields[max(len(fields) - trailing, 1) :]
         out.starts.append(rec_start)
         out.ends.append(last)
         out.rows.append(tuple(fields))
         fields = []
+        trailing = 0
         rec_start = last
         if last >= n or len(out.rows) == max_records:
             return last
@@ -385,14 +391,18 @@ def _fast_block(
                     body_end -= 1
                 if text[body_end - 1 : body_end] == "\r":
                     body_end -= 1
-                if text.endswith(sep, prev, body_end):
+                # An empty unquoted last field leaves the record ending with a separator.
+                while len(row) > 1 and row[-1] == "" and text.endswith(sep, prev, body_end):
                     row.pop()
+                    body_end -= 1
             nulls: list[int] | None = None
-            if null is not None and (null in row or (null_n is not None and null_n in row)):
+            if null is not None and null in row:
                 record = view[prev:end]
                 for quoted in quoted_nulls:
                     if quoted in record:
                         return False, pos + prev  # a NULL-looking field may be quoted
+                nulls = [i for i, f in enumerate(row) if f in (null, null_n)]
+            elif null_n is not None and null_n in row:
                 nulls = [i for i, f in enumerate(row) if f in (null, null_n)]
             if sentinel is not None:
                 joined = sentinel.join(row)

@@ -3,7 +3,8 @@
 ``write_csv`` is the inverse of ``lightning_core.source.csv_reader.CsvReader``: a file it writes
 reads back to the same rows under the same ``CsvConfig``. A value the options cannot express
 (a NULL under ``not-null``; a separator inside a field when there is neither quoting nor
-backslash escape) raises ``ValueError`` instead of writing a file that reads back differently.
+backslash escape; an empty unquoted last field under ``trim-last-separator``) raises
+``ValueError`` instead of writing a file that reads back differently.
 """
 
 from __future__ import annotations
@@ -89,8 +90,11 @@ class _FieldWriter:
         raise ValueError(f"{data!r} equals the null string and cannot be escaped")
 
     def line(self, values: Sequence[Value]) -> bytes:
-        body = self.sep.join(self.field(v) for v in values)
+        fields = [self.field(v) for v in values]
+        body = self.sep.join(fields)
         if self.csv.trim_last_separator:
+            if len(fields) > 1 and not fields[-1]:
+                raise ValueError("trim-last-separator drops an empty last field; write it quoted")
             body += self.sep
         if not body:
             raise ValueError("an empty line is skipped by the reader; this row cannot be written")
