@@ -539,3 +539,40 @@ def test_writer_refuses_what_cannot_round_trip(tmp_path):
         write_csv(
             path, None, [(b"x", None)], CsvConfig(header=False, null="", trim_last_separator=True)
         )
+
+
+@pytest.mark.parametrize(
+    "csv", [CsvConfig(), CsvConfig(separator="|+|", terminator="|\n")], ids=repr
+)
+def test_chunks_of_split_chunks_read_every_row_once(tmp_path, csv):
+    from lightning_core.source.chunks import split_chunks
+    from lightning_core.source.discovery import TablePlan
+
+    rows = [(str(i).encode(), b"v" * (i % 50), None if i % 3 else b"x") for i in range(3000)]
+    path = str(tmp_path / "db.t.csv")
+    write_csv(path, ["a", "b", "c"], rows, csv)
+    file = SourceFile(
+        path=path,
+        schema="db",
+        table="t",
+        kind=FileKind.DATA,
+        format="csv",
+        size=os.path.getsize(path),
+    )
+    plan = TablePlan(
+        target_schema="db",
+        target_table="t",
+        sources=(("db", "t"),),
+        schema_file=None,
+        data_files=(file,),
+    )
+    mydumper = MydumperConfig(csv=csv, strict_format=True, max_region_size=4000)
+    chunks = split_chunks(plan, mydumper)
+    assert len(chunks) > 10
+    got: Rows = []
+    for chunk in chunks:
+        reader = CsvReader(chunk=chunk, mydumper=mydumper, sql_mode="")
+        for batch in reader.batches():
+            assert batch.columns == ("a", "b", "c")
+            got += batch.rows
+    assert got == rows
