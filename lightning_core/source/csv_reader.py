@@ -237,16 +237,26 @@ def _parse_general(
     # Pattern.scanner (undocumented, stable since Python 2) matches field after field, each
     # where the previous one ended, without a Python-level loop around re.match.
     scan: Callable[[], re.Match[bytes] | None] = d.field_re.scanner(buf, pos).match  # type: ignore[attr-defined]
+    escape = d.escape
+    doubled = d.delim * 2 if d.delim else None
+    null = d.null
     for m in iter(scan, None):
-        start, last = m.span()
+        start = last  # each match starts where the previous one ended
+        last = m.end()
         if start == n and not fields:
             return rec_start  # nothing left
         opened, qbody, _, ubody, end = m.groups()
+        # The helpers run only when a field needs work: most fields are taken as they are.
         if opened:
-            fields.append(d.quoted_value(qbody))
+            if (escape and b"\\" in qbody) or (doubled is not None and doubled in qbody):
+                qbody = d.quoted_value(qbody)
+            fields.append(qbody)
             trailing = 0
         else:
-            fields.append(d.unquoted_value(ubody))
+            if ubody == null or (escape and b"\\" in ubody):
+                fields.append(d.unquoted_value(ubody))
+            else:
+                fields.append(ubody)
             trailing = 0 if ubody else trailing + 1
         if end == sep:
             if last >= n and not at_eof:
