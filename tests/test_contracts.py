@@ -20,7 +20,7 @@ from lightning_core.testing.contracts import (
     ConflictStrategyContract,
     SourceReaderContract,
 )
-from lightning_core.testing.csvdump import write_csv
+from lightning_core.testing.csvdump import write_csv, write_parquet
 from lightning_core.testing.pytest_plugin import (
     MARIADB_HOST,
     MARIADB_PASSWORD,
@@ -114,3 +114,15 @@ class TestCsvReader(SourceReaderContract):
         rows = [(str(i).encode(), name, note) for i, name, note in ROWS]
         write_csv(str(path), ["id", "name", "note"], rows, CsvConfig(header=True))
         return _chunk(path, "csv"), rows
+
+
+class TestParquetReader(SourceReaderContract):
+    @pytest.fixture
+    def make_reader(self) -> Callable[..., Any]:
+        return _reader_factory("parquet")
+
+    @pytest.fixture
+    def sample(self, tmp_path: Path) -> tuple[Chunk, list[tuple[Any, ...]]]:
+        path = tmp_path / "db.t.000.parquet"
+        write_parquet(str(path), ["id", "name", "note"], ROWS, row_group_size=2000)
+        return _chunk(path, "parquet"), ROWS

@@ -27,7 +27,7 @@ def open_decompressed(path: str, compression: str | None) -> BinaryIO:
 
             raw = open(path, "rb")  # noqa: SIM115
             reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-            return io.BufferedReader(reader)  # type: ignore[arg-type]
+            return io.BufferedReader(reader)
     except OSError as exc:
         raise SourceError(path, 0, f"cannot open: {exc.strerror or exc}") from exc
     raise SourceError(path, 0, f"unknown compression {compression!r}; use gz, zst or none")
