@@ -109,10 +109,19 @@ class RowBatch:
     columns: tuple[str, ...] | None
     """Source column names, or None when the source does not name them (table order)."""
     rows: list[tuple[Value, ...]]
+    """The values of each row; empty when the reader gave ``texts`` instead."""
     offsets: list[int]
     """Byte offset where each row starts, for error messages."""
     end: ReadPosition
     """Position just after the last row of the batch."""
+    texts: list[bytes] | None = None
+    """With ``raw_sql``: each row's value tuple ``(...)`` exactly as the SQL source has it,
+    unparsed; a backend speaking the same SQL sends it on as it is."""
+
+    @property
+    def count(self) -> int:
+        """Number of rows in the batch."""
+        return len(self.offsets)
 
 
 @runtime_checkable

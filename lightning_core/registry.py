@@ -53,6 +53,8 @@ class SourceReaderRecord(ComponentRecord):
 
     formats: tuple[str, ...]
     """Data file formats it reads (``sql``, ``csv``, ``parquet``, ...)."""
+    raw_sql: bool = False
+    """The factory accepts ``raw_sql=True`` and then yields batches with ``texts``."""
 
 
 @attrs.frozen(kw_only=True)

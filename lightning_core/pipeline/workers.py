@@ -118,11 +118,14 @@ def run_chunk(job: ChunkJob) -> ChunkOutcome:
     chunk = job.chunk
     reader_record = setup.registry.find_reader(chunk.file.format or "")
     start = job.start.position if job.start is not None else None
+    # a backend that writes SQL takes a SQL source's row text as it is, unparsed
+    raw = {"raw_sql": True} if reader_record.raw_sql and backend.accepts_raw_sql else {}
     reader = reader_record.factory(
         chunk=chunk,
         mydumper=setup.config.mydumper,
         sql_mode=setup.config.tidb.sql_mode or "",
         start=start,
+        **raw,
     )
     writer = backend.open_writer(table=job.table, chunk=chunk, strategy=_worker["strategy"])
     done_bytes = job.start.bytes if job.start is not None else 0
@@ -137,9 +140,7 @@ def run_chunk(job: ChunkJob) -> ChunkOutcome:
             read_bytes = max(0, batch.end.offset - chunk.offset) if measurable else 0
             writer.append_rows(batch, total_bytes=read_bytes)
             setup.events.put(
-                Progress(
-                    chunk.key, job.table_name, batch.end, len(batch.rows), read_bytes - done_bytes
-                )
+                Progress(chunk.key, job.table_name, batch.end, batch.count, read_bytes - done_bytes)
             )
             done_bytes = read_bytes
             sent += 1

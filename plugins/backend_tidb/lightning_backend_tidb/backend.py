@@ -45,6 +45,7 @@ ROW_ERRORS: dict[int, str] = {
     1292: "incorrect value",
     1366: "incorrect value",
     1406: "data too long",
+    1136: "wrong number of values",
     1452: "foreign key constraint fails",
     3140: "invalid JSON",
 }
@@ -73,6 +74,8 @@ class TiDBBackend:
     """Imports rows by running SQL on the ``[tidb]`` server (TiDB, MySQL, MariaDB)."""
 
     name = "tidb"
+    accepts_raw_sql = True
+    """Rows of SQL dumps are sent as their source text: same dialect, no parsing needed."""
 
     def __init__(self, *, config: Any, task: str) -> None:
         self._address: TargetAddress = address_from_config(config.tidb)
@@ -248,7 +251,7 @@ class TiDBWriter:
             if code in ROW_ERRORS:
                 self._raise_for_row(batch, exc.__cause__)  # type: ignore[arg-type]
             raise
-        return ChunkResult(rows=len(batch.rows), bytes=sent)
+        return ChunkResult(rows=batch.count, bytes=sent)
 
     def _already_committed(self, end: ReadPosition) -> bool:
         if self._ledger_sql is None:
@@ -273,7 +276,7 @@ class TiDBWriter:
         try:
             with conn.cursor() as cur:
                 cur.execute("BEGIN")
-                for index in range(len(batch.rows)):
+                for index in range(batch.count):
                     try:
                         cur.execute(self._encoder.single_row(batch, index, self._path))
                     except Exception as exc:

@@ -80,23 +80,17 @@ class SqlStatementEncoder:
 
     def encode(self, batch: RowBatch, path: str) -> list[Statement]:
         """The statements that write every row of ``batch``, in order."""
-        if not batch.rows:
+        if not batch.offsets:
             return []
         shape = self._shape_for(batch.columns, path, batch.offsets[0])
-        head, tail, width = shape.head, shape.tail, shape.width
+        head, tail = shape.head, shape.tail
+        texts = batch.texts if batch.texts is not None else self._format(batch, shape, path)
         statements: list[Statement] = []
         parts: list[bytes] = []
         size = len(head)
         first = 0
-        nbe = self._no_backslash_escapes
         limit = self._max_bytes
-        for index, row in enumerate(batch.rows):
-            if len(row) != width:
-                raise EncodeError(
-                    f"{path}:{batch.offsets[index]}: row has {len(row)} values but "
-                    f"{width} columns are expected for {self.table.quoted}; fix the row"
-                )
-            text = format_row(row, no_backslash_escapes=nbe)
+        for index, text in enumerate(texts):
             if parts and size + len(text) + 1 > limit:
                 statements.append(Statement(head + b",".join(parts) + tail, first, index - first))
                 parts = []
@@ -104,11 +98,28 @@ class SqlStatementEncoder:
                 first = index
             parts.append(text)
             size += len(text) + 1
-        statements.append(Statement(head + b",".join(parts) + tail, first, len(batch.rows) - first))
+        statements.append(Statement(head + b",".join(parts) + tail, first, len(texts) - first))
         return statements
+
+    def _format(self, batch: RowBatch, shape: _Shape, path: str) -> list[bytes]:
+        """Each row's value tuple as SQL text for the target's sql_mode."""
+        width = shape.width
+        nbe = self._no_backslash_escapes
+        texts = []
+        for index, row in enumerate(batch.rows):
+            if len(row) != width:
+                raise EncodeError(
+                    f"{path}:{batch.offsets[index]}: row has {len(row)} values but "
+                    f"{width} columns are expected for {self.table.quoted}; fix the row"
+                )
+            texts.append(format_row(row, no_backslash_escapes=nbe))
+        return texts
 
     def single_row(self, batch: RowBatch, index: int, path: str) -> bytes:
         """A statement writing only row ``index`` of ``batch`` (to find the row that fails)."""
         shape = self._shape_for(batch.columns, path, batch.offsets[0])
-        row = format_row(batch.rows[index], no_backslash_escapes=self._no_backslash_escapes)
+        if batch.texts is not None:
+            row = batch.texts[index]
+        else:
+            row = format_row(batch.rows[index], no_backslash_escapes=self._no_backslash_escapes)
         return shape.head + row + shape.tail

@@ -84,3 +84,20 @@ def test_single_row_statement_for_locating_a_refused_row() -> None:
     encoder = SqlStatementEncoder(TABLE, REPLACE)
     rows = batch([(1, b"a", 1), (2, b"b", 2)])
     assert encoder.single_row(rows, 1, "f").endswith(b"VALUES (2,'b',2)")
+
+
+def test_source_text_of_rows_is_sent_as_it_is() -> None:
+    texts = [b"(1,'a\\nb',0x41)", b"(2,NULL,1.50)"]
+    raw = RowBatch(
+        columns=("id", "name", "price"),
+        rows=[],
+        offsets=[5, 20],
+        texts=texts,
+        end=ReadPosition(offset=35),
+    )
+    statements = SqlStatementEncoder(TABLE, REPLACE, max_bytes=60).encode(raw, "f")
+    assert [s.sql for s in statements] == [
+        b"REPLACE INTO `db`.`t` (`id`,`Name`,`price`) VALUES (1,'a\\nb',0x41)",
+        b"REPLACE INTO `db`.`t` (`id`,`Name`,`price`) VALUES (2,NULL,1.50)",
+    ]
+    assert SqlStatementEncoder(TABLE, REPLACE).single_row(raw, 1, "f").endswith(b"(2,NULL,1.50)")
