@@ -260,15 +260,21 @@ _FIRST_QUOTE = re.compile(rb"['\"]")
 _KIND_OF_TYPE = {int: "i", bytes: "s", Decimal: "d"}
 _FAST_SHAPES = 64
 """Most row shapes kept compiled per quoting mode."""
+_TYPED_MAX_COLUMNS = 64
+"""Wider rows get the generic kind in every column, so there is one shape per width."""
 
 
 def _value_kind(g: _Grammar, kind: str, quote: bytes, k: int) -> tuple[bytes, list[str], str]:
     """Pattern, group names and conversion expression of column ``k`` of ``kind``."""
+    # Typed alternatives must end at the value's end, so that the column can be an atomic
+    # group: once a column matched, a failing row is never retried with other alternatives
+    # for earlier columns (that retry is exponential in the width).
+    end = rb"(?=[,)])"
     other = rb"(" + g.value.pattern + rb")"
     plain = quote if g.no_backslash_escapes else quote + rb"\\"
-    string = quote + rb"([^" + plain + rb"]++)" + quote
-    integer = rb"([-+]?[0-9]++)"
-    decimal = rb"([-+]?[0-9]*+\.[0-9]++)"
+    string = quote + rb"([^" + plain + rb"]++)" + quote + end
+    integer = rb"([-+]?[0-9]++)" + end
+    decimal = rb"([-+]?[0-9]*+\.[0-9]++)" + end
     a, o = f"a{k}", f"o{k}"
     if kind == "i":
         return integer + rb"|" + other, [a, o], f"int({a}) if {a} else conv({o}, g)"
@@ -277,7 +283,7 @@ def _value_kind(g: _Grammar, kind: str, quote: bytes, k: int) -> tuple[bytes, li
     if kind == "d":
         return decimal + rb"|" + other, [a, o], f"D({a}.decode()) if {a} else conv({o}, g)"
     s, i, d, n = (f"{letter}{k}" for letter in "sidn")
-    pattern = rb"|".join([string, integer, decimal, rb"(NULL)", other])
+    pattern = rb"|".join([string, integer, decimal, rb"(NULL)" + end, other])
     expr = (
         f"{s} or (int({i}) if {i} else (D({d}.decode()) if {d} else "
         f"(None if {n} else conv({o}, g))))"
@@ -293,7 +299,10 @@ def _fast_rows(g: _Grammar, values: list[Value], row: bytes) -> _FastRows | None
         return None
     first_quote = _FIRST_QUOTE.search(row)
     quote = first_quote.group() if first_quote is not None else b"'"
-    shape = "".join([_KIND_OF_TYPE.get(type(v), "g") for v in values])
+    if len(values) > _TYPED_MAX_COLUMNS:
+        shape = "g" * len(values)  # one compile per width: wide patterns take ~1 s to build
+    else:
+        shape = "".join([_KIND_OF_TYPE.get(type(v), "g") for v in values])
     key = (shape, quote)
     if key in g.fast_rows:
         return g.fast_rows[key]
@@ -304,7 +313,7 @@ def _fast_rows(g: _Grammar, values: list[Value], row: bytes) -> _FastRows | None
     exprs = []
     for k, kind in enumerate(shape):
         piece, groups, expr = _value_kind(g, kind, quote, k)
-        pieces.append(rb"(?:" + piece + rb")")
+        pieces.append(rb"(?>" + piece + rb")")
         names += groups
         exprs.append(expr)
     pattern = re.compile(rb"(\(" + rb",".join(pieces) + rb"\)\s*+,\s*+)|(.).*", re.DOTALL)
@@ -366,6 +375,7 @@ class SqlReader:
         self._file: BinaryIO | None = open_decompressed(self._path, chunk.file.compression)
         self._base = self._start.offset
         self._eof = False
+        self._fast: dict[tuple[int, bytes], _FastRows | None] = {}
         _seek(self._file, self._start.offset, chunk.file.compression is None)
 
     def close(self) -> None:
@@ -425,7 +435,7 @@ class SqlReader:
             sep = g.separator.match(buf, pos)
             if sep is not None:
                 return buf, sep.end(), sep.group(1) == b";"
-            p = g.blank.match(buf, pos).end()  # type: ignore[union-attr]
+            p = g.ws.match(buf, pos).end()  # type: ignore[union-attr]
             if p < len(buf):
                 raise self._error(buf, p, "expected ',' or ';' after a row tuple")
             if self._eof:
@@ -529,7 +539,13 @@ class SqlReader:
                 else:
                     pos = skip_ws(buf, pos).end()  # type: ignore[union-attr]
                     if fast is None:
-                        fast = _fast_rows(g, values, buf[begin:close])
+                        # Column kinds belong to the table: keep the first guess for the width
+                        # rather than compiling a new shape whenever the NULLs move.
+                        quote = _FIRST_QUOTE.search(buf, begin, close)
+                        key = (len(values), quote.group() if quote is not None else b"'")
+                        if key not in self._fast:
+                            self._fast[key] = _fast_rows(g, values, buf[begin:close])
+                        fast = self._fast[key]
                     if fast is not None and fast_misses < 8:
                         found = fast.pattern.findall(buf, pos)
                         taken = 0
@@ -614,7 +630,7 @@ def _diagnose_row(g: _Grammar, buf: bytes, pos: int, eof: bool) -> tuple[int, st
     retry), else ``(offset in buf, message)``.
     """
     n = len(buf)
-    ws = g.blank
+    ws = g.ws  # not comments: the fast patterns accept none inside a VALUES list
 
     def ended(at: int) -> tuple[int, str] | None:
         return (at, "file ends inside an INSERT statement") if eof else None
