@@ -94,7 +94,13 @@ class TiDBBackend:
     def connection(self) -> Any:
         """This process's connection to the target (opened on first use)."""
         if self._conn is None:
-            self._conn = connect(self._address, autocommit=True)
+            conn = connect(self._address, autocommit=True)
+            # String literals are bytes to store as they are, the way mydumper's dumps ask
+            # (SET NAMES binary): a latin1 column gets its latin1 bytes back. Text that is
+            # known to be Unicode is sent with a _utf8mb4 introducer instead.
+            with conn.cursor() as cur:
+                cur.execute("SET NAMES binary")
+            self._conn = conn
         return self._conn
 
     def prepare(self) -> None:
@@ -124,7 +130,7 @@ class TiDBBackend:
             )
             found = {}
             for cid, offset, rows, nbytes, columns_json, mid in cur.fetchall():
-                key = by_id.get(cid)
+                key = by_id.get(cid.decode() if isinstance(cid, bytes) else cid)
                 if key is None:
                     continue
                 columns = json.loads(columns_json) if columns_json else None

@@ -334,3 +334,31 @@ def test_generated_columns_are_left_to_the_server(
     finally:
         with target_connection.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{source}`")
+
+
+def test_bytes_of_every_charset_arrive_unchanged(
+    tmp_path: Path, target_database: str, target_connection: Any
+) -> None:
+    source = f"lt_cs_{uuid.uuid4().hex[:8]}"
+    with target_connection.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{source}`")
+        cur.execute(
+            f"CREATE TABLE `{source}`.t (id INT PRIMARY KEY, a VARCHAR(10) CHARSET latin1, "
+            "b VARCHAR(10) CHARSET utf8mb4, c BLOB, d VARCHAR(10) CHARSET gbk)"
+        )
+        cur.execute(
+            f"INSERT INTO `{source}`.t VALUES (1, 'café', 'naïve☃', UNHEX('00FF80C3'), '汉字')"
+        )
+    try:
+        dump = tmp_path / "dump"
+        run_mydumper(source, str(dump))
+        result = run_lightning(
+            ["--config", str(write_config(tmp_path, dump, source, target_database))]
+        )
+        assert result.returncode == 0, result.stderr
+        assert table_checksum(target_connection, target_database, "t") == table_checksum(
+            target_connection, source, "t"
+        )
+    finally:
+        with target_connection.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{source}`")
