@@ -11,6 +11,7 @@ import datetime
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Any
 
 from lightning_core.errors import EncodeError
 from lightning_core.interfaces import Value
@@ -135,7 +136,7 @@ def _format_timedelta(value: datetime.timedelta) -> bytes:
     return b"'" + text.encode("ascii") + b"'"
 
 
-_Formatter = Callable[[object], bytes]
+_Formatter = Callable[[Any], bytes]
 
 _FORMATTERS: dict[type, _Formatter] = {
     type(None): _format_none,
@@ -149,13 +150,13 @@ _FORMATTERS: dict[type, _Formatter] = {
     datetime.datetime: _format_datetime,
     datetime.time: _format_time,
     datetime.timedelta: _format_timedelta,
-}  # type: ignore[dict-item]
+}
 
 _FORMATTERS_NBE: dict[type, _Formatter] = {
     **_FORMATTERS,
     bytes: _quote_bytes_nbe,
     str: _format_str_nbe,
-}  # type: ignore[dict-item]
+}
 
 # Subclasses (IntEnum, numpy scalars registered as int, ...) are resolved once by MRO order.
 _FALLBACK_ORDER: tuple[type, ...] = (
@@ -179,7 +180,7 @@ def _resolve(kind: type, table: dict[type, _Formatter]) -> _Formatter:
         if issubclass(kind, base):
             if base in (bytearray, memoryview):
                 quote = table[bytes]
-                return lambda value: quote(bytes(value))  # type: ignore[call-overload]
+                return lambda value: quote(bytes(value))
             return table[base]
     raise EncodeError(f"value of type {kind.__name__} cannot be written as an SQL literal")
 

@@ -1,18 +1,22 @@
 """Reader of SQL dumps: the ``INSERT``/``REPLACE ... VALUES`` statements of mydumper/dumpling files.
 
-The parser is built from compiled regular expressions so that the inner loops run in C:
+Everything is matched by compiled regular expressions, so the inner loops run in C, and two
+paths share one grammar:
 
-* one pattern matches a whole row tuple *and* the ``,`` or ``;`` after it, checking the grammar
-  of every value on the way (possessive quantifiers keep it linear);
-* a second pattern, run with ``findall`` over the row just matched, returns each value's text
-  in one of three groups — a plain quoted string, a plain integer, or anything else — so the
-  common values need no Python beyond ``int()`` or nothing at all;
-* rows are matched back to back with ``Pattern.scanner``, which anchors each match where the
-  previous one ended, so garbage between tuples can never be skipped silently.
+* the careful path matches one row tuple and the ``,`` or ``;`` after it with a pattern that
+  checks every value (possessive quantifiers keep it linear), then converts the values with a
+  ``findall`` whose three groups are a plain string, an integer, or any other literal. It reads
+  the first and last row of each statement, rows of an unusual shape and rows cut by the end
+  of the read buffer;
+* the fast path: from a statement's first row it builds a pattern for rows of the same width,
+  with each column's kind (integer, plain string, plain decimal) guessed from that row, and
+  one ``findall`` matches a whole run of rows; a function generated for the shape converts
+  them. The pattern's last alternative swallows the rest of the input, so ``findall`` stops
+  at the first row it cannot match: garbage between tuples is never skipped.
 
-When the fast pattern fails, a slow walker re-reads only the failing row token by token to tell
-"the buffer ends inside the row" (read more and retry) from a real syntax error, which it
-reports as a :class:`SourceError` at the exact byte offset.
+When the careful pattern fails, a walker re-reads only that row token by token to tell "the
+buffer ends inside the row" (read more and retry) from a syntax error, which it reports as a
+:class:`SourceError` at the exact byte offset.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Generator, Iterator
 from decimal import Decimal
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import attrs
 
@@ -112,6 +116,7 @@ class _Grammar:
         self.statement_piece = re.compile(rb"(?:" + pieces + rb"|;|(['\"`]|/\*))", flags)
         self.name = re.compile(_NAME)
         self.fast_rows: dict[tuple[str, bytes], _FastRows | None] = {}
+        self.raw_rows: dict[int, _FastRows | None] = {}
         if no_backslash_escapes:
             self.unescape: dict[int, Callable[[bytes], bytes]] = {
                 39: lambda body: body.replace(b"''", b"'"),
@@ -336,6 +341,32 @@ def _fast_rows(g: _Grammar, values: list[Value], row: bytes) -> _FastRows | None
     return fast
 
 
+def _raw_convert(
+    found: list[tuple[bytes, ...]], texts: list[bytes], offsets: list[int], p: int
+) -> int:
+    add_text = texts.append
+    add_offset = offsets.append
+    for text, separator, _error in found:
+        add_offset(p)
+        add_text(text)
+        p += len(text) + len(separator)
+    return p
+
+
+def _raw_rows(g: _Grammar, width: int) -> _FastRows | None:
+    """The fast path of ``raw_sql``: rows of ``width`` values are checked, not converted;
+    ``findall`` gives (row text, separator, error group)."""
+    if width == 0 or width > _FAST_MAX_COLUMNS:
+        return None
+    if width in g.raw_rows:
+        return g.raw_rows[width]
+    value = rb"(?>" + g.value.pattern + rb")"
+    row = rb"\(" + value + rb"(?:," + value + rb"){%d}\)" % (width - 1)
+    pattern = re.compile(rb"(" + row + rb")(\s*+,\s*+)|(.).*", re.DOTALL)
+    fast = g.raw_rows[width] = _FastRows(pattern, _raw_convert)  # type: ignore[arg-type]
+    return fast
+
+
 # ---------------------------------------------------------------------------------------------
 # The reader
 # ---------------------------------------------------------------------------------------------
@@ -352,6 +383,8 @@ class SqlReader:
     :param start: where to resume (a ``RowBatch.end`` recorded by a checkpoint); None starts
         at the chunk's offset.
     :param batch_rows: most rows per batch.
+    :param raw_sql: yield each row's source text ``(...)`` in ``RowBatch.texts`` (``rows``
+        stays empty) instead of parsing its values; the grammar is checked all the same.
 
     Each batch holds rows of one statement; its ``end`` is just after the last row's ``)``
     (``mid_statement=True``) or, for the statement's last row, just after the ``;``.
@@ -365,12 +398,14 @@ class SqlReader:
         sql_mode: str,
         start: ReadPosition | None = None,
         batch_rows: int = BATCH_ROWS,
+        raw_sql: bool = False,
     ) -> None:
         self._path = chunk.file.path
         self._grammar = _grammar(sql_mode)
         self._end = chunk.end
         self._start = start or ReadPosition(offset=chunk.offset, columns=None)
         self._batch_rows = max(1, batch_rows)
+        self._raw = raw_sql
         self._block = max(mydumper.read_block_size, _MIN_BLOCK)
         self._file: BinaryIO | None = open_decompressed(self._path, chunk.file.compression)
         self._base = self._start.offset
@@ -495,7 +530,8 @@ class SqlReader:
         fast_misses = 0
         found: list[tuple[bytes, ...]] = []
         taken = 0
-        rows: list[tuple[Value, ...]] = []
+        raw = self._raw
+        rows: list[Any] = []  # value tuples, or source texts with raw_sql
         offsets: list[int] = []
         batch_start = self._base + pos
         row_end = -1  # absolute offset just after the last row's ')'
@@ -527,11 +563,14 @@ class SqlReader:
                 begin, close = m.span(1)
                 row_bytes = max(1, close - begin)  # the fast path's estimate of a row's size
                 offsets.append(self._base + begin)
-                values = [
-                    int(i) if i else (convert(o, g) if o else s)
-                    for s, i, o in careful_values(buf, begin + 1, close)
-                ]
-                rows.append(tuple(values))
+                if raw:
+                    rows.append(buf[begin:close])
+                else:
+                    values = [
+                        int(i) if i else (convert(o, g) if o else s)
+                        for s, i, o in careful_values(buf, begin + 1, close)
+                    ]
+                    rows.append(tuple(values))
                 row_end = self._base + close
                 pos = m.end()
                 if buf[pos - 1] == 59:  # ';'
@@ -541,10 +580,16 @@ class SqlReader:
                     if fast is None:
                         # Column kinds belong to the table: keep the first guess for the width
                         # rather than compiling a new shape whenever the NULLs move.
-                        quote = _FIRST_QUOTE.search(buf, begin, close)
-                        key = (len(values), quote.group() if quote is not None else b"'")
-                        if key not in self._fast:
-                            self._fast[key] = _fast_rows(g, values, buf[begin:close])
+                        if raw:
+                            values = careful_values(buf, begin + 1, close)
+                            key = (len(values), b"")
+                            if key not in self._fast:
+                                self._fast[key] = _raw_rows(g, len(values))
+                        else:
+                            quote = _FIRST_QUOTE.search(buf, begin, close)
+                            key = (len(values), quote.group() if quote is not None else b"'")
+                            if key not in self._fast:
+                                self._fast[key] = _fast_rows(g, values, buf[begin:close])
                         fast = self._fast[key]
                     if fast is not None and fast_misses < 8:
                         found = fast.pattern.findall(buf, pos)
@@ -562,7 +607,10 @@ class SqlReader:
                     end = ReadPosition(
                         offset=row_end, rows=total, columns=columns, mid_statement=True
                     )
-                yield RowBatch(columns=columns, rows=rows, offsets=offsets, end=end)
+                if raw:
+                    yield RowBatch(columns=columns, rows=[], offsets=offsets, end=end, texts=rows)
+                else:
+                    yield RowBatch(columns=columns, rows=rows, offsets=offsets, end=end)
                 rows = []
                 offsets = []
                 batch_start = self._base + pos
@@ -710,11 +758,7 @@ def statement_ends(path: str, compression: str | None, sql_mode: str) -> Iterato
         pos = 0
         eof = False
         while True:
-            match_at = statement.scanner(buf, pos).match
-            while True:
-                m = match_at()
-                if m is None:
-                    break
+            while (m := statement.match(buf, pos)) is not None:
                 pos = m.end()
                 yield base + pos
             if eof:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterable, Sequence
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from lightning_core.interfaces import Value
 from lightning_core.sqltext import format_row, quote_identifier
@@ -18,12 +18,12 @@ def _open_for_write(path: str, compression: str | None) -> BinaryIO:
     if compression is None:
         return open(path, "wb")
     if compression == "gz":
-        return gzip.open(path, "wb", compresslevel=1)  # type: ignore[return-value]
+        return cast(BinaryIO, gzip.open(path, "wb", compresslevel=1))
     if compression == "zst":
         import zstandard
 
         raw = open(path, "wb")  # noqa: SIM115
-        return zstandard.ZstdCompressor(level=1).stream_writer(raw, closefd=True)  # type: ignore[return-value]
+        return cast(BinaryIO, zstandard.ZstdCompressor(level=1).stream_writer(raw, closefd=True))
     raise ValueError(f"unknown compression {compression!r}; use gz, zst or None")
 
 
