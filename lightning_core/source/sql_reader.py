@@ -360,7 +360,12 @@ def _raw_rows(g: _Grammar, width: int) -> _FastRows | None:
         return None
     if width in g.raw_rows:
         return g.raw_rows[width]
-    value = rb"(?>" + g.value.pattern + rb")"
+    # Plain forms first (each must end at the value's end), then any literal.
+    plain = rb"" if g.no_backslash_escapes else rb"\\"
+    value = (
+        rb"(?>'[^'" + plain + rb"]*+'(?=[,)])|\"[^\"" + plain + rb"]*+\"(?=[,)])"
+        rb"|[-+]?[0-9]++(?:\.[0-9]++)?(?=[,)])|NULL(?=[,)])|" + g.value.pattern + rb")"
+    )
     row = rb"\(" + value + rb"(?:," + value + rb"){%d}\)" % (width - 1)
     pattern = re.compile(rb"(" + row + rb")(\s*+,\s*+)|(.).*", re.DOTALL)
     fast = g.raw_rows[width] = _FastRows(pattern, _raw_convert)  # type: ignore[arg-type]
