@@ -479,7 +479,7 @@ class SqlReader:
             if p < len(buf):
                 raise self._error(buf, p, "expected ',' or ';' after a row tuple")
             if self._eof:
-                raise self._error(buf, p, "file ends inside an INSERT statement")
+                raise self._error(buf, p, "file ends inside an INSERT statement (is it truncated?)")
             buf = self._refill(buf, pos)
             pos = 0
 
@@ -656,7 +656,9 @@ class SqlReader:
                 }[m.group(1)]
                 return self._error(buf, p, f"unterminated {what}")
             p = m.end()
-        return self._error(buf, pos, "statement is not terminated by ';' before end of file")
+        return self._error(
+            buf, pos, "statement is not terminated by ';' before end of file (is it truncated?)"
+        )
 
     # ---------------------------------------------------------------------------------------
 
@@ -686,7 +688,7 @@ def _diagnose_row(g: _Grammar, buf: bytes, pos: int, eof: bool) -> tuple[int, st
     ws = g.ws  # not comments: the fast patterns accept none inside a VALUES list
 
     def ended(at: int) -> tuple[int, str] | None:
-        return (at, "file ends inside an INSERT statement") if eof else None
+        return (at, "file ends inside an INSERT statement (is it truncated?)") if eof else None
 
     p = ws.match(buf, pos).end()  # type: ignore[union-attr]
     if p >= n:
