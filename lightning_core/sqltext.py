@@ -66,16 +66,20 @@ def _quote_bytes_nbe(value: bytes) -> bytes:
     return b"'" + value + b"'"
 
 
+# Text (``str``) is Unicode whatever the connection's character set: the _utf8mb4 introducer
+# makes the server convert it into the column's charset, while ``bytes`` are stored unconverted.
+
+
 def _format_str(value: str) -> bytes:
     try:
-        return _quote_bytes(value.encode("utf-8"))
+        return b"_utf8mb4" + _quote_bytes(value.encode("utf-8"))
     except UnicodeEncodeError as exc:
         raise EncodeError(f"string value {value[:40]!r} is not valid Unicode: {exc}") from exc
 
 
 def _format_str_nbe(value: str) -> bytes:
     try:
-        return _quote_bytes_nbe(value.encode("utf-8"))
+        return b"_utf8mb4" + _quote_bytes_nbe(value.encode("utf-8"))
     except UnicodeEncodeError as exc:
         raise EncodeError(f"string value {value[:40]!r} is not valid Unicode: {exc}") from exc
 

@@ -60,7 +60,7 @@ class Color(enum.IntEnum):
         (b"plain", b"'plain'"),
         (b"a'b\"c\\d\ne\rf\x00g\x1ah", b"'a\\'b\\\"c\\\\d\\ne\\rf\\0g\\Zh'"),
         (b"\xff\xfe%_", b"'\xff\xfe%_'"),
-        ("héllo'", "'héllo\\''".encode()),
+        ("héllo'", "_utf8mb4'héllo\\''".encode()),
         (bytearray(b"x'"), b"'x\\''"),
         (memoryview(b"y"), b"'y'"),
         (datetime.date(2021, 3, 4), b"'2021-03-04'"),
@@ -88,7 +88,7 @@ def test_format_value(value: Any, literal: bytes) -> None:
     [
         (b"a'b", b"'a''b'"),
         (b'back\\slash\n\x00"', b"'back\\slash\n\x00\"'"),
-        ("it's", b"'it''s'"),
+        ("it's", b"_utf8mb4'it''s'"),
         (7, b"7"),
         (None, b"NULL"),
     ],

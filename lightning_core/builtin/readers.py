@@ -34,6 +34,7 @@ def lightning_register_source_readers() -> Iterable[SourceReaderRecord]:
         SourceReaderRecord(
             name="sql",
             formats=("sql",),
+            raw_sql=True,
             factory=_sql_reader,
             description="INSERT/REPLACE statements of mydumper/dumpling .sql files",
         ),

@@ -74,14 +74,15 @@ class TiDBBackend:
     """Imports rows by running SQL on the ``[tidb]`` server (TiDB, MySQL, MariaDB)."""
 
     name = "tidb"
-    accepts_raw_sql = True
-    """Rows of SQL dumps are sent as their source text: same dialect, no parsing needed."""
 
     def __init__(self, *, config: Any, task: str) -> None:
         self._address: TargetAddress = address_from_config(config.tidb)
-        self._no_backslash_escapes = sql_mode_has(
-            config.tidb.sql_mode or "", "NO_BACKSLASH_ESCAPES"
-        )
+        sql_mode = config.tidb.sql_mode or ""
+        self._no_backslash_escapes = sql_mode_has(sql_mode, "NO_BACKSLASH_ESCAPES")
+        self.accepts_raw_sql = not sql_mode_has(sql_mode, "ANSI_QUOTES")
+        """Rows of SQL dumps are sent as their source text (same dialect: the reader honours
+        the target's NO_BACKSLASH_ESCAPES), unless ANSI_QUOTES would read the dump's double-
+        quoted strings as identifiers."""
         self._statement_bytes = int(
             getattr(config.tikv_importer, "logical_import_batch_size", 0) or DEFAULT_STATEMENT_BYTES
         )
