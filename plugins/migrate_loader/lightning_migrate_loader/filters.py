@@ -24,14 +24,9 @@ from collections.abc import Sequence
 
 import attrs
 
-SYSTEM_SCHEMA_EXCLUDES: tuple[str, ...] = (
-    "!mysql.*",
-    "!sys.*",
-    "!INFORMATION_SCHEMA.*",
-    "!PERFORMANCE_SCHEMA.*",
-    "!METRICS_SCHEMA.*",
-    "!INSPECTION_SCHEMA.*",
-)
+from lightning_core.config import DEFAULT_FILTER
+
+SYSTEM_SCHEMA_EXCLUDES: tuple[str, ...] = tuple(r for r in DEFAULT_FILTER if r.startswith("!"))
 """What TiDB Lightning's default filter leaves out; kept when a rule list starts with ``*.*``."""
 
 _PLAIN = re.compile(r"[A-Za-z0-9_$*?\[\]]")
