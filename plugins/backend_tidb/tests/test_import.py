@@ -213,9 +213,12 @@ def test_changed_imported_input_is_refused_on_resume(tmp_path: Path, target_data
     assert "src.t.000.sql" in result.stderr and "already imported" in result.stderr
 
 
-@pytest.mark.parametrize("mode", ["error", "replace"])
-def test_sigkill_then_resume_gives_exact_content(
-    tmp_path: Path, target_connection: Any, target_database: str, mode: str
+@pytest.mark.parametrize(
+    ("mode", "stop"),
+    [("error", signal.SIGKILL), ("replace", signal.SIGKILL), ("error", signal.SIGINT)],
+)
+def test_killed_or_interrupted_then_resumed_gives_exact_content(
+    tmp_path: Path, target_connection: Any, target_database: str, mode: str, stop: int
 ) -> None:
     conn = target_connection
     source = f"lt_kill_{uuid.uuid4().hex[:8]}"
@@ -242,7 +245,8 @@ def test_sigkill_then_resume_gives_exact_content(
         process = subprocess.Popen(
             [*lightning_command(), "--config", str(config)],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
             env=dict(os.environ),
         )
         deadline = time.monotonic() + 120
@@ -250,9 +254,13 @@ def test_sigkill_then_resume_gives_exact_content(
             if checkpoint.exists() and checkpoint.read_text().count('"chunk"') >= 5:
                 break
             time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        assert process.returncode == -signal.SIGKILL
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=120)
+        if stop == signal.SIGKILL:
+            assert process.returncode == -signal.SIGKILL
+        else:  # Ctrl-C: workers finish their batch, the checkpoint is saved, exit non-zero
+            assert process.returncode == 1, stderr
+            assert "interrupted" in stderr and "resume" in stderr
         result = run_lightning(["--config", str(config)])
         assert result.returncode == 0, result.stderr
         for table in ("big", "nokey"):
