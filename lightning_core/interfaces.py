@@ -166,7 +166,10 @@ class ConflictStrategy(Protocol):
         ...
 
     def on_duplicate_error(self, table: str, key: str, where: str) -> None:
-        """Called when the target reports a duplicate key; raise to stop, return to skip."""
+        """Called when the target reports a duplicate key; raise the error to stop with.
+
+        If it returns, the import stops with a ``DuplicateKeyError`` naming the row.
+        """
         ...
 
 

@@ -21,7 +21,7 @@ def _quote(name: str) -> str:
 
 def show_create_table(conn: Any, schema: str, table: str) -> str:
     """The server's ``SHOW CREATE TABLE`` text; SchemaError if the table does not exist."""
-    import pymysql  # type: ignore[import-untyped]
+    import pymysql
 
     try:
         with conn.cursor() as cur:

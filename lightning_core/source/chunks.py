@@ -181,7 +181,7 @@ def _find_after(stream: BinaryIO, position: int, terminator: bytes) -> int | Non
 def row_bound(file: SourceFile) -> int:
     """An upper bound on the rows of a data file (every row takes at least one byte)."""
     if file.format == "parquet":
-        import pyarrow.parquet  # type: ignore[import-untyped]
+        import pyarrow.parquet
 
         try:
             return int(pyarrow.parquet.ParquetFile(file.path).metadata.num_rows)

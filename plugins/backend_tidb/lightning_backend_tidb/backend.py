@@ -40,6 +40,7 @@ LEDGER_TABLE = "tidb_backend_progress"
 ROW_ERRORS: dict[int, str] = {
     1048: "NULL into a NOT NULL column",
     1062: "duplicate key",
+    1064: "SQL syntax error",
     1264: "value out of range",
     1265: "data truncated",
     1292: "incorrect value",
@@ -286,17 +287,17 @@ class TiDBWriter:
                 for index in range(batch.count):
                     try:
                         cur.execute(self._encoder.single_row(batch, index, self._path))
-                    except Exception as exc:
-                        culprit = (index, exc)
+                    except Exception as refused:
+                        culprit = (index, refused)
                         break
         finally:
             with conn.cursor() as cur:
                 cur.execute("ROLLBACK")
-        index, exc = culprit if culprit is not None else (0, cause)
+        index, error = culprit if culprit is not None else (0, cause)
         where = f"{self._path}:{batch.offsets[index]}"
         table = self._encoder.table.quoted
-        code = error_code(exc)
-        message = exc.args[1] if len(getattr(exc, "args", ())) > 1 else str(exc)
+        code = error_code(error)
+        message = error.args[1] if len(getattr(error, "args", ())) > 1 else str(error)
         if code == DUPLICATE_ENTRY:
             key = message.removeprefix("Duplicate entry ")
             self._strategy.on_duplicate_error(table, key, where)
@@ -305,7 +306,7 @@ class TiDBWriter:
             f"{where}: the target refused the row for {table}: {message} "
             f"({ROW_ERRORS.get(code or 0, 'error')}); fix the row or the target table, then run "
             "again to resume"
-        ) from exc
+        ) from error
 
     def close(self) -> None:
         """Nothing buffered: batches are committed as they come."""
