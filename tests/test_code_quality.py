@@ -1,0 +1,31 @@
+"""The tree stays ruff-clean and mypy --strict clean (the project's own settings)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+
+
+def test_ruff_lint_and_format() -> None:
+    lint = run(str(BIN / "ruff"), "check", ".")
+    assert lint.returncode == 0, lint.stdout
+    fmt = run(str(BIN / "ruff"), "format", "--check", ".")
+    assert fmt.returncode == 0, fmt.stdout
+
+
+def test_mypy_strict() -> None:
+    checked = run(
+        str(BIN / "mypy"),
+        "lightning_core",
+        "plugins/backend_tidb/lightning_backend_tidb",
+        "plugins/migrate_loader/lightning_migrate_loader",
+    )
+    assert checked.returncode == 0, checked.stdout
