@@ -45,6 +45,8 @@ class TargetAddress:
     password: str = attrs.field(repr=False)
     sql_mode: str | None = None
     max_allowed_packet: int = 64 * 1024 * 1024
+    tls: tuple[tuple[str, object], ...] = (("ssl_disabled", True),)
+    """pymysql TLS keyword arguments, from ``[tidb] tls`` and the security section."""
     session_vars: tuple[tuple[str, object], ...] = (("time_zone", "+00:00"),)
     """Session variables set on every connection. TIMESTAMP values in dumps are UTC (mydumper
     and dumpling write them so), hence the default time zone; ``[tidb.session-vars]`` adds to
@@ -56,8 +58,41 @@ class TargetAddress:
         return f"{self.user}@{self.host}:{self.port}"
 
 
-def address_from_config(tidb: Any) -> TargetAddress:
-    """The target address of a ``[tidb]`` config section."""
+def tls_options(tls: str, security: Any) -> tuple[tuple[str, object], ...]:
+    """pymysql's TLS arguments for ``[tidb] tls`` with the certificates of ``security``.
+
+    ``""`` means TLS exactly when a CA is configured; ``false`` never; ``preferred`` when the
+    server offers it; ``skip-verify`` encrypted without checking the certificate; ``cluster``
+    (or ``true``) encrypted and verified against the configured CA.
+    """
+    mode = (tls or "").strip().lower()
+    ca = getattr(security, "ca_path", "") if security is not None else ""
+    certs: list[tuple[str, object]] = []
+    if security is not None and security.cert_path:
+        certs.append(("ssl_cert", security.cert_path))
+    if security is not None and security.key_path:
+        certs.append(("ssl_key", security.key_path))
+    if mode == "false" or (mode == "" and not ca):
+        return (("ssl_disabled", True),)
+    if mode == "preferred":
+        return ()
+    if mode == "skip-verify":
+        return (("ssl", {"verify_mode": False, "check_hostname": False}), *certs)
+    if mode in ("", "cluster", "true"):
+        if not ca:
+            raise TargetError(
+                f"[tidb] tls = {tls!r} needs a CA: set [security] ca-path (or "
+                '[tidb.security] ca-path), or use tls = "skip-verify"'
+            )
+        return (("ssl_ca", ca), ("ssl_verify_cert", True), *certs)
+    raise TargetError(
+        f'[tidb] tls = {tls!r} is not one of "", false, preferred, skip-verify, cluster'
+    )
+
+
+def address_from_config(config: Any) -> TargetAddress:
+    """The target of a configuration: ``[tidb]``, with ``[security]`` for TLS."""
+    tidb = config.tidb
     session_vars: dict[str, object] = {"time_zone": "+00:00"}
     session_vars.update({str(k): v for k, v in (tidb.session_vars or {}).items()})
     return TargetAddress(
@@ -68,6 +103,7 @@ def address_from_config(tidb: Any) -> TargetAddress:
         sql_mode=tidb.sql_mode,
         max_allowed_packet=int(tidb.max_allowed_packet),
         session_vars=tuple(session_vars.items()),
+        tls=tls_options(tidb.tls, tidb.security or config.security),
     )
 
 
@@ -92,6 +128,8 @@ def connect(address: TargetAddress, *, autocommit: bool = True, retries: int = 3
     """Open a pymysql connection in binary-safe utf8mb4 with the configured sql_mode."""
     import pymysql
 
+    tls: dict[str, Any] = dict(address.tls)
+
     def attempt() -> Any:
         conn = pymysql.connect(
             host=address.host,
@@ -103,6 +141,7 @@ def connect(address: TargetAddress, *, autocommit: bool = True, retries: int = 3
             max_allowed_packet=address.max_allowed_packet,
             connect_timeout=10,
             local_infile=False,
+            **tls,
         )
         with conn.cursor() as cur:
             if address.sql_mode is not None:

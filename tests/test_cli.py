@@ -103,3 +103,31 @@ def test_unreachable_target_fails_with_one_clear_line(tmp_path: Path) -> None:
 def test_version_flag() -> None:
     result = run_lightning(["-V"])
     assert result.returncode == 0 and result.stdout.startswith("tidb-lightning ")
+
+
+def test_tls_modes_map_to_connection_options() -> None:
+    from lightning_core.config_sections import SecurityConfig
+    from lightning_core.errors import TargetError
+    from lightning_core.target import tls_options
+
+    none = SecurityConfig()
+    with_ca = SecurityConfig(ca_path="/ca.pem", cert_path="/c.pem", key_path="/k.pem")
+    assert tls_options("", none) == (("ssl_disabled", True),)
+    assert tls_options("false", with_ca) == (("ssl_disabled", True),)
+    assert tls_options("preferred", none) == ()
+    assert dict(tls_options("", with_ca)) == {
+        "ssl_ca": "/ca.pem",
+        "ssl_verify_cert": True,
+        "ssl_cert": "/c.pem",
+        "ssl_key": "/k.pem",
+    }
+    assert dict(tls_options("skip-verify", none))["ssl"] == {
+        "verify_mode": False,
+        "check_hostname": False,
+    }
+    try:
+        tls_options("cluster", none)
+    except TargetError as exc:
+        assert "ca-path" in str(exc)
+    else:
+        raise AssertionError("tls = cluster without a CA must fail")

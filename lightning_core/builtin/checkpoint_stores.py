@@ -20,7 +20,7 @@ def _mysql_store(*, config: Any, task: str) -> Any:
     from lightning_core.target import address_from_config
 
     dsn = config.checkpoint.dsn
-    address = parse_dsn(dsn) if dsn else address_from_config(config.tidb)
+    address = parse_dsn(dsn) if dsn else address_from_config(config)
     return MySQLCheckpointStore(address, config.checkpoint.schema, task)
 
 

@@ -173,7 +173,7 @@ class Importer:
     def _run_with(
         self, plan: ImportPlan, backend: Any, context: ImportContext
     ) -> list[TableSummary]:
-        conn = connect(address_from_config(self.config.tidb))
+        conn = connect(address_from_config(self.config))
         try:
             create_schemas(
                 conn,

@@ -66,7 +66,7 @@ def verify_table(
             log.info("%s: %d source rows, %d rows now", table.quoted, rows_read, rows_after)
     if checksum == "off" and analyze == "off":
         return
-    conn = connect(address_from_config(config.tidb))
+    conn = connect(address_from_config(config))
     try:
         if not is_tidb(conn):
             return

@@ -77,7 +77,7 @@ class TiDBBackend:
     name = "tidb"
 
     def __init__(self, *, config: Any, task: str) -> None:
-        self._address: TargetAddress = address_from_config(config.tidb)
+        self._address: TargetAddress = address_from_config(config)
         sql_mode = config.tidb.sql_mode or ""
         self._no_backslash_escapes = sql_mode_has(sql_mode, "NO_BACKSLASH_ESCAPES")
         self.accepts_raw_sql = not sql_mode_has(sql_mode, "ANSI_QUOTES")
