@@ -91,11 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if parsed.plan:
             return _print_plan(config, host, as_json=parsed.json)
         setup_logging(config)
+        from lightning_core.config import redacted
         from lightning_core.pipeline.runner import Importer
 
         log.info(
             "tidb-lightning %s starting, backend %s", __version__, config.tikv_importer.backend
         )
+        log.info("config: %s", json.dumps(redacted(config), default=str, sort_keys=True))
         Importer(config, host).run()
     except LightningError as exc:
         return _fail(exc)
