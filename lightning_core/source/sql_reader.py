@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Generator, Iterator
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any, BinaryIO
 
 import attrs
@@ -90,6 +91,12 @@ class _Grammar:
             _WS + rb"(\((?:(?:\s*+" + value + rb"\s*+,)*+\s*+" + value + rb")?\s*+\))\s*+[,;]",
             flags,
         )
+        #: rows and their separators, to check a run whose strings _split_rows emptied; the
+        #: usual values first, each ending at the value's end (atomic: no retries).
+        usual = rb"(?:\"\"|''|[-+]?[0-9]++(?:\.[0-9]++)?|NULL)(?=[,)])"
+        item = rb"\s*+(?>" + usual + rb"|" + value + rb")\s*+"
+        tuple_ = rb"\((?:" + item + rb"(?:," + item + rb")*+)?\)"
+        self.row_run = re.compile(tuple_ + rb"(?:\s*+,\s*+" + tuple_ + rb")*+", flags)
         #: the values of a matched row: (plain string body, plain integer, any other literal).
         simple = rb"'([^']*+)'" if no_backslash_escapes else rb"'([^'\\]*+)'"
         self.values = re.compile(
@@ -372,6 +379,71 @@ def _raw_rows(g: _Grammar, width: int) -> _FastRows | None:
     return fast
 
 
+_UNSAFE_OUTSIDE_STRINGS = (b"/", b"#", b"`", b"--", b"\0")
+"""Bytes that may start a comment or a quoted identifier, or mark a masked escape: rows holding
+one outside their strings are left to the patterns."""
+_PLAIN_OUTSIDE_STRINGS = b"0123456789,()'\" \t\n\r"
+"""What a run of rows of integers and strings holds outside its strings: such a run is checked
+no further (the target cannot read an expression into it)."""
+
+
+def _split_rows(
+    g: _Grammar, buf: bytes, pos: int, separator: bytes, base: int
+) -> tuple[list[bytes], list[int]] | None:
+    """The cheapest raw-mode scan: cut the rows from ``pos`` at each ``)<separator>(``.
+
+    ``separator`` is what followed the previous row (``,\n`` in mydumper's dumps). The run
+    ends at the last such cut before the buffer's end or the first ``;`` (the row after it is
+    left to the careful path). The cuts are exact when, with escaped quotes masked, the
+    quotes pair up (strings of one quote kind only), no cut lies inside a string, and
+    nothing outside the strings is a parenthesis, a comment, an identifier, an escape or a
+    quote of the other kind: then the target's lexer sees the same rows. What lies outside
+    the strings must be literals (checked by a pattern unless it is only digits), so the
+    target cannot evaluate an expression the careful path would refuse; a row it refuses
+    (``(1 2)``) is located by the backend's replay. Only bytes methods see the strings, and
+    no Python code runs per row; None when a check fails (the patterns take over).
+
+    Returns the row texts and the file offset where each starts (``base`` is ``buf``'s),
+    plus one more: where the row after them starts.
+    """
+    semi = buf.find(b";", pos)
+    delimiter = b")" + separator + b"("
+    last = buf.rfind(delimiter, pos, semi if semi >= 0 else len(buf))
+    if last < 0 or buf[pos] != 40:  # '('
+        return None
+    region = buf[pos : last + 1]
+    double = region.find(b'"')
+    single = region.find(b"'")
+    quote, other = (b"'", b'"') if double < 0 or 0 <= single < double else (b'"', b"'")
+    scanned = region
+    if not g.no_backslash_escapes and b"\\" in region:
+        # Same length and the same cuts: only escape pairs change, and no delimiter byte is in
+        # one. A masked pair outside the strings shows as NUL there.
+        scanned = region.replace(b"\\\\", b"\0\0").replace(b"\\" + quote, b"\0\0")
+    parts = scanned.split(quote)
+    if not len(parts) & 1:
+        return None  # the run ends inside a string: a cut in a string, or an odd escape
+    # Strings emptied: the cuts, parentheses and bytes that count are the ones left.
+    outside = (quote + quote).join(parts[::2])
+    rows = outside.count(delimiter) + 1
+    if (
+        outside.count(b"(") != rows
+        or outside.count(b")") != rows
+        or other in outside
+        or outside.count(b"\\") != outside.count(b"\\N")
+        or any(map(outside.__contains__, _UNSAFE_OUTSIDE_STRINGS))
+    ):
+        return None
+    if outside.translate(None, _PLAIN_OUTSIDE_STRINGS) and g.row_run.fullmatch(outside) is None:
+        return None  # not only literals: the target might accept an expression
+    pieces = region[1:-1].split(delimiter)
+    if len(pieces) != rows:
+        return None  # a cut inside a string
+    texts = list(map(b"(%b)".__mod__, pieces))
+    starts = list(accumulate(map(len(separator).__add__, map(len, texts)), initial=base + pos))
+    return texts, starts
+
+
 # ---------------------------------------------------------------------------------------------
 # The reader
 # ---------------------------------------------------------------------------------------------
@@ -533,7 +605,9 @@ class SqlReader:
         batch_rows = self._batch_rows
         fast: _FastRows | None = None
         fast_misses = 0
-        found: list[tuple[bytes, ...]] = []
+        found: list[Any] = []  # fast-path tuples, or row texts cut by _split_rows
+        split_starts: list[int] | None = None  # with cut texts: where each row starts
+        split_from = 0  # after a failed _split_rows, no new attempt before this offset
         taken = 0
         raw = self._raw
         rows: list[Any] = []  # value tuples, or source texts with raw_sql
@@ -549,11 +623,18 @@ class SqlReader:
                 if row_bytes * room > BATCH_BYTES:
                     room = max(1, (BATCH_BYTES - (row_end - batch_start)) // row_bytes)
                 part = found[taken : taken + room]
-                taken += len(part)
-                first = self._base + pos
-                after = fast.convert(part, rows, offsets, first)  # type: ignore[union-attr]
-                row_end = offsets[-1] + part[-1][0].rindex(b")") + 1
-                pos += after - first
+                if split_starts is not None:
+                    rows += part
+                    offsets += split_starts[taken : taken + len(part)]
+                    taken += len(part)
+                    row_end = offsets[-1] + len(part[-1])
+                    pos = split_starts[taken] - self._base
+                else:
+                    taken += len(part)
+                    first = self._base + pos
+                    after = fast.convert(part, rows, offsets, first)  # type: ignore[union-attr]
+                    row_end = offsets[-1] + part[-1][0].rindex(b")") + 1
+                    pos += after - first
             else:
                 # One row the careful way: the first row (it tells the column count), the
                 # last one (ends in ';'), odd rows, and rows cut by the end of the buffer.
@@ -582,28 +663,37 @@ class SqlReader:
                     done = True
                 else:
                     pos = skip_ws(buf, pos).end()  # type: ignore[union-attr]
-                    if fast is None:
-                        # Column kinds belong to the table: keep the first guess for the width
-                        # rather than compiling a new shape whenever the NULLs move.
-                        if raw:
-                            values = careful_values(buf, begin + 1, close)
-                            key = (len(values), b"")
-                            if key not in self._fast:
-                                self._fast[key] = _raw_rows(g, len(values))
-                        else:
-                            quote = _FIRST_QUOTE.search(buf, begin, close)
-                            key = (len(values), quote.group() if quote is not None else b"'")
-                            if key not in self._fast:
-                                self._fast[key] = _fast_rows(g, values, buf[begin:close])
-                        fast = self._fast[key]
-                    if fast is not None and fast_misses < 8:
-                        found = fast.pattern.findall(buf, pos)
-                        taken = 0
-                        if found and found[-1][-1]:
-                            found.pop()
-                        # Rows that never fit (spaces inside tuples, changing column
-                        # counts) stop the attempts; a row cut by the buffer's end does not.
-                        fast_misses = 0 if found else fast_misses + 1
+                    split_starts = None
+                    if raw and self._base + pos >= split_from:
+                        split = _split_rows(g, buf, pos, buf[close:pos], self._base)
+                        if split is not None:
+                            found, split_starts = split
+                            taken = 0
+                        else:  # rows up to the end of this buffer go the patterns' way
+                            split_from = self._base + len(buf)
+                    if split_starts is None:
+                        if fast is None:
+                            # Column kinds belong to the table: keep the first guess for the
+                            # width rather than compiling a new shape whenever the NULLs move.
+                            if raw:
+                                values = careful_values(buf, begin + 1, close)
+                                key = (len(values), b"")
+                                if key not in self._fast:
+                                    self._fast[key] = _raw_rows(g, len(values))
+                            else:
+                                quote = _FIRST_QUOTE.search(buf, begin, close)
+                                key = (len(values), quote.group() if quote is not None else b"'")
+                                if key not in self._fast:
+                                    self._fast[key] = _fast_rows(g, values, buf[begin:close])
+                            fast = self._fast[key]
+                        if fast is not None and fast_misses < 8:
+                            found = fast.pattern.findall(buf, pos)
+                            taken = 0
+                            if found and found[-1][-1]:
+                                found.pop()
+                            # Rows that never fit (spaces inside tuples, changing column
+                            # counts) stop the attempts; a row cut by the buffer's end does not.
+                            fast_misses = 0 if found else fast_misses + 1
             if done or len(rows) >= batch_rows or row_end - batch_start >= BATCH_BYTES:
                 total += len(rows)
                 if done:

@@ -813,3 +813,92 @@ def test_every_column_type_survives_mydumper_reader_and_sqltext(
     assert table_checksum(target_connection, fresh_database, "copy") == table_checksum(
         target_connection, fresh_database, ALL_TYPES_TABLE
     )
+
+
+# Rows that look like row boundaries, escapes and comments: the raw scan that cuts rows at
+# "),\n(" must give exactly what the careful path gives, or leave the rows to it.
+TRICKY_ROWS = [
+    b"(1,'a),\n(b')",
+    b"(2,\"x'),\n('y\")",
+    b"(3,'semi;colon','paren(s)')",
+    b"(4,'esc\\'aped','back\\\\','\\\\\\'')",
+    b"(5,'',\"\",'''doubled''')",
+    b"(6,NULL,\\N,-1.5e-3,0x1F)",
+    b"(7,_binary 'bin',x'00',b'1')",
+    b"(8,'slash/hash#tick`dash--','nul\\0')",
+    b'(9,\'line\\nbreak\',"dq\\"x")',
+]
+
+
+@pytest.mark.parametrize("nbe", [False, True], ids=["escapes", "nbe"])
+@pytest.mark.parametrize("separator", [b",\n", b",", b" , "])
+@pytest.mark.parametrize("repeat", [1, 50])
+def test_raw_sql_cuts_tricky_rows_like_the_careful_path(
+    sql_file: Any, nbe: bool, separator: bytes, repeat: int
+) -> None:
+    rows = [r for r in TRICKY_ROWS if not nbe or (b"\\'" not in r and b'\\"' not in r)]
+    data = b"".join(
+        b"INSERT INTO t VALUES\n" + separator.join([b"(0)", *[row] * repeat, b"(0)"]) + b";\n"
+        for row in [*rows, b"(" + b"".join(rows)[1:-1].replace(b")(", b",") + b")"]
+    )
+    mode = NBE if nbe else ""
+    raw = read_batches(sql_file(data), sql_mode=mode, raw_sql=True, batch_rows=37)
+    parsed = read_batches(sql_file(data), sql_mode=mode, batch_rows=37)
+    assert [(b.offsets, b.end) for b in raw] == [(b.offsets, b.end) for b in parsed]
+    texts = [t for b in raw for t in b.texts or []]
+    assert texts == [
+        data[o : o + len(t)] for o, t in zip(parsed_offsets(parsed), texts, strict=True)
+    ]
+    assert sum(b.count for b in raw) == (len(rows) + 1) * (repeat + 2)
+
+
+def parsed_offsets(batches: list[RowBatch]) -> list[int]:
+    return [o for b in batches for o in b.offsets]
+
+
+@pytest.mark.parametrize(
+    ("row", "cut"),
+    [
+        (b"(1,'a','b')", True),
+        (b"(1,\"a\",NULL,\\N,-1.5e-3,0x1F,_binary 'x')", False),  # two quote kinds
+        (b"(3,'paren(s)','/#`--')", True),
+        (b"(3,'semi;colon')", False),  # the run stops at the first ';'
+        (b"(4,'esc\\'aped','back\\\\','\\\\\\'','\\0')", True),
+        (b"(5,'a),\n(b')", False),
+        (b"(6,/* c */ 1)", False),
+        (b"(7,(1))", False),
+        (b"(8,2+3)", False),  # an expression
+        (b"(9,a)", False),  # a column reference
+        (b"(10,-1,+2.5,NULL,\\N,0x1F,_binary 'x',-1e3, ' ' )", True),
+    ],
+)
+def test_raw_sql_scan_cuts_plain_runs_and_refuses_doubtful_ones(row: bytes, cut: bool) -> None:
+    grammar = sql_reader._grammar("")
+    buf = b"(0)," + b",\n".join([row] * 5) + b";"
+    split = sql_reader._split_rows(grammar, buf, 4, b",\n", 100)
+    if not cut:
+        assert split is None
+        return
+    assert split is not None
+    assert split[0] == [row] * 4
+    assert split[1] == [104 + k * (len(row) + 2) for k in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "at"),
+    [
+        (b"(3 /* ),\n(4 */)", 3),
+        (b"(3 # ),\n(4\n)", 3),
+        (b"(3,`a),\n(b`)", 3),
+        (b"(3,(4))", 3),
+        (b"(3,\\'),\n('x')", 3),
+        (b"(3,2+3)", 4),
+    ],
+)
+def test_raw_sql_never_cuts_rows_at_comments_identifiers_or_stray_escapes(
+    sql_file: Any, bad: bytes, at: int
+) -> None:
+    data = b"INSERT INTO t VALUES\n" + b",\n".join([b"(1,2)", bad, b"(5,6)"] * 40) + b";\n"
+    with pytest.raises(SourceError) as info:
+        read_batches(sql_file(data), raw_sql=True)
+    assert info.value.offset == data.index(bad) + at
