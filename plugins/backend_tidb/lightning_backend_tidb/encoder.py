@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from itertools import accumulate
+
 import attrs
 
 from lightning_core import EncodeError, RowBatch
@@ -85,20 +88,18 @@ class SqlStatementEncoder:
         shape = self._shape_for(batch.columns, path, batch.offsets[0])
         head, tail = shape.head, shape.tail
         texts = batch.texts if batch.texts is not None else self._format(batch, shape, path)
+        # ends[i]: bytes of rows 0..i-1 with a ',' after each. A statement holds the rows whose
+        # end fits in what the limit leaves after its head, and always at least one row.
+        ends = list(accumulate(map((1).__add__, map(len, texts)), initial=0))
+        room = self._max_bytes - len(head)
         statements: list[Statement] = []
-        parts: list[bytes] = []
-        size = len(head)
         first = 0
-        limit = self._max_bytes
-        for index, text in enumerate(texts):
-            if parts and size + len(text) + 1 > limit:
-                statements.append(Statement(head + b",".join(parts) + tail, first, index - first))
-                parts = []
-                size = len(head)
-                first = index
-            parts.append(text)
-            size += len(text) + 1
-        statements.append(Statement(head + b",".join(parts) + tail, first, len(texts) - first))
+        count = len(texts)
+        while first < count:
+            stop = max(first + 1, bisect_right(ends, ends[first] + room, first + 1) - 1)
+            sql = head + b",".join(texts[first:stop]) + tail
+            statements.append(Statement(sql, first, stop - first))
+            first = stop
         return statements
 
     def _format(self, batch: RowBatch, shape: _Shape, path: str) -> list[bytes]:

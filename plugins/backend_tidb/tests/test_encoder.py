@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lightning_backend_tidb.encoder import SqlStatementEncoder
 
 from lightning_core import EncodeError, ReadPosition, RowBatch
@@ -101,3 +103,41 @@ def test_source_text_of_rows_is_sent_as_it_is() -> None:
         b"REPLACE INTO `db`.`t` (`id`,`Name`,`price`) VALUES (2,NULL,1.50)",
     ]
     assert SqlStatementEncoder(TABLE, REPLACE).single_row(raw, 1, "f").endswith(b"(2,NULL,1.50)")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=2, max_value=300), min_size=1, max_size=60),
+    rows_in_first=st.integers(min_value=0, max_value=60),
+    slack=st.integers(min_value=-2, max_value=2),
+)
+def test_statements_take_rows_greedily_up_to_the_bound(
+    sizes: list[int], rows_in_first: int, slack: int
+) -> None:
+    head = b"REPLACE INTO `db`.`t` (`id`,`Name`,`price`) VALUES "
+    # a bound right at (or a byte around) the end of some row, where an off-by-one shows
+    max_bytes = max(1, len(head) + sum(size + 1 for size in sizes[:rows_in_first]) + slack)
+    texts = [b"(" + b"x" * (size - 2) + b")" for size in sizes]
+    raw = RowBatch(
+        columns=None,
+        rows=[],
+        offsets=list(range(len(texts))),
+        texts=texts,
+        end=ReadPosition(offset=len(texts)),
+    )
+    encoder = SqlStatementEncoder(TABLE, REPLACE, max_bytes=max_bytes)
+    statements = encoder.encode(raw, "f")
+    # Greedy: a row joins the statement while head, rows and their commas stay in the bound.
+    expected: list[tuple[int, int]] = []
+    size = len(head)
+    for index, text in enumerate(texts):
+        if expected and expected[-1][1] and size + len(text) + 1 <= max_bytes:
+            expected[-1] = (expected[-1][0], expected[-1][1] + 1)
+            size += len(text) + 1
+        else:
+            expected.append((index, 1))
+            size = len(head) + len(text) + 1
+    assert [(s.first, s.count) for s in statements] == expected
+    assert [s.sql for s in statements] == [
+        head + b",".join(texts[first : first + count]) for first, count in expected
+    ]
