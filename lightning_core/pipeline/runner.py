@@ -31,6 +31,7 @@ from lightning_core.pipeline import workers
 from lightning_core.pipeline.plan import ImportPlan, TableTask, make_plan
 from lightning_core.pipeline.progress import ProgressReporter, summary_text, terminal_stream
 from lightning_core.pipeline.schema import create_schemas, target_tables
+from lightning_core.pipeline.status import StatusServer
 from lightning_core.pipeline.targets import TargetTable
 from lightning_core.pipeline.verify import verify_table
 from lightning_core.plugins import PluginHost
@@ -194,8 +195,10 @@ class Importer:
             done_bytes=sum(s.bytes for s in chunk_states.values()),
             tables=len(plan.tables),
             stream=terminal_stream(),
-            log_interval=float(getattr(self.config.cron, "log_progress", 300.0) or 300.0),
+            log_interval=float(self.config.cron.log_progress),
         )
+        address = self.config.lightning.status_addr
+        status = StatusServer(address, progress) if address else None
         summaries: list[TableSummary] = []
 
         def finish_table(run: TableRun) -> None:
@@ -230,6 +233,8 @@ class Importer:
             self._run_jobs(jobs, runs, chunk_states, progress, finish_table, context)
         finally:
             progress.finish()
+            if status is not None:
+                status.close()
         return summaries
 
     def _resume_states(self, plan: ImportPlan, backend: Any) -> dict[str, ChunkState]:
