@@ -24,8 +24,9 @@ Rules, in both parsers:
   the string, as ``LOAD DATA`` reads ``NULL`` and ``"NULL"``; with ``backslash-escape`` the
   escape ``\\N`` is NULL whether quoted or not (TiDB Lightning documents ``\\N,"\\N"`` as two
   NULLs) and whatever ``null`` is; with ``not-null`` nothing is NULL;
-* with ``trim-last-separator`` every separator at the end of a record is dropped (that is,
-  its trailing empty unquoted fields; the first field always stays);
+* with ``trim-last-separator`` the separator at the end of a record is dropped: one trailing
+  empty unquoted field is removed, as TiDB Lightning removes the last empty value (the first
+  field always stays);
 * empty lines are skipped.
 """
 
@@ -274,7 +275,7 @@ def _parse_general(
         if rec_start >= stop:
             return rec_start
         if d.trim and trailing and len(fields) > 1:
-            del fields[max(len(fields) - trailing, 1) :]
+            del fields[-1]
         out.starts.append(rec_start)
         out.ends.append(last)
         out.rows.append(tuple(fields))
@@ -402,9 +403,8 @@ def _fast_block(
                 if text[body_end - 1 : body_end] == "\r":
                     body_end -= 1
                 # An empty unquoted last field leaves the record ending with a separator.
-                while len(row) > 1 and row[-1] == "" and text.endswith(sep, prev, body_end):
+                if text.endswith(sep, prev, body_end):
                     row.pop()
-                    body_end -= 1
             nulls: list[int] | None = None
             if null is not None and null in row:
                 record = view[prev:end]
