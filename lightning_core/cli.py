@@ -46,10 +46,11 @@ def setup_logging(config: Any) -> None:
 
 
 def _import_parser() -> argparse.ArgumentParser:
-    from lightning_core.flags import add_lightning_flags
+    from lightning_core.flags import FlagParser, add_lightning_flags
 
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog="tidb-lightning",
+        allow_abbrev=False,
         description="Import a mydumper/dumpling data source into TiDB or a MySQL-compatible "
         "server. Subcommands: `plan` (what would be imported), `plugins` (what is installed).",
     )
@@ -119,7 +120,10 @@ def _print_plan(config: Any, host: Any, *, as_json: bool) -> int:
     from lightning_core.pipeline.plan import make_plan, plan_json, render_plan
 
     backend = config.tikv_importer.backend
-    host.registry.get("backend", backend)
+    try:
+        host.registry.get("backend", backend)
+    except LightningError as exc:  # planning needs no backend; importing will
+        print(f"Warning: {exc}", file=sys.stderr)
     plan = make_plan(config)
     print(plan_json(plan, backend) if as_json else render_plan(plan, backend))
     return 0
@@ -127,7 +131,9 @@ def _print_plan(config: Any, host: Any, *, as_json: bool) -> int:
 
 def plugins_main(argv: Sequence[str]) -> int:
     """``tidb-lightning plugins [--json]``: distributions, versions, hooks and components."""
-    parser = argparse.ArgumentParser(prog="tidb-lightning plugins")
+    from lightning_core.flags import FlagParser
+
+    parser = FlagParser(prog="tidb-lightning plugins", allow_abbrev=False)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parsed = parser.parse_args(list(argv))
     from lightning_core.plugins import load_plugins
@@ -187,9 +193,9 @@ def plugins_main(argv: Sequence[str]) -> int:
 
 def ctl_main(argv: Sequence[str] | None = None) -> int:
     """``tidb-lightning-ctl``: inspect or remove checkpoints."""
-    from lightning_core.flags import add_lightning_flags, config_from_args
+    from lightning_core.flags import FlagParser, add_lightning_flags, config_from_args
 
-    parser = argparse.ArgumentParser(prog="tidb-lightning-ctl")
+    parser = FlagParser(prog="tidb-lightning-ctl", allow_abbrev=False)
     add_lightning_flags(parser)
     parser.add_argument(
         "--checkpoint-remove", metavar="all", help="forget the task's checkpoints (all)"

@@ -102,6 +102,17 @@ def _add_bool(group: Any, name: str, dest: str, help_text: str) -> None:
     )
 
 
+class FlagParser(argparse.ArgumentParser):
+    """An argument parser that, like Go's flag package, accepts only whole flag names.
+
+    ``allow_abbrev=False`` does not stop Python 3.11 from matching ``-back`` to ``-backend``
+    (single-dash long options), so prefix matching is switched off here entirely.
+    """
+
+    def _get_option_tuples(self, option_string: str) -> list[Any]:
+        return []
+
+
 def add_lightning_flags(parser: argparse.ArgumentParser) -> None:
     """Add TiDB Lightning's flags to ``parser``; :func:`config_from_args` reads them back."""
     group = parser.add_argument_group("tidb-lightning")

@@ -50,12 +50,18 @@ def test_plan_json_has_chunks_and_targets() -> None:
     assert plan["unmatched"] == []
 
 
-def test_unmatched_files_are_reported_in_the_plan(tmp_path: Path) -> None:
+def test_unmatched_and_filtered_files_are_reported_in_the_plan(tmp_path: Path) -> None:
     (tmp_path / "db.t-schema.sql").write_text("CREATE TABLE t (a int);")
+    (tmp_path / "other.u.000.sql").write_text("INSERT INTO u VALUES (1);")
     (tmp_path / "notes.txt").write_text("hello")
-    result = run_lightning(["plan", "--backend", "tidb", "-d", str(tmp_path), *NO_SERVER])
+    args = ["plan", "--backend", "tidb", "-d", str(tmp_path), "-f", "db.*", *NO_SERVER]
+    result = run_lightning(args)
     assert result.returncode == 0, result.stderr
     assert "unmatched files (1)" in result.stdout and "notes.txt" in result.stdout
+    assert "excluded by [mydumper] filter (1)" in result.stdout
+    assert "other.u.000.sql" in result.stdout
+    plan = json.loads(run_lightning([*args, "--json"]).stdout)
+    assert plan["filtered"] == ["other.u.000.sql"]
 
 
 def test_unknown_config_key_names_file_section_and_nearest_key(tmp_path: Path) -> None:
@@ -69,9 +75,19 @@ def test_unknown_config_key_names_file_section_and_nearest_key(tmp_path: Path) -
 
 
 def test_unknown_backend_says_what_to_install() -> None:
-    result = run_lightning(["plan", "--backend", "local", "-d", str(EXAMPLE), *NO_SERVER])
+    planned = run_lightning(["plan", "--backend", "local", "-d", str(EXAMPLE), *NO_SERVER])
+    assert planned.returncode == 0  # planning touches no backend: a warning only
+    assert "pip install tidb-lightning-backend-local" in planned.stderr
+    assert "shop.customers" in planned.stdout
+    result = run_lightning(["--backend", "local", "-d", str(EXAMPLE), *NO_SERVER])
     assert result.returncode == 1
     assert "pip install tidb-lightning-backend-local" in result.stderr
+
+
+def test_flags_are_not_abbreviated() -> None:
+    result = run_lightning(["plan", "-back", "tidb", "-d", str(EXAMPLE), *NO_SERVER])
+    assert result.returncode != 0
+    assert "unrecognized arguments" in result.stderr
 
 
 def test_unreachable_target_fails_with_one_clear_line(tmp_path: Path) -> None:

@@ -97,6 +97,7 @@ def plan_as_dict(plan: ImportPlan, backend: str) -> dict[str, Any]:
         ],
         "views": [f"{t.target_schema}.{t.target_table}" for t in plan.source.tables if t.is_view],
         "ignored": list(plan.source.ignored),
+        "filtered": list(plan.source.filtered),
         "unmatched": list(plan.source.unmatched),
     }
 
@@ -127,8 +128,13 @@ def render_plan(plan: ImportPlan, backend: str) -> str:
     if plan.source.unmatched:
         lines.append(f"unmatched files ({len(plan.source.unmatched)}): no rule routes them")
         lines.extend(f"  {p}" for p in plan.source.unmatched)
-    if plan.source.ignored:
-        lines.append(f"ignored files: {len(plan.source.ignored)}")
+    for label, paths in (
+        ("excluded by [mydumper] filter", plan.source.filtered),
+        ("ignored (known non-data files)", plan.source.ignored),
+    ):
+        if paths:
+            lines.append(f"{label} ({len(paths)}):")
+            lines.extend(f"  {p}" for p in paths)
     return "\n".join(lines)
 
 
