@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from collections.abc import Iterable
@@ -77,19 +78,58 @@ class PluginHost:
         self._pm.register(plugin.module, name=plugin.name)
         self.plugins.append(plugin)
 
-    def finish(self) -> None:
-        """Check every hook implementation against the contract, then fill the registry."""
+    def finish(self, strict: bool = False) -> None:
+        """Check every hook implementation against the contract, then fill the registry.
+
+        A registration hook that raises is a load failure of its plugin (fatal when strict).
+        """
+        self._check_hook_names()
+        by_name = {p.name: p for p in self.plugins}
+        for kind, hook_name in _REGISTRATION_HOOKS:
+            caller = getattr(self._pm.hook, hook_name)
+            for impl in caller.get_hookimpls():
+                plugin = by_name[impl.plugin_name]
+                origin = f"{plugin.distribution}=={plugin.version}"
+                try:
+                    records = list(impl.function() or ())
+                except Exception as exc:
+                    failure = LoadFailure(
+                        name=plugin.name,
+                        distribution=plugin.distribution,
+                        version=plugin.version,
+                        error=f"{hook_name} raised {exc!r}",
+                    )
+                    if strict:
+                        raise PluginError(
+                            f"plugin {failure.origin} failed: {failure.error} ({STRICT_ENV} is "
+                            "set); fix or uninstall it, or unset the variable"
+                        ) from exc
+                    log.warning("plugin %s failed: %s", failure.origin, failure.error)
+                    self.failures.append(failure)
+                    continue
+                self.registry.add_all(kind, records, origin)
+        self.registry.load_failures.update({f.origin: f.error for f in self.failures})
+
+    def _check_hook_names(self) -> None:
+        """A hook function whose name is not in the contract is a typo: stop, name the plugin."""
+        known = [name for name in dir(hookspecs) if name.startswith("lightning_")]
+        for plugin in self.plugins:
+            for name in dir(plugin.module):
+                function = getattr(plugin.module, name)
+                if not name.startswith("lightning_") or name in known or not callable(function):
+                    continue
+                if not hasattr(function, f"{PROJECT_NAME}_impl"):
+                    continue
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise PluginError(
+                    f"plugin {plugin.distribution}=={plugin.version}[{plugin.name}] implements "
+                    f"{name!r}, which is not a lightning hook{hint}"
+                )
         try:
             self._pm.check_pending()
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"{exc}; the plugin implements a hook that does not exist") from exc
-        self.registry.load_failures.update({f.origin: f.error for f in self.failures})
-        origins = {p.name: f"{p.distribution}=={p.version}" for p in self.plugins}
-        for kind, hook_name in _REGISTRATION_HOOKS:
-            caller = getattr(self._pm.hook, hook_name)
-            for impl in caller.get_hookimpls():
-                records = impl.function()
-                self.registry.add_all(kind, records or (), origins.get(impl.plugin_name, "?"))
 
     def validate_options(self, config: Any, source: str | None = None) -> dict[str, Any]:
         """Second configuration pass: each ``[plugin.<name>]`` table by its component's type.
@@ -218,14 +258,20 @@ def load_plugins(strict: bool | None = None) -> PluginHost:
                 )
             )
             continue
-        host.register(
-            LoadedPlugin(name=extension.name, distribution=dist, version=version, module=module)
+        plugin = LoadedPlugin(
+            name=extension.name, distribution=dist, version=version, module=module
         )
+        try:
+            host.register(plugin)
+        except pluggy.PluginValidationError as exc:  # a hook with the wrong arguments
+            host.failures.append(
+                LoadFailure(name=plugin.name, distribution=dist, version=version, error=str(exc))
+            )
     if strict and host.failures:
         failed = "; ".join(f"{f.origin}: {f.error}" for f in host.failures)
         raise PluginError(
             f"plugins failed to load ({STRICT_ENV} is set): {failed}; "
             "fix or uninstall them, or unset the variable"
         )
-    host.finish()
+    host.finish(strict=strict)
     return host

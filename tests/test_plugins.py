@@ -99,8 +99,36 @@ def test_misspelt_hook_fails_at_start(tmp_path: Path) -> None:
     module.lightning_register_backendz = lightning_register_backendz  # type: ignore[attr-defined]
     host = PluginHost()
     host.register(LoadedPlugin(name="misspelt", distribution="m", version="1", module=module))
-    with pytest.raises(PluginError, match="lightning_register_backendz"):
+    with pytest.raises(
+        PluginError,
+        match=r"m==1\[misspelt\] .*'lightning_register_backendz'.*did you mean "
+        r"'lightning_register_backends'",
+    ):
         host.finish()
+
+
+RAISING_HOOK = """
+from lightning_core import hookimpl
+
+
+@hookimpl
+def lightning_register_backends():
+    raise RuntimeError("registration fails on purpose")
+"""
+
+
+def test_a_registration_hook_that_raises_is_a_load_failure(tmp_path: Path) -> None:
+    write_dist_info(tmp_path, "acme-raising", "acme_raising", RAISING_HOOK)
+    env = {"PYTHONPATH": str(tmp_path)}
+    listed = run_cli("plugins", "--json", env_extra={**env, STRICT_ENV: "0"})
+    assert listed.returncode == 0, listed.stderr
+    (failure,) = json.loads(listed.stdout)["failures"]
+    assert failure["distribution"] == "acme-raising"
+    assert "registration fails on purpose" in failure["error"]
+    assert "Traceback" not in listed.stderr
+    strict = run_cli("plugins", env_extra={**env, STRICT_ENV: "1"})
+    assert strict.returncode == 1
+    assert "acme-raising==1.2.3[acme_raising]" in strict.stderr
 
 
 BROKEN = """
