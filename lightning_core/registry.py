@@ -112,6 +112,15 @@ class Registry:
                 f"{kind} {record.name!r} is registered twice: by {first} and by {origin}; "
                 f"uninstall one of them"
             )
+        if isinstance(record, SourceReaderRecord):
+            for other in table.values():
+                shared = set(record.formats) & set(other.record.formats)  # type: ignore[attr-defined]
+                if shared:
+                    raise PluginError(
+                        f"source readers {other.record.name!r} ({other.origin}) and "
+                        f"{record.name!r} ({origin}) both read {', '.join(sorted(shared))} "
+                        "files; uninstall one of them"
+                    )
         table[record.name] = Registered(record, origin)
 
     def add_all(self, kind: Kind, records: Iterable[ComponentRecord], origin: str) -> None:

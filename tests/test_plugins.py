@@ -13,7 +13,7 @@ import pytest
 
 from lightning_core import ConflictStrategyRecord, PluginError, hookimpl
 from lightning_core.plugins import STRICT_ENV, LoadedPlugin, PluginHost, load_plugins
-from lightning_core.registry import BackendRecord, Registry
+from lightning_core.registry import BackendRecord, Registry, SourceReaderRecord
 from lightning_core.testing.tasks import task_config
 
 BIN = Path(sys.executable).parent
@@ -70,6 +70,25 @@ def test_duplicate_names_are_refused_naming_both_origins() -> None:
     registry.add("backend", record, "first==1.0")
     with pytest.raises(PluginError, match=r"registered twice: by first==1.0 and by second==2.0"):
         registry.add("backend", record, "second==2.0")
+
+
+def test_two_readers_of_one_format_are_refused() -> None:
+    registry = Registry()
+    registry.add(
+        "source_reader",
+        SourceReaderRecord(name="csv", formats=("csv",), factory=object),
+        "tidb-lightning==0.1",
+    )
+    with pytest.raises(
+        PluginError,
+        match=r"'csv' \(tidb-lightning==0.1\) and 'fastcsv' "
+        r"\(acme==2\) both read csv files",
+    ):
+        registry.add(
+            "source_reader",
+            SourceReaderRecord(name="fastcsv", formats=("csv", "tsv"), factory=object),
+            "acme==2",
+        )
 
 
 def test_unknown_backend_lists_installed_and_package() -> None:
