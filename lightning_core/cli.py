@@ -124,7 +124,7 @@ def _print_plan(config: Any, host: Any, *, as_json: bool) -> int:
         host.registry.get("backend", backend)
     except LightningError as exc:  # planning needs no backend; importing will
         print(f"Warning: {exc}", file=sys.stderr)
-    plan = make_plan(config)
+    plan = make_plan(config, host.registry.reader_formats())
     print(plan_json(plan, backend) if as_json else render_plan(plan, backend))
     return 0
 

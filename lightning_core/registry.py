@@ -156,6 +156,10 @@ class Registry:
             message += f"; plugins that failed to load: {failed}"
         raise PluginError(message)
 
+    def reader_formats(self) -> list[str]:
+        """Every data file format some registered reader reads."""
+        return sorted({f for e in self.entries("source_reader") for f in e.record.formats})  # type: ignore[attr-defined]
+
     def find_reader(self, data_format: str) -> SourceReaderRecord:
         """The source reader for a data file format."""
         for registered in self.entries("source_reader"):
@@ -163,8 +167,8 @@ class Registry:
             assert isinstance(record, SourceReaderRecord)
             if data_format in record.formats:
                 return record
-        known = sorted({f for e in self.entries("source_reader") for f in e.record.formats})  # type: ignore[attr-defined]
         raise PluginError(
-            f"no source reader reads {data_format!r} files (readable: {', '.join(known)}); "
+            f"no source reader reads {data_format!r} files (readable: "
+            f"{', '.join(self.reader_formats())}); "
             "install a reader plugin for that format or exclude the files with [mydumper] filter"
         )

@@ -244,3 +244,66 @@ def test_plugin_tables_are_validated_by_the_plugins_options_type(tmp_path: Path)
     assert unknown.returncode == 1
     assert "[plugin.nobody] configures no installed component" in unknown.stderr
     assert "acme" in unknown.stderr
+
+
+LINES_READER = '''
+from lightning_core import ReadPosition, RowBatch, SourceReaderRecord, hookimpl
+
+
+class LinesReader:
+    """Each line of the file is a row with one column, ``line``."""
+
+    def __init__(self, *, chunk, mydumper, sql_mode, start=None):
+        self.path = chunk.file.path
+        self.offset = start.offset if start is not None else chunk.offset
+
+    def batches(self):
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            rows, offsets, at = [], [], self.offset
+            for line in f:
+                rows.append((line.rstrip(b"\\n"),))
+                offsets.append(at)
+                at += len(line)
+        yield RowBatch(columns=("line",), rows=rows, offsets=offsets,
+                       end=ReadPosition(offset=at, rows=len(rows)))
+
+    def close(self):
+        pass
+
+
+@hookimpl
+def lightning_register_source_readers():
+    return [SourceReaderRecord(name="lines", formats=("lines",), factory=LinesReader)]
+'''
+
+
+def test_a_reader_plugin_adds_a_format_that_file_rules_can_name(
+    tmp_path: Path, fresh_database: str, target_connection: object
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist_info(site, "acme-lines", "acme_lines", LINES_READER)
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "src.t-schema.sql").write_text("CREATE TABLE t (line VARCHAR(20));\n")
+    (dump / "words.txt").write_text("alpha\nbeta\ngamma\n")
+    config = tmp_path / "task.toml"
+    extra = (
+        '[[mydumper.files]]\npattern = "^words\\\\.txt$"\nschema = "src"\ntable = "t"\n'
+        'type = "lines"\n'
+        f'[[routes]]\nschema-pattern = "src"\ntarget-schema = "{fresh_database}"\n'
+    )
+    config.write_text(task_config(dump, extra=extra))
+    env = {"PYTHONPATH": str(site)}
+    planned = run_cli("plan", "--config", str(config), env_extra=env)
+    assert planned.returncode == 0, planned.stderr
+    assert "words.txt [lines" in planned.stdout
+    imported = run_cli("--config", str(config), env_extra=env)
+    assert imported.returncode == 0, imported.stderr
+    with target_connection.cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute(f"SELECT line FROM `{fresh_database}`.t ORDER BY line")
+        assert [r[0] for r in cur.fetchall()] == ["alpha", "beta", "gamma"]
+    without = run_cli("plan", "--config", str(config))
+    assert without.returncode == 1
+    assert "unknown type 'lines'" in without.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -50,9 +51,12 @@ class ImportPlan:
         return [f for t in self.tables for f in t.plan.data_files]
 
 
-def make_plan(config: Any) -> ImportPlan:
-    """Discover, filter and route the data source, and split its files into chunks."""
-    source = discover(config.mydumper, config.routes)
+def make_plan(config: Any, formats: Sequence[str] = ()) -> ImportPlan:
+    """Discover, filter and route the data source, and split its files into chunks.
+
+    :param formats: data formats the installed readers read (beyond sql, csv, parquet).
+    """
+    source = discover(config.mydumper, config.routes, formats)
     sql_mode = config.tidb.sql_mode or ""
     tables = tuple(
         TableTask(

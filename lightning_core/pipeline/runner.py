@@ -99,7 +99,7 @@ class Importer:
     def run(self) -> list[TableSummary]:
         """Import every planned table; exit paths keep the checkpoints consistent."""
         started = time.monotonic()
-        plan = make_plan(self.config)
+        plan = make_plan(self.config, self.registry.reader_formats())
         for path in plan.source.unmatched:
             log.warning("%s matches no file rule and is not imported", path)
         self._open_checkpoint(plan)

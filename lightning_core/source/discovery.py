@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 
@@ -89,7 +89,6 @@ _TYPE_KINDS: dict[str, tuple[FileKind, str | None]] = {
     "parquet": (FileKind.DATA, "parquet"),
 }
 _IGNORE = "ignore"
-_KNOWN_TYPES = ", ".join([*_TYPE_KINDS, _IGNORE])
 
 # Compression formats other tools write that we cannot read: matched, then refused clearly.
 _UNSUPPORTED_COMPRESSIONS = frozenset({"lz4", "xz", "lzo", "snappy", "bz2", "bzip2"})
@@ -104,6 +103,8 @@ class _CompiledFileRule:
     where: str
     """``[[mydumper.files]] #n`` or ``default rule``, for messages."""
     unescape: bool = False
+    kinds: dict[str, tuple[FileKind, str | None]] = _TYPE_KINDS
+    """The types this rule may give: the built-in ones plus formats reader plugins add."""
 
     def expand(self, match: re.Match[str], template: str) -> str:
         """Substitute ``$1``, ``$name``, ``${name}`` and ``$$`` in a template."""
@@ -156,7 +157,11 @@ def _literal_path_rule(rule: FileRule, where: str, root: str) -> FileRule:
 
 
 def _compile_file_rule(
-    rule: FileRule, where: str, unescape: bool = False, root: str = ""
+    rule: FileRule,
+    where: str,
+    unescape: bool = False,
+    root: str = "",
+    kinds: dict[str, tuple[FileKind, str | None]] = _TYPE_KINDS,
 ) -> _CompiledFileRule:
     if rule.path:
         rule = _literal_path_rule(rule, where, root)
@@ -168,11 +173,12 @@ def _compile_file_rule(
         regex = re.compile(source)
     except re.error as exc:
         raise ConfigError(f"{where}: invalid pattern {rule.pattern!r}: {exc}") from exc
+    known = ", ".join([*kinds, _IGNORE])
     if not rule.type:
-        raise ConfigError(f"{where}: type is empty; use one of {_KNOWN_TYPES}")
+        raise ConfigError(f"{where}: type is empty; use one of {known}")
     literal_type = rule.type.strip().lower() if "$" not in rule.type else None
-    if literal_type is not None and literal_type not in _TYPE_KINDS and literal_type != _IGNORE:
-        raise ConfigError(f"{where}: unknown type {rule.type!r}; use one of {_KNOWN_TYPES}")
+    if literal_type is not None and literal_type not in kinds and literal_type != _IGNORE:
+        raise ConfigError(f"{where}: unknown type {rule.type!r}; use one of {known}")
     fields = {"type": rule.type}
     if literal_type != _IGNORE:
         if not rule.schema:
@@ -187,7 +193,7 @@ def _compile_file_rule(
         }
     for field, template in fields.items():
         _check_template(regex, template, field, where)
-    return _CompiledFileRule(regex, rule, where, unescape)
+    return _CompiledFileRule(regex, rule, where, unescape, kinds)
 
 
 def _default_rules() -> tuple[_CompiledFileRule, ...]:
@@ -293,11 +299,10 @@ def _apply_rule(rule: _CompiledFileRule, match: re.Match[str], rel: str, path: s
     type_name = rule.expand(match, rule.rule.type).strip().lower()
     if type_name == _IGNORE:
         return _Routed(kind=None)
-    if type_name not in _TYPE_KINDS:
-        raise ConfigError(
-            f"{rule.where}: {rel} gives type {type_name!r}; use one of {_KNOWN_TYPES}"
-        )
-    kind, fmt = _TYPE_KINDS[type_name]
+    if type_name not in rule.kinds:
+        known = ", ".join([*rule.kinds, _IGNORE])
+        raise ConfigError(f"{rule.where}: {rel} gives type {type_name!r}; use one of {known}")
+    kind, fmt = rule.kinds[type_name]
     schema = rule.expand(match, rule.rule.schema)
     table = "" if kind is FileKind.SCHEMA_CREATE else rule.expand(match, rule.rule.table)
     if rule.unescape:
@@ -369,8 +374,13 @@ class _TableBuilder:
     view_files: list[SourceFile] = attrs.Factory(list)
 
 
-def discover(mydumper: MydumperConfig, routes: Sequence[RouteRule] = ()) -> SourcePlan:
+def discover(
+    mydumper: MydumperConfig, routes: Sequence[RouteRule] = (), formats: Iterable[str] = ()
+) -> SourcePlan:
     """Walk ``data-source-dir`` and plan which files feed which target schema and table.
+
+    ``formats`` names data formats that reader plugins add; ``[[mydumper.files]]`` rules may
+    give them as their ``type``.
 
     :raises ConfigError: the directory is missing, or a file rule, filter or route is invalid.
     :raises SourceError: a file cannot be used as its name says (unsupported compression, a
@@ -383,8 +393,9 @@ def discover(mydumper: MydumperConfig, routes: Sequence[RouteRule] = ()) -> Sour
             f"[mydumper] data-source-dir: {shown} is not a directory; "
             "set it (or -d) to the directory holding the dump"
         )
+    kinds = _TYPE_KINDS | {f: (FileKind.DATA, f) for f in formats if f not in _TYPE_KINDS}
     rules = [
-        _compile_file_rule(rule, f"[[mydumper.files]] #{i + 1}", root=root)
+        _compile_file_rule(rule, f"[[mydumper.files]] #{i + 1}", root=root, kinds=kinds)
         for i, rule in enumerate(mydumper.files)
     ]
     if mydumper.default_file_rules:
