@@ -329,6 +329,24 @@ def _make_converter() -> cattrs.Converter:
             raise _InvalidValue("set exactly one of pattern and path", whole_section=True)
         return rule
 
+    csv_table = attrs_hook(CsvConfig)
+
+    def csv_options(value: Any, type_: Any) -> CsvConfig:
+        csv: CsvConfig = csv_table(value, type_)
+        problem = csv.problem()
+        if problem is not None:
+            raise _InvalidValue(problem, whole_section=True)
+        return csv
+
+    def port(value: Any, type_: Any) -> TidbConfig:
+        tidb: TidbConfig = tidb_table(value, type_)
+        if not 0 < tidb.port < 65536:
+            raise _InvalidValue(f"port {tidb.port} is not between 1 and 65535", whole_section=True)
+        return tidb
+
+    tidb_table = attrs_hook(TidbConfig)
+    conv.register_structure_hook(CsvConfig, csv_options)
+    conv.register_structure_hook(TidbConfig, port)
     conv.register_structure_hook(MaxErrorConfig, max_error)
     conv.register_structure_hook(FileRule, file_rule)
     return conv

@@ -258,6 +258,17 @@ class CsvConfig:
     trim_last_separator: bool = False
     """A separator at the end of each line is dropped (deprecated: use terminator)."""
 
+    def problem(self) -> str | None:
+        """Why these options cannot parse a file, or None when they can."""
+        if not self.separator:
+            return "separator must not be empty; set e.g. ','"
+        terminators = [self.terminator] if self.terminator else ["\r\n", "\n", "\r"]
+        if self.separator == self.delimiter or self.separator in terminators:
+            return "separator must differ from the delimiter and the terminator"
+        if self.delimiter and self.delimiter in terminators:
+            return "delimiter must differ from the terminator"
+        return None
+
 
 @attrs.frozen(kw_only=True)
 class FileRule:

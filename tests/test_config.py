@@ -657,3 +657,23 @@ def test_full_sample_covers_nearly_every_key() -> None:
     # max-error is written as an integer in the sample; everything else is present.
     missing = {k for k in defaults - sample if not k.startswith("lightning.max-error")}
     assert missing == set()
+
+
+def test_csv_options_that_cannot_parse_are_refused_at_load() -> None:
+    from lightning_core.config import config_from_toml
+
+    for body, problem in [
+        ('separator = ""', "separator must not be empty"),
+        ("separator = ','\ndelimiter = ','", "separator must differ"),
+        ("terminator = '|'\nseparator = '|'", "separator must differ"),
+        ("terminator = '\"'", "delimiter must differ from the terminator"),
+    ]:
+        with pytest.raises(ConfigError, match=rf"t\.toml: \[mydumper\.csv\]: {problem}"):
+            config_from_toml(f"[mydumper.csv]\n{body}\n", "t.toml")
+
+
+def test_port_out_of_range_is_refused() -> None:
+    from lightning_core.config import config_from_toml
+
+    with pytest.raises(ConfigError, match=r"\[tidb\]: port 99999 is not between 1 and 65535"):
+        config_from_toml("[tidb]\nport = 99999\n", "t.toml")

@@ -97,12 +97,9 @@ class _Dialect:
             terms = [config.terminator.encode("utf-8")]
         else:
             terms = [b"\r\n", b"\n", b"\r"]
-        if not sep:
-            raise ConfigError("[mydumper.csv] separator must not be empty; set e.g. ','")
-        if sep == delim or sep in terms:
-            raise ConfigError(
-                "[mydumper.csv] separator must differ from the delimiter and the terminator"
-            )
+        problem = config.problem()
+        if problem is not None:
+            raise ConfigError(f"[mydumper.csv] {problem}")
         self.sep = sep
         self.delim = delim
         self.terms = terms
