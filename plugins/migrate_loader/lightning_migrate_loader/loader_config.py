@@ -282,7 +282,14 @@ def _walk(container: Container, prefix: KeyPath, pending: list[str]) -> Iterator
             yield _entry(path, item.unwrap(), pending + _trim_blank(inner), "")
             pending.clear()
         else:
-            yield _entry(path, item.unwrap(), pending, _comment_text(item.trivia.comment))
+            value = item.unwrap()
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                # an inline array of tables says the same as [[key]] tables
+                for element in value:
+                    yield _entry(path, element, pending, "")
+                    pending.clear()
+                continue
+            yield _entry(path, value, pending, _comment_text(item.trivia.comment))
             pending.clear()
 
 

@@ -122,6 +122,19 @@ def test_route_rules_become_routes(migrate_and_load: Migrate) -> None:
     ]
 
 
+def test_inline_arrays_of_tables_read_like_double_bracket_tables(
+    migrate_and_load: Migrate,
+) -> None:
+    text = (
+        'route-rules = [{pattern-schema = "a*", target-schema = "b"}]\n'
+        "[black-white-list]\n"
+        'ignore-tables = [{db-name = "shop", tbl-name = "skip"}]\n'
+    )
+    _, config = migrate_and_load(text)
+    assert [(r.schema_pattern, r.target_schema) for r in config.routes] == [("a*", "b")]
+    assert "!shop.skip" in config.mydumper.filter
+
+
 def test_commented_out_route_rule_is_renamed_in_the_comment(migrate_and_load: Migrate) -> None:
     text = 'dir = "/d"\n# [[route-rules]]\n# pattern-schema = "a_*"\n# target-schema = "a"\n'
     result, _ = migrate_and_load(text)
