@@ -36,7 +36,12 @@ class SourceError(LightningError):
         text = f"{path}:{offset}: {message}"
         if shown:
             text += f" near {shown[:60]!r}"
+        self.message = message
         super().__init__(text)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # errors cross from worker processes to the main one by pickle
+        return (type(self), (self.path, self.offset, self.message, self.excerpt))
 
 
 class SchemaError(LightningError):

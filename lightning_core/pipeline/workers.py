@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from lightning_core.checkpoints.state import ChunkState
+from lightning_core.errors import LightningError
 from lightning_core.interfaces import Chunk, ReadPosition
 from lightning_core.pipeline.targets import TargetTable
 from lightning_core.registry import BackendRecord, ConflictStrategyRecord, Registry
@@ -111,7 +112,24 @@ def _backend() -> Any:
 
 
 def run_chunk(job: ChunkJob) -> ChunkOutcome:
-    """Read, encode and write one chunk from its start (or resume) position."""
+    """Read, encode and write one chunk from its start (or resume) position.
+
+    Errors reach the main process by pickle; an unexpected one is logged here with its
+    traceback and sent on as a plain ``LightningError``.
+    """
+    try:
+        return _run_chunk(job)
+    except LightningError:
+        raise
+    except Exception as exc:
+        log.exception("worker failed on %s", job.chunk.key)
+        raise LightningError(
+            f"{job.chunk.key}: unexpected {exc!r} while importing {job.table_name}; the log has "
+            "the traceback; run again to resume"
+        ) from None
+
+
+def _run_chunk(job: ChunkJob) -> ChunkOutcome:
     assert _setup is not None, "prepare() must run before the pool starts"
     setup = _setup
     backend = _backend()

@@ -51,6 +51,10 @@ class ConversionError(EncodeError):
             shown = shown[:77] + "..."
         super().__init__(f"column `{column}`: {reason} (value {shown})")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # errors cross from worker processes to the main one by pickle
+        return (type(self), (self.column, self.value, self.reason))
+
 
 @attrs.define
 class WarningCounter:

@@ -370,3 +370,13 @@ def test_bytes_of_every_charset_arrive_unchanged(
     finally:
         with target_connection.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{source}`")
+
+
+def test_malformed_dump_names_file_and_offset(tmp_path: Path, target_database: str) -> None:
+    dump = tmp_path / "dump"
+    text = "INSERT INTO `t` VALUES (1,'a'),(2,'b' garbage),(3,'c');\n"
+    _write_small_dump(dump, "src", {"000": text})
+    result = run_lightning(["--config", str(write_config(tmp_path, dump, "src", target_database))])
+    assert result.returncode == 1
+    assert f"{dump / 'src.t.000.sql'}:" in result.stderr, result.stderr
+    assert "BrokenProcessPool" not in result.stderr
