@@ -147,3 +147,19 @@ def test_tls_modes_map_to_connection_options() -> None:
         assert "ca-path" in str(exc)
     else:
         raise AssertionError("tls = cluster without a CA must fail")
+
+
+def test_imports_of_one_dump_into_two_targets_are_separate_tasks(tmp_path: Path) -> None:
+    from lightning_core.config import config_from_toml
+    from lightning_core.pipeline.runner import task_id_of
+
+    base = f'[mydumper]\ndata-source-dir = "{EXAMPLE}"\n'
+    into_a = config_from_toml(base + '[[routes]]\nschema-pattern = "shop"\ntarget-schema = "a"\n')
+    into_b = config_from_toml(base + '[[routes]]\nschema-pattern = "shop"\ntarget-schema = "b"\n')
+    assert task_id_of(into_a) != task_id_of(into_b)
+    assert task_id_of(into_a) == task_id_of(
+        config_from_toml(
+            base + '[[routes]]\nschema-pattern = "shop"\ntarget-schema = "a"\n'
+            "[lightning]\nregion-concurrency = 7\n"
+        )
+    )  # concurrency may change between a run and its resume

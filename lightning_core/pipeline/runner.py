@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import queue
@@ -59,9 +60,13 @@ class TableRun:
 
 
 def task_id_of(config: Any) -> str:
-    """A stable name for this task: data source and target."""
-    ident = (
-        f"{os.path.abspath(config.mydumper.data_source_dir)}|{config.tidb.host}:{config.tidb.port}"
+    """A stable name for this task: the data source, the target and every setting that decides
+    what goes where, so that two imports of one dump (say into two databases) never share
+    progress records."""
+    ident = json.dumps(
+        [os.path.abspath(config.mydumper.data_source_dir), _fingerprint_settings(config)],
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha1(ident.encode()).hexdigest()[:16]
 
