@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lightning_core import __version__
-from lightning_core.errors import LightningError
+from lightning_core.errors import ImportInterrupted, LightningError
 
 log = logging.getLogger("lightning")
 
@@ -43,6 +43,8 @@ def setup_logging(config: Any) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    global _logging_ready
+    _logging_ready = True
 
 
 def _import_parser() -> argparse.ArgumentParser:
@@ -65,10 +67,15 @@ def _import_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(exc: LightningError) -> int:
-    log.debug("failure", exc_info=exc)
+_logging_ready = False
+
+
+def _fail(exc: LightningError, code: int = 1) -> int:
+    if _logging_ready:  # once the log is set up, it records why the run ended
+        log.error("%s", exc)
+        log.debug("failure", exc_info=exc)
     print(f"Error: {exc}", file=sys.stderr, flush=True)
-    return 1
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         log.info("config: %s", json.dumps(redacted(config), default=str, sort_keys=True))
         Importer(config, host).run()
+    except ImportInterrupted as exc:
+        return _fail(exc, code=130)
     except LightningError as exc:
         return _fail(exc)
     except KeyboardInterrupt:

@@ -62,3 +62,7 @@ class DuplicateKeyError(TargetError):
 
 class CheckpointError(LightningError):
     """The checkpoint store is unreadable or does not match this task."""
+
+
+class ImportInterrupted(LightningError):
+    """The run was stopped (Ctrl-C or a signal); its checkpoints let the next run resume."""

@@ -113,7 +113,9 @@ def test_unreachable_target_fails_with_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("Error: connect to root@127.0.0.1:1 failed")
     assert "s3cret-pw" not in result.stderr
-    assert "s3cret-pw" not in (tmp_path / "l.log").read_text()
+    logged = (tmp_path / "l.log").read_text()
+    assert "s3cret-pw" not in logged
+    assert "[ERROR]" in logged and "connect to root@127.0.0.1:1 failed" in logged
 
 
 def test_version_flag() -> None:

@@ -26,7 +26,7 @@ from lightning_core.checkpoints.state import (
     task_record,
 )
 from lightning_core.context import ImportContext, TableSummary
-from lightning_core.errors import LightningError, TargetError
+from lightning_core.errors import ImportInterrupted, LightningError, TargetError
 from lightning_core.interfaces import CheckpointStore, ReadPosition
 from lightning_core.pipeline import workers
 from lightning_core.pipeline.plan import ImportPlan, TableTask, make_plan
@@ -40,10 +40,6 @@ from lightning_core.registry import BackendRecord, ConflictStrategyRecord
 from lightning_core.target import address_from_config, connect
 
 log = logging.getLogger(__name__)
-
-
-class ImportInterrupted(LightningError):
-    """The run was stopped (Ctrl-C or a signal); its checkpoints let the next run resume."""
 
 
 @attrs.define
@@ -267,14 +263,18 @@ class Importer:
         new_records: list[dict[str, Any]] = []
         for task in plan.tables:
             table_state = self.state.tables.get(task.name) if self.state else None
-            if table_state is not None and table_state.status == "verified":
+            pending = {c.key for c in task.chunks if not states.get(c.key, _NEW).done}
+            if table_state is not None and table_state.status == "verified" and not pending:
                 log.info("table %s was imported by an earlier run; skipped", task.name)
                 continue
+            # a file added since the table was verified is imported, and the table verified again
             target = targets[task.name]
-            pending = {c.key for c in task.chunks if not states.get(c.key, _NEW).done}
             run = TableRun(task=task, target=target, pending=pending, started=time.monotonic())
             run.rows = sum(states[c.key].rows for c in task.chunks if c.key in states)
-            if table_state is not None and table_state.rows_before is not None:
+            started = any(
+                states[c.key].rows or states[c.key].done for c in task.chunks if c.key in states
+            )
+            if started and table_state is not None and table_state.rows_before is not None:
                 run.rows_before = table_state.rows_before
             else:
                 run.rows_before = backend.count_rows(target)
