@@ -23,6 +23,7 @@ def task_config(
     on_duplicate: str = "replace",
     backend: str = "tidb",
     region_concurrency: int = 2,
+    table_concurrency: int = 6,
     extra: str = "",
 ) -> str:
     """A tidb-lightning.toml importing ``data_source_dir`` into the test server."""
@@ -33,6 +34,7 @@ def task_config(
     )
     return (
         f'[lightning]\nlevel = "info"\nfile = "-"\nregion-concurrency = {region_concurrency}\n'
+        f"table-concurrency = {table_concurrency}\n"
         f"{checkpoint_section}"
         f'[tikv-importer]\nbackend = "{backend}"\non-duplicate = "{on_duplicate}"\n'
         f'[mydumper]\ndata-source-dir = "{data_source_dir}"\n'

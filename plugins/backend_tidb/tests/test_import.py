@@ -146,6 +146,14 @@ def test_populated_table_with_error_mode_stops_at_the_duplicate(
     data_file = next(p for p in dump.iterdir() if p.name.startswith(f"{source}.{ALL_TYPES_TABLE}."))
     assert f"{data_file}:" in result.stderr  # names the source file and byte offset of the row
     assert ALL_TYPES_TABLE in result.stderr
+    # fixed on the target side instead: nothing was committed, so the rerun counts afresh
+    with target_connection.cursor() as cur:
+        cur.execute(f"DELETE FROM `{target_database}`.`{ALL_TYPES_TABLE}`")
+    resumed = run_lightning(["--config", str(config)])
+    assert resumed.returncode == 0, resumed.stderr
+    assert table_checksum(target_connection, target_database, ALL_TYPES_TABLE) == table_checksum(
+        target_connection, source, ALL_TYPES_TABLE
+    )
 
 
 def _write_small_dump(root: Path, db: str, files: dict[str, str]) -> None:
@@ -380,3 +388,32 @@ def test_malformed_dump_names_file_and_offset(tmp_path: Path, target_database: s
     assert result.returncode == 1
     assert f"{dump / 'src.t.000.sql'}:" in result.stderr, result.stderr
     assert "BrokenProcessPool" not in result.stderr
+
+
+def test_a_file_added_to_a_finished_table_is_imported_on_resume(
+    tmp_path: Path, target_database: str, target_connection: Any
+) -> None:
+    dump = tmp_path / "dump"
+    _write_small_dump(dump, "src", {"000": "INSERT INTO `t` VALUES (1,'a');\n"})
+    (dump / "src.u-schema.sql").write_text("CREATE TABLE `u` (`id` int PRIMARY KEY);\n")
+    (dump / "src.u.000.sql").write_text("INSERT INTO `u` VALUES (1),(1);\n")
+    config = write_config(
+        tmp_path,
+        dump,
+        "src",
+        target_database,
+        on_duplicate="error",
+        checkpoint=tmp_path / "cp.json",
+        region_concurrency=1,
+        table_concurrency=1,
+    )
+    assert run_lightning(["--config", str(config)]).returncode == 1  # t done, u stopped
+    (dump / "src.t.001.sql").write_text("INSERT INTO `t` VALUES (2,'b');\n")
+    (dump / "src.u.000.sql").write_text("INSERT INTO `u` VALUES (1),(2);\n")
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    with target_connection.cursor() as cur:
+        cur.execute(f"SELECT id FROM `{target_database}`.t ORDER BY id")
+        assert [r[0] for r in cur.fetchall()] == [1, 2]
+        cur.execute(f"SELECT id FROM `{target_database}`.u ORDER BY id")
+        assert [r[0] for r in cur.fetchall()] == [1, 2]
