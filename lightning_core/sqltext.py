@@ -28,10 +28,23 @@ def quote_identifier(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+#: Combination modes and the flags they turn on that matter to how SQL text is read.
+_COMBINATION_MODES: dict[str, frozenset[str]] = {
+    "ANSI": frozenset({"ANSI_QUOTES"}),
+    "DB2": frozenset({"ANSI_QUOTES"}),
+    "MAXDB": frozenset({"ANSI_QUOTES"}),
+    "MSSQL": frozenset({"ANSI_QUOTES"}),
+    "ORACLE": frozenset({"ANSI_QUOTES"}),
+    "POSTGRESQL": frozenset({"ANSI_QUOTES"}),
+}
+
+
 def sql_mode_has(sql_mode: str, flag: str) -> bool:
-    """Whether the comma-separated ``sql_mode`` contains ``flag`` (case-insensitive)."""
+    """Whether the comma-separated ``sql_mode`` turns ``flag`` on (case-insensitive), directly or
+    through a combination mode such as ``ANSI``."""
     flag = flag.strip().upper()
-    return any(part.strip().upper() == flag for part in sql_mode.split(","))
+    parts = {part.strip().upper() for part in sql_mode.split(",")}
+    return flag in parts or any(flag in _COMBINATION_MODES.get(part, ()) for part in parts)
 
 
 # Bytes that must be escaped inside a quoted string when backslash escapes are on. NUL and

@@ -160,3 +160,13 @@ def test_server_reads_back_what_we_format(target_connection: Any, row: list[Any]
                 assert bytes(back) == value
             else:
                 assert back == value
+
+
+def test_sql_mode_flags_through_combination_modes() -> None:
+    from lightning_core.sqltext import sql_mode_has
+
+    assert sql_mode_has("STRICT_TRANS_TABLES,ansi_quotes", "ANSI_QUOTES")
+    assert sql_mode_has("ANSI", "ANSI_QUOTES")
+    assert sql_mode_has("TRADITIONAL, ORACLE", "ansi_quotes")
+    assert not sql_mode_has("ANSI", "NO_BACKSLASH_ESCAPES")
+    assert not sql_mode_has("", "ANSI_QUOTES")
