@@ -344,11 +344,30 @@ def _make_converter() -> cattrs.Converter:
             raise _InvalidValue(f"port {tidb.port} is not between 1 and 65535", whole_section=True)
         return tidb
 
-    tidb_table = attrs_hook(TidbConfig)
+    # Hooks of nested sections first: a table's hook is generated with the hooks in force then.
     conv.register_structure_hook(CsvConfig, csv_options)
-    conv.register_structure_hook(TidbConfig, port)
     conv.register_structure_hook(MaxErrorConfig, max_error)
     conv.register_structure_hook(FileRule, file_rule)
+    tidb_table = attrs_hook(TidbConfig)
+    mydumper_table = attrs_hook(MydumperConfig)
+
+    def mydumper_options(value: Any, type_: Any) -> MydumperConfig:
+        mydumper: MydumperConfig = mydumper_table(value, type_)
+        for key, given, allowed in (
+            ("character-set", mydumper.character_set, ("auto", "binary", "utf8mb4", "utf8")),
+            ("data-character-set", mydumper.data_character_set, ("binary", "utf8mb4", "utf8")),
+        ):
+            if given.lower() not in allowed:
+                # sending bytes of another charset unconverted would corrupt text silently
+                raise _InvalidValue(
+                    f"{key} = {given!r} is not supported: files are read as they are "
+                    f"({', '.join(allowed)}); convert them to UTF-8 first",
+                    whole_section=True,
+                )
+        return mydumper
+
+    conv.register_structure_hook(MydumperConfig, mydumper_options)
+    conv.register_structure_hook(TidbConfig, port)
     return conv
 
 

@@ -677,3 +677,13 @@ def test_port_out_of_range_is_refused() -> None:
 
     with pytest.raises(ConfigError, match=r"\[tidb\]: port 99999 is not between 1 and 65535"):
         config_from_toml("[tidb]\nport = 99999\n", "t.toml")
+
+
+def test_charsets_that_would_need_conversion_are_refused() -> None:
+    from lightning_core.config import config_from_toml
+
+    with pytest.raises(ConfigError, match=r"data-character-set = 'gbk' is not supported"):
+        config_from_toml('[mydumper]\ndata-character-set = "gbk"\n', "t.toml")
+    with pytest.raises(ConfigError, match=r"character-set = 'latin1' is not supported"):
+        config_from_toml('[mydumper]\ncharacter-set = "latin1"\n', "t.toml")
+    assert config_from_toml('[mydumper]\ndata-character-set = "binary"\n').mydumper

@@ -51,6 +51,7 @@ ROW_ERRORS: dict[int, str] = {
     3140: "invalid JSON",
 }
 DUPLICATE_ENTRY = 1062
+NO_SUCH_TABLE = 1146
 
 
 def chunk_id(key: str) -> str:
@@ -147,10 +148,21 @@ class TiDBBackend:
 
     def forget_task(self) -> None:
         """Drop the ledger rows of this task (after a fully successful import)."""
-        if self._ledger is None:
+        ledger = self._ledger
+        if ledger is None:
             return
-        with self.connection.cursor() as cur:
-            cur.execute(f"DELETE FROM {self._ledger.table} WHERE task = %s", (self._ledger.task,))
+
+        def delete() -> None:
+            import pymysql
+
+            try:
+                with self.connection.cursor() as cur:
+                    cur.execute(f"DELETE FROM {ledger.table} WHERE task = %s", (ledger.task,))
+            except pymysql.err.ProgrammingError as exc:
+                if error_code(exc) != NO_SUCH_TABLE:  # no ledger: nothing to forget
+                    raise
+
+        with_retries(delete, what=f"forget the progress of task {ledger.task} in {ledger.table}")
 
     def count_rows(self, table: TargetTable) -> int:
         """``SELECT COUNT(*)`` of a target table."""
