@@ -62,8 +62,10 @@ def test_summary_has_every_table_and_totals() -> None:
             TableSummary(table="`a`.`u`", rows=5, bytes=1024, seconds=2.0),
         ],
         elapsed=3.0,
+        run_rows=15,
+        run_bytes=3072,
     )
     lines = text.splitlines()
     assert lines[1].split()[:2] == ["`a`.`t`", "10"]
     assert lines[-1].split()[:2] == ["total", "15"]
-    assert "5 rows/s" in lines[-1]
+    assert "this run: 1.0 KiB/s, 5 rows/s" in lines[-1]

@@ -70,6 +70,11 @@ class ProgressReporter:
         self.done_bytes += nbytes
         self._maybe_show()
 
+    @property
+    def run_bytes(self) -> int:
+        """Bytes imported by this run (not by the runs it resumes)."""
+        return self.done_bytes - self._start_bytes
+
     def table_finished(self) -> None:
         """A table was fully imported and verified."""
         self.tables_done += 1
@@ -110,8 +115,11 @@ def terminal_stream() -> TextIO | None:
     return sys.stderr if sys.stderr.isatty() else None
 
 
-def summary_text(tables: list[TableSummary], elapsed: float) -> str:
-    """The final per-table and total summary."""
+def summary_text(
+    tables: list[TableSummary], elapsed: float, *, run_rows: int, run_bytes: float
+) -> str:
+    """The final per-table and total summary; the rate counts only this run's rows and bytes
+    (a resumed run's totals include what earlier runs imported)."""
     width = max([len(t.table) for t in tables] + [5])
     lines = [f"{'table':<{width}}  {'rows':>12}  {'bytes':>11}  {'time':>8}"]
     for t in tables:
@@ -121,10 +129,10 @@ def summary_text(tables: list[TableSummary], elapsed: float) -> str:
         )
     rows = sum(t.rows for t in tables)
     nbytes = sum(t.bytes for t in tables)
-    rate = nbytes / elapsed if elapsed > 0 else 0.0
+    seconds = max(elapsed, 1e-6)
     lines.append(
         f"{'total':<{width}}  {rows:>12}  {human_bytes(nbytes):>11}  "
         f"{human_seconds(elapsed):>8}  "
-        f"({human_bytes(rate)}/s, {rows / max(elapsed, 1e-6):.0f} rows/s)"
+        f"(this run: {human_bytes(run_bytes / seconds)}/s, {run_rows / seconds:.0f} rows/s)"
     )
     return "\n".join(lines)

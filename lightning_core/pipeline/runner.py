@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import queue
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -94,6 +95,9 @@ class Importer:
         self.store: CheckpointStore | None = None
         self.state: TaskState | None = None
         self._states: dict[str, ChunkState] = {}
+        self._progress: ProgressReporter | None = None
+        self._earlier: list[TableSummary] = []
+        """Tables an earlier run of this task finished, for the summary."""
         self._new_task = False
         """True when no checkpoint existed: progress a backend kept from an older task is void."""
 
@@ -112,6 +116,13 @@ class Importer:
         )
         self.host.before_import(context)
         backend = self.backend_record.factory(config=self.config, task=self.task_id)
+        if not plan.tables:
+            log.warning("no tables to import in %s", plan.source.data_source_dir)
+            print(
+                f"Warning: no table data found in {plan.source.data_source_dir} (see "
+                "`tidb-lightning plan` for how its files were classified)",
+                file=sys.stderr,
+            )
         try:
             try:
                 summaries = self._run_with(plan, backend, context)
@@ -119,6 +130,16 @@ class Importer:
                 self._save_prefixes(plan)
                 raise
             self.host.after_import(context, summaries)
+            progress = self._progress
+            print(
+                summary_text(
+                    summaries,
+                    time.monotonic() - started,
+                    run_rows=progress.rows if progress else 0,
+                    run_bytes=progress.run_bytes if progress else 0,
+                ),
+                flush=True,
+            )
             keep = str(self.config.checkpoint.keep_after_success).lower()
             if self.store is not None and keep == "remove":
                 self.store.reset()
@@ -127,7 +148,6 @@ class Importer:
             backend.close()
             if self.store is not None:
                 self.store.close()
-        print(summary_text(summaries, time.monotonic() - started), flush=True)
         return summaries
 
     def _open_checkpoint(self, plan: ImportPlan) -> None:
@@ -191,7 +211,7 @@ class Importer:
             backend.forget_task()
         chunk_states = self._states = self._resume_states(plan, backend)
         runs = self._table_runs(plan, targets, chunk_states, backend)
-        progress = ProgressReporter(
+        progress = self._progress = ProgressReporter(
             total_bytes=plan.total_bytes,
             done_bytes=sum(s.bytes for s in chunk_states.values()),
             tables=len(plan.tables),
@@ -200,7 +220,7 @@ class Importer:
         )
         address = self.config.lightning.status_addr
         status = StatusServer(address, progress) if address else None
-        summaries: list[TableSummary] = []
+        summaries: list[TableSummary] = list(self._earlier)
 
         def finish_table(run: TableRun) -> None:
             backend.finish_table(run.target)
@@ -209,7 +229,7 @@ class Importer:
                 table=run.task.name,
                 rows=run.rows,
                 bytes=run.task.total_bytes,
-                seconds=time.monotonic() - run.started,
+                seconds=time.monotonic() - run.started if run.started else 0.0,
             )
             self._save([{"type": "table", "table": run.task.name, "status": "verified"}])
             self.host.after_table(context, summary)
@@ -266,10 +286,14 @@ class Importer:
             pending = {c.key for c in task.chunks if not states.get(c.key, _NEW).done}
             if table_state is not None and table_state.status == "verified" and not pending:
                 log.info("table %s was imported by an earlier run; skipped", task.name)
+                rows = sum(states[c.key].rows for c in task.chunks if c.key in states)
+                self._earlier.append(
+                    TableSummary(table=task.name, rows=rows, bytes=task.total_bytes, seconds=0.0)
+                )
                 continue
             # a file added since the table was verified is imported, and the table verified again
             target = targets[task.name]
-            run = TableRun(task=task, target=target, pending=pending, started=time.monotonic())
+            run = TableRun(task=task, target=target, pending=pending)
             run.rows = sum(states[c.key].rows for c in task.chunks if c.key in states)
             started = any(
                 states[c.key].rows or states[c.key].done for c in task.chunks if c.key in states
@@ -347,6 +371,8 @@ class Importer:
                         if job is None:
                             break
                         running[pool.submit(workers.run_chunk, job)] = job
+                        run = runs[job.table_name]
+                        run.started = run.started or time.monotonic()
                         active.add(job.table_name)
                     done, _ = wait(list(running), timeout=0.05, return_when=FIRST_COMPLETED)
                     drain(0.05 if not done else 0)
