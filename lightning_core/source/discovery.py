@@ -450,7 +450,7 @@ def discover(
         else:
             builder.data_files.append(source_file)
 
-    tables = _group_tables(by_source, router, root, ignored)
+    tables = _group_tables(by_source, router, root, ignored, mydumper.case_sensitive)
     schemas = _collect_schemas(schema_creates, tables, router)
     return SourcePlan(
         data_source_dir=root,
@@ -478,11 +478,17 @@ def _group_tables(
     router: Router,
     root: str,
     ignored: list[str],
+    case_sensitive: bool = False,
 ) -> tuple[TablePlan, ...]:
+    # Without case-sensitive, `DB`.`T` and `db`.`t` are one target (MySQL names ignore case on
+    # TiDB); the first spelling met names it.
+    spelling: dict[tuple[str, str], tuple[str, str]] = {}
     targets: dict[tuple[str, str], _TableBuilder] = {}
     views: dict[tuple[str, str], TablePlan] = {}
     for (schema, table), builder in sorted(by_source.items()):
-        target = router.route(schema, table)
+        routed = router.route(schema, table)
+        key = routed if case_sensitive else (routed[0].lower(), routed[1].lower())
+        target = spelling.setdefault(key, routed)
         schema_file = _only_one(builder.schema_files, "CREATE TABLE", schema, table)
         view_file = _only_one(builder.view_files, "CREATE VIEW", schema, table)
         if view_file is not None:
@@ -493,7 +499,7 @@ def _group_tables(
                     f"`{schema}`.`{table}` is a view (see {view_file.path}) but has data files; "
                     "remove them or the view definition",
                 )
-            if target in views or target in targets:
+            if key in views or key in targets:
                 raise SourceError(
                     view_file.path,
                     0,
@@ -503,7 +509,7 @@ def _group_tables(
             if schema_file is not None:
                 # dumpling writes a placeholder CREATE TABLE next to each view's definition.
                 ignored.append(os.path.relpath(schema_file.path, root).replace(os.sep, "/"))
-            views[target] = TablePlan(
+            views[key] = TablePlan(
                 target_schema=target[0],
                 target_table=target[1],
                 sources=((schema, table),),
@@ -512,14 +518,14 @@ def _group_tables(
                 is_view=True,
             )
             continue
-        if target in views:
+        if key in views:
             raise SourceError(
                 (schema_file or builder.data_files[0]).path,
                 0,
                 f"`{schema}`.`{table}` is routed to `{target[0]}`.`{target[1]}`, which is a "
                 "view; fix [[routes]]",
             )
-        merged = targets.setdefault(target, _TableBuilder())
+        merged = targets.setdefault(key, _TableBuilder())
         merged.sources.append((schema, table))
         if schema_file is not None:
             merged.schema_files.append(schema_file)
@@ -527,13 +533,13 @@ def _group_tables(
 
     plans = [
         TablePlan(
-            target_schema=target[0],
-            target_table=target[1],
+            target_schema=spelling[key][0],
+            target_table=spelling[key][1],
             sources=tuple(merged.sources),
             schema_file=merged.schema_files[0] if merged.schema_files else None,
             data_files=tuple(sorted(merged.data_files, key=_data_order)),
         )
-        for target, merged in targets.items()
+        for key, merged in targets.items()
     ]
     plans.extend(views.values())
     plans.sort(key=lambda p: (p.target_schema, p.target_table))

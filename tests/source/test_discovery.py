@@ -419,3 +419,14 @@ def test_path_rules_name_one_file_literally(tmp_path: Path) -> None:
     assert names(t.data_files) == ["data (1).txt"]
     assert t.schema_file is not None and Path(t.schema_file.path).name == "schema.ddl"
     assert plan.unmatched == ("odd/data (1)xtxt",)
+
+
+def test_names_differing_only_in_case_are_one_table_unless_case_sensitive(tmp_path: Path) -> None:
+    write(tmp_path, "Db.T.000000001.sql")
+    write(tmp_path, "db.t.000000002.csv")
+    merged = discover(MydumperConfig(data_source_dir=str(tmp_path)))
+    (table,) = merged.tables
+    assert (table.target_schema, table.target_table) == ("Db", "T")
+    assert len(table.data_files) == 2
+    apart = discover(MydumperConfig(data_source_dir=str(tmp_path), case_sensitive=True))
+    assert len(apart.tables) == 2
