@@ -200,6 +200,25 @@ def plugins_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def _forget_table(config: Any, host: Any, store: Any, backend: Any, name: str) -> str:
+    """Remove one table's progress from the checkpoint and the backend; its quoted name."""
+    from lightning_core.pipeline.plan import make_plan
+
+    plan = make_plan(config, host.registry.reader_formats())
+    wanted = name.replace("`", "").lower()
+    for task in plan.tables:
+        if f"{task.plan.target_schema}.{task.plan.target_table}".lower() == wanted:
+            keys = [chunk.key for chunk in task.chunks]
+            store.append([{"type": "forget", "table": task.name, "keys": keys}])
+            backend.forget_chunks(keys)
+            return task.name
+    known = ", ".join(t.name for t in plan.tables) or "none"
+    raise LightningError(
+        f"--checkpoint-remove: no table {name!r} in this task (tables: {known}); give `db`.`table` "
+        "as the target names it, or all"
+    )
+
+
 def ctl_main(argv: Sequence[str] | None = None) -> int:
     """``tidb-lightning-ctl``: inspect or remove checkpoints."""
     from lightning_core.flags import FlagParser, add_lightning_flags, config_from_args
@@ -207,7 +226,10 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
     parser = FlagParser(prog="tidb-lightning-ctl", allow_abbrev=False)
     add_lightning_flags(parser)
     parser.add_argument(
-        "--checkpoint-remove", metavar="all", help="forget the task's checkpoints (all)"
+        "--checkpoint-remove",
+        metavar="all|`db`.`table`",
+        help="forget the checkpoints of the whole task (all) or of one table, which then starts "
+        "over on the next run (empty it first); imported rows stay in the target",
     )
     parser.add_argument(
         "--checkpoint-error-destroy",
@@ -229,17 +251,20 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
         )
         target = parsed.checkpoint_remove or parsed.checkpoint_error_destroy
         if target is not None:
-            if target != "all":
-                raise LightningError(
-                    f"only 'all' is supported for removing checkpoints, not {target!r}"
-                )
-            store.reset()
             backend = host.registry.get("backend", config.tikv_importer.backend).factory(
                 config=config, task=task
             )
-            backend.forget_task()
-            backend.close()
-            print(f"checkpoints removed from {store.location}")
+            try:
+                if target == "all":
+                    store.reset()
+                    backend.forget_task()
+                    print(f"checkpoints removed from {store.location}")
+                else:
+                    name = _forget_table(config, host, store, backend, target)
+                    print(f"checkpoints of {name} removed from {store.location}")
+            finally:
+                backend.close()
+                store.close()
             return 0
         if parsed.checkpoint_dump:
             state = fold_records(store.read(), store.location)

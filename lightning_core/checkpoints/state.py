@@ -7,7 +7,8 @@ A store is a durable append-only log of small JSON records; this module gives th
 - ``chunk``: a chunk's position after a committed batch (the last record of a chunk wins);
 - ``prefix``: a digest of the bytes of a chunk already imported, saved when a run stops early,
   so that a source file fixed after a failure can be resumed safely;
-- ``table``: a table's status and its row count before the import.
+- ``table``: a table's status and its row count before the import;
+- ``forget``: a table whose progress was removed (``tidb-lightning-ctl --checkpoint-remove``).
 
 A changed input is never skipped silently: a resume accepts a changed file only when nothing of
 it was imported, or when the part that was imported is byte-for-byte unchanged.
@@ -128,6 +129,11 @@ def fold_records(records: Iterable[dict[str, Any]], where: str) -> TaskState | N
             )
         elif kind == "prefix":
             state.prefixes[record["key"]] = record["sha256"]
+        elif kind == "forget":
+            for key in record["keys"]:
+                state.chunks.pop(key, None)
+                state.prefixes.pop(key, None)
+            state.tables.pop(record["table"], None)
         elif kind == "files":
             state.files.update(record["files"])
         elif kind == "table":

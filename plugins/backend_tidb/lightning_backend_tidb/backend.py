@@ -146,6 +146,29 @@ class TiDBBackend:
                 found[key] = ChunkState(position=position, rows=rows, bytes=nbytes)
         return found
 
+    def forget_chunks(self, chunk_keys: list[str]) -> None:
+        """Drop the ledger rows of these chunks (their table starts over)."""
+        ledger = self._ledger
+        if ledger is None or not chunk_keys:
+            return
+        ids = [chunk_id(key) for key in chunk_keys]
+
+        def delete() -> None:
+            import pymysql
+
+            marks = ",".join(["%s"] * len(ids))
+            try:
+                with self.connection.cursor() as cur:
+                    cur.execute(
+                        f"DELETE FROM {ledger.table} WHERE task = %s AND chunk IN ({marks})",
+                        (ledger.task, *ids),
+                    )
+            except pymysql.err.ProgrammingError as exc:
+                if error_code(exc) != NO_SUCH_TABLE:
+                    raise
+
+        with_retries(delete, what=f"forget the progress of {len(ids)} chunks in {ledger.table}")
+
     def forget_task(self) -> None:
         """Drop the ledger rows of this task (after a fully successful import)."""
         ledger = self._ledger

@@ -417,3 +417,49 @@ def test_a_file_added_to_a_finished_table_is_imported_on_resume(
         assert [r[0] for r in cur.fetchall()] == [1, 2]
         cur.execute(f"SELECT id FROM `{target_database}`.u ORDER BY id")
         assert [r[0] for r in cur.fetchall()] == [1, 2]
+
+
+def test_one_tables_checkpoint_removed_then_that_table_starts_over(
+    tmp_path: Path, target_database: str, target_connection: Any
+) -> None:
+    dump = tmp_path / "dump"
+    _write_small_dump(dump, "src", {"000": "INSERT INTO `t` VALUES (1,'a');\n"})
+    (dump / "src.u-schema.sql").write_text("CREATE TABLE `u` (`id` int PRIMARY KEY);\n")
+    (dump / "src.u.000.sql").write_text(
+        "INSERT INTO `u` VALUES (1);\nINSERT INTO `u` VALUES (1);\n"
+    )
+    config = write_config(
+        tmp_path,
+        dump,
+        "src",
+        target_database,
+        on_duplicate="error",
+        checkpoint=tmp_path / "cp.json",
+        region_concurrency=1,
+        table_concurrency=1,
+    )
+    assert run_lightning(["--config", str(config)]).returncode == 1  # u: (1) committed, then dup
+    # fixing the imported part of the file is refused while the checkpoint remembers it ...
+    (dump / "src.u.000.sql").write_text(
+        "INSERT INTO `u` VALUES (5);\nINSERT INTO `u` VALUES (6);\n"
+    )
+    refused = run_lightning(["--config", str(config)])
+    assert refused.returncode == 1 and "already imported" in refused.stderr
+    # ... so the user empties u and removes its checkpoint; t stays done
+    with target_connection.cursor() as cur:
+        cur.execute(f"DELETE FROM `{target_database}`.u")
+    ctl = [*lightning_command(), "--config", str(config)]
+    ctl[2] = ctl[2].replace("main", "ctl_main")
+    removed = subprocess.run(
+        [*ctl, f"--checkpoint-remove=`{target_database}`.`u`"], capture_output=True, text=True
+    )
+    assert removed.returncode == 0, removed.stderr
+    unknown = subprocess.run([*ctl, "--checkpoint-remove=nope.x"], capture_output=True, text=True)
+    assert unknown.returncode == 1 and "no table 'nope.x'" in unknown.stderr
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    with target_connection.cursor() as cur:
+        cur.execute(f"SELECT id FROM `{target_database}`.u ORDER BY id")
+        assert [r[0] for r in cur.fetchall()] == [5, 6]
+        cur.execute(f"SELECT id FROM `{target_database}`.t ORDER BY id")
+        assert [r[0] for r in cur.fetchall()] == [1]
