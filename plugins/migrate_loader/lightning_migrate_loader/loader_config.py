@@ -243,8 +243,14 @@ def parse_loader_toml(text: str, source: str) -> tomlkit.TOMLDocument:
     except tomlkit.exceptions.ParseError as exc:
         # ParseError's own message ends with "at line L col C"; keep only the reason.
         reason = str(exc).split(" at line ")[0]
+        line, col = exc.line, exc.col
+        if "\\x00" in reason or "\x00" in reason or "end of file" in reason.lower():
+            # tomlkit reports the end of input as a NUL character at a wrong position
+            reason = "the file ends in the middle of a value (is it truncated?)"
+            line = text.count("\n") + 1
+            col = len(text) - (text.rfind("\n") + 1)
         raise MigrationError(
-            f"{source}:{exc.line}:{exc.col}: not valid TOML: {reason}; "
+            f"{source}:{line}:{col}: not valid TOML: {reason}; "
             "fix the file (Loader could not have read it either)"
         ) from None
 

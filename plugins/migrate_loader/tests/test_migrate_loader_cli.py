@@ -183,3 +183,13 @@ def test_plugins_command_lists_the_distribution() -> None:
     done = subprocess.run([str(script), "plugins"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "tidb-lightning-migrate-loader 0.1.0" in done.stdout
+
+
+def test_truncated_toml_is_reported_at_its_end(tmp_path: Path) -> None:
+
+    broken = tmp_path / "loader.toml"
+    broken.write_text('dir = "/data"\nlog-level = [\n')
+    script = Path(sys.executable).parent / "lightning-migrate-loader"
+    result = subprocess.run([str(script), str(broken)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert f"{broken}:3:0: not valid TOML: the file ends in the middle of a value" in result.stderr
