@@ -37,6 +37,26 @@ def target_database(target_connection: Any) -> Iterator[str]:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
+@pytest.fixture
+def scratch_database(target_connection: Any) -> Iterator[str]:
+    """A new, empty source database for one test, dropped afterwards."""
+    name = f"lt_src_{uuid.uuid4().hex[:10]}"
+    with target_connection.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    yield name
+    with target_connection.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def ctl(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run tidb-lightning-ctl with this interpreter."""
+    command = lightning_command()
+    command[2] = command[2].replace("main", "ctl_main")
+    return subprocess.run(
+        [*command, "--config", str(config), *args], capture_output=True, text=True
+    )
+
+
 @pytest.fixture(scope="module")
 def source_dump(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A source database with every column type (600 rows) and its mydumper dump."""
@@ -226,12 +246,16 @@ def test_changed_imported_input_is_refused_on_resume(tmp_path: Path, target_data
     [("error", signal.SIGKILL), ("replace", signal.SIGKILL), ("error", signal.SIGINT)],
 )
 def test_killed_or_interrupted_then_resumed_gives_exact_content(
-    tmp_path: Path, target_connection: Any, target_database: str, mode: str, stop: int
+    tmp_path: Path,
+    target_connection: Any,
+    target_database: str,
+    scratch_database: str,
+    mode: str,
+    stop: int,
 ) -> None:
     conn = target_connection
-    source = f"lt_kill_{uuid.uuid4().hex[:8]}"
+    source = scratch_database
     with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{source}`")
         cur.execute(
             f"CREATE TABLE `{source}`.big (id INT PRIMARY KEY, k INT, c CHAR(100), KEY (k))"
         )
@@ -243,41 +267,37 @@ def test_killed_or_interrupted_then_resumed_gives_exact_content(
         cur.execute(
             f"INSERT INTO `{source}`.nokey SELECT seq % 7, 'x' FROM `{source}`.seq_1_to_30000"
         )
-    try:
-        dump = tmp_path / "dump"
-        run_mydumper(source, str(dump), chunk_mb=4)
-        checkpoint = tmp_path / "cp.json"
-        config = write_config(
-            tmp_path, dump, source, target_database, on_duplicate=mode, checkpoint=checkpoint
-        )
-        process = subprocess.Popen(
-            [*lightning_command(), "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ),
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if checkpoint.exists() and checkpoint.read_text().count('"chunk"') >= 5:
-                break
-            time.sleep(0.02)
-        process.send_signal(stop)
-        _, stderr = process.communicate(timeout=120)
-        if stop == signal.SIGKILL:
-            assert process.returncode == -signal.SIGKILL
-        else:  # Ctrl-C: workers finish their batch, the checkpoint is saved, exit non-zero
-            assert process.returncode == 130, stderr
-            assert "interrupted" in stderr and "resume" in stderr
-        result = run_lightning(["--config", str(config)])
-        assert result.returncode == 0, result.stderr
-        for table in ("big", "nokey"):
-            assert table_checksum(conn, target_database, table) == table_checksum(
-                conn, source, table
-            ), table
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{source}`")
+    dump = tmp_path / "dump"
+    run_mydumper(source, str(dump), chunk_mb=4)
+    checkpoint = tmp_path / "cp.json"
+    config = write_config(
+        tmp_path, dump, source, target_database, on_duplicate=mode, checkpoint=checkpoint
+    )
+    process = subprocess.Popen(
+        [*lightning_command(), "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if checkpoint.exists() and checkpoint.read_text().count('"chunk"') >= 5:
+            break
+        time.sleep(0.02)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=120)
+    if stop == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+    else:  # Ctrl-C: workers finish their batch, the checkpoint is saved, exit non-zero
+        assert process.returncode == 130, stderr
+        assert "interrupted" in stderr and "resume" in stderr
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    for table in ("big", "nokey"):
+        assert table_checksum(conn, target_database, table) == table_checksum(
+            conn, source, table
+        ), table
 
 
 def test_compressed_dump_imports(
@@ -310,14 +330,12 @@ def test_ctl_dumps_and_removes_checkpoints(tmp_path: Path, target_database: str)
         region_concurrency=1,
     )
     assert run_lightning(["--config", str(config)]).returncode == 1
-    ctl = [*lightning_command(), "--config", str(config)]
-    ctl[2] = ctl[2].replace("main", "ctl_main")
-    dumped = subprocess.run([*ctl, "--checkpoint-dump"], capture_output=True, text=True)
+    dumped = ctl(config, "--checkpoint-dump")
     assert dumped.returncode == 0, dumped.stderr
     state = json.loads(dumped.stdout)
     done = {key.rsplit("/", 1)[-1]: chunk["done"] for key, chunk in state["chunks"].items()}
     assert done["src.t.000.sql:0"] is True
-    removed = subprocess.run([*ctl, "--checkpoint-remove=all"], capture_output=True, text=True)
+    removed = ctl(config, "--checkpoint-remove=all")
     assert removed.returncode == 0, removed.stderr
     assert not checkpoint.exists()
     (dump / "src.t.001.sql").write_text("INSERT INTO `t` VALUES (2,'x');\n")
@@ -326,38 +344,32 @@ def test_ctl_dumps_and_removes_checkpoints(tmp_path: Path, target_database: str)
 
 
 def test_generated_columns_are_left_to_the_server(
-    tmp_path: Path, target_database: str, target_connection: Any
+    tmp_path: Path, target_database: str, target_connection: Any, scratch_database: str
 ) -> None:
-    source = f"lt_gen_{uuid.uuid4().hex[:8]}"
+    source = scratch_database
     with target_connection.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{source}`")
         cur.execute(
             f"CREATE TABLE `{source}`.g (id INT PRIMARY KEY, a INT, "
             "b INT AS (a * 2) VIRTUAL, c INT AS (a + 1) STORED)"
         )
         cur.execute(f"INSERT INTO `{source}`.g (id, a) VALUES (1, 5), (2, 7)")
-    try:
-        dump = tmp_path / "dump"
-        run_mydumper(source, str(dump))
-        # a dump without column lists holds the non-generated columns in table order
-        (dump / f"{source}.g.00099.sql").write_text("INSERT INTO `g` VALUES (3, 9);\n")
-        config = write_config(tmp_path, dump, source, target_database)
-        result = run_lightning(["--config", str(config)])
-        assert result.returncode == 0, result.stderr
-        with target_connection.cursor() as cur:
-            cur.execute(f"SELECT id, a, b, c FROM `{target_database}`.g ORDER BY id")
-            assert cur.fetchall() == ((1, 5, 10, 6), (2, 7, 14, 8), (3, 9, 18, 10))
-    finally:
-        with target_connection.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{source}`")
+    dump = tmp_path / "dump"
+    run_mydumper(source, str(dump))
+    # a dump without column lists holds the non-generated columns in table order
+    (dump / f"{source}.g.00099.sql").write_text("INSERT INTO `g` VALUES (3, 9);\n")
+    config = write_config(tmp_path, dump, source, target_database)
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    with target_connection.cursor() as cur:
+        cur.execute(f"SELECT id, a, b, c FROM `{target_database}`.g ORDER BY id")
+        assert cur.fetchall() == ((1, 5, 10, 6), (2, 7, 14, 8), (3, 9, 18, 10))
 
 
 def test_bytes_of_every_charset_arrive_unchanged(
-    tmp_path: Path, target_database: str, target_connection: Any
+    tmp_path: Path, target_database: str, target_connection: Any, scratch_database: str
 ) -> None:
-    source = f"lt_cs_{uuid.uuid4().hex[:8]}"
+    source = scratch_database
     with target_connection.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{source}`")
         cur.execute(
             f"CREATE TABLE `{source}`.t (id INT PRIMARY KEY, a VARCHAR(10) CHARSET latin1, "
             "b VARCHAR(10) CHARSET utf8mb4, c BLOB, d VARCHAR(10) CHARSET gbk)"
@@ -365,19 +377,13 @@ def test_bytes_of_every_charset_arrive_unchanged(
         cur.execute(
             f"INSERT INTO `{source}`.t VALUES (1, 'café', 'naïve☃', UNHEX('00FF80C3'), '汉字')"
         )
-    try:
-        dump = tmp_path / "dump"
-        run_mydumper(source, str(dump))
-        result = run_lightning(
-            ["--config", str(write_config(tmp_path, dump, source, target_database))]
-        )
-        assert result.returncode == 0, result.stderr
-        assert table_checksum(target_connection, target_database, "t") == table_checksum(
-            target_connection, source, "t"
-        )
-    finally:
-        with target_connection.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{source}`")
+    dump = tmp_path / "dump"
+    run_mydumper(source, str(dump))
+    result = run_lightning(["--config", str(write_config(tmp_path, dump, source, target_database))])
+    assert result.returncode == 0, result.stderr
+    assert table_checksum(target_connection, target_database, "t") == table_checksum(
+        target_connection, source, "t"
+    )
 
 
 def test_malformed_dump_names_file_and_offset(tmp_path: Path, target_database: str) -> None:
@@ -448,13 +454,9 @@ def test_one_tables_checkpoint_removed_then_that_table_starts_over(
     # ... so the user empties u and removes its checkpoint; t stays done
     with target_connection.cursor() as cur:
         cur.execute(f"DELETE FROM `{target_database}`.u")
-    ctl = [*lightning_command(), "--config", str(config)]
-    ctl[2] = ctl[2].replace("main", "ctl_main")
-    removed = subprocess.run(
-        [*ctl, f"--checkpoint-remove=`{target_database}`.`u`"], capture_output=True, text=True
-    )
+    removed = ctl(config, f"--checkpoint-remove=`{target_database}`.`u`")
     assert removed.returncode == 0, removed.stderr
-    unknown = subprocess.run([*ctl, "--checkpoint-remove=nope.x"], capture_output=True, text=True)
+    unknown = ctl(config, "--checkpoint-remove=nope.x")
     assert unknown.returncode == 1 and "no table 'nope.x'" in unknown.stderr
     result = run_lightning(["--config", str(config)])
     assert result.returncode == 0, result.stderr
