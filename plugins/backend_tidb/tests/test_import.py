@@ -396,23 +396,29 @@ def test_malformed_dump_names_file_and_offset(tmp_path: Path, target_database: s
     assert "BrokenProcessPool" not in result.stderr
 
 
-def test_a_file_added_to_a_finished_table_is_imported_on_resume(
-    tmp_path: Path, target_database: str, target_connection: Any
-) -> None:
+def _two_table_task(tmp_path: Path, target: str, u_rows: str) -> tuple[Path, Path]:
+    """Tables t (one good row) then u (``u_rows``), error mode, one table at a time."""
     dump = tmp_path / "dump"
     _write_small_dump(dump, "src", {"000": "INSERT INTO `t` VALUES (1,'a');\n"})
     (dump / "src.u-schema.sql").write_text("CREATE TABLE `u` (`id` int PRIMARY KEY);\n")
-    (dump / "src.u.000.sql").write_text("INSERT INTO `u` VALUES (1),(1);\n")
+    (dump / "src.u.000.sql").write_text(u_rows)
     config = write_config(
         tmp_path,
         dump,
         "src",
-        target_database,
+        target,
         on_duplicate="error",
         checkpoint=tmp_path / "cp.json",
         region_concurrency=1,
         table_concurrency=1,
     )
+    return dump, config
+
+
+def test_a_file_added_to_a_finished_table_is_imported_on_resume(
+    tmp_path: Path, target_database: str, target_connection: Any
+) -> None:
+    dump, config = _two_table_task(tmp_path, target_database, "INSERT INTO `u` VALUES (1),(1);\n")
     assert run_lightning(["--config", str(config)]).returncode == 1  # t done, u stopped
     (dump / "src.t.001.sql").write_text("INSERT INTO `t` VALUES (2,'b');\n")
     (dump / "src.u.000.sql").write_text("INSERT INTO `u` VALUES (1),(2);\n")
@@ -428,21 +434,8 @@ def test_a_file_added_to_a_finished_table_is_imported_on_resume(
 def test_one_tables_checkpoint_removed_then_that_table_starts_over(
     tmp_path: Path, target_database: str, target_connection: Any
 ) -> None:
-    dump = tmp_path / "dump"
-    _write_small_dump(dump, "src", {"000": "INSERT INTO `t` VALUES (1,'a');\n"})
-    (dump / "src.u-schema.sql").write_text("CREATE TABLE `u` (`id` int PRIMARY KEY);\n")
-    (dump / "src.u.000.sql").write_text(
-        "INSERT INTO `u` VALUES (1);\nINSERT INTO `u` VALUES (1);\n"
-    )
-    config = write_config(
-        tmp_path,
-        dump,
-        "src",
-        target_database,
-        on_duplicate="error",
-        checkpoint=tmp_path / "cp.json",
-        region_concurrency=1,
-        table_concurrency=1,
+    dump, config = _two_table_task(
+        tmp_path, target_database, "INSERT INTO `u` VALUES (1);\nINSERT INTO `u` VALUES (1);\n"
     )
     assert run_lightning(["--config", str(config)]).returncode == 1  # u: (1) committed, then dup
     # fixing the imported part of the file is refused while the checkpoint remembers it ...
