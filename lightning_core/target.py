@@ -201,3 +201,29 @@ def server_version(conn: Any) -> str:
 def is_tidb(conn: Any) -> bool:
     """True when the target is TiDB (TiDB-only SQL such as ADMIN CHECKSUM may be used)."""
     return "tidb" in server_version(conn).lower()
+
+
+def drop_if_unused(conn: Any, schema: str, table: str) -> None:
+    """Drop ``schema.table`` when it has no rows left, then ``schema`` when it has no tables.
+
+    Progress tables are created on the target only for the time of a task; after a successful
+    import nothing of them should stay behind (other tasks' rows keep them alive).
+    """
+    import pymysql
+
+    from lightning_core.sqltext import quote_identifier
+
+    qualified = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+    with conn.cursor() as cur:
+        try:
+            cur.execute(f"SELECT 1 FROM {qualified} LIMIT 1")
+        except pymysql.err.ProgrammingError:
+            return  # already gone
+        if cur.fetchone() is not None:
+            return
+        cur.execute(f"DROP TABLE IF EXISTS {qualified}")
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (schema,)
+        )
+        if cur.fetchone()[0] == 0:
+            cur.execute(f"DROP DATABASE IF EXISTS {quote_identifier(schema)}")

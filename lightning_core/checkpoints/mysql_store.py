@@ -14,7 +14,7 @@ from typing import Any
 
 from lightning_core.errors import ConfigError
 from lightning_core.sqltext import quote_identifier
-from lightning_core.target import TargetAddress, connect, with_retries
+from lightning_core.target import TargetAddress, connect, drop_if_unused, with_retries
 
 _DSN = re.compile(
     r"^(?P<user>[^:@]*)(?::(?P<password>[^@]*))?@tcp\((?P<host>[^:)]+):(?P<port>\d+)\)/?"
@@ -43,6 +43,7 @@ class MySQLCheckpointStore:
     def __init__(self, address: TargetAddress, schema: str, task: str) -> None:
         self._address = address
         self._schema = quote_identifier(schema)
+        self._schema_name = schema
         self._task = task
         self.location = f"{schema}.checkpoint_log on {address.label}"
         self._conn: Any = None
@@ -91,6 +92,8 @@ class MySQLCheckpointStore:
         """Delete this task's records."""
         with self._cursor() as cur:
             cur.execute(f"DELETE FROM {self._schema}.checkpoint_log WHERE task = %s", (self._task,))
+        drop_if_unused(self._conn, self._schema_name, "checkpoint_log")
+        self.close()  # the next use creates the table again
 
     def close(self) -> None:
         """Close the connection."""

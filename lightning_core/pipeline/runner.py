@@ -206,9 +206,9 @@ class Importer:
             targets = target_tables(conn, plan)
         finally:
             conn.close()
-        backend.prepare()
         if self._new_task:
             backend.forget_task()
+        backend.prepare()
         chunk_states = self._states = self._resume_states(plan, backend)
         runs = self._table_runs(plan, targets, chunk_states, backend)
         progress = self._progress = ProgressReporter(

@@ -20,6 +20,7 @@ def task_config(
     data_source_dir: str | Path,
     *,
     checkpoint: str | Path | None = None,
+    checkpoint_schema: str = "tidb_lightning_checkpoint",
     on_duplicate: str = "replace",
     backend: str = "tidb",
     region_concurrency: int = 2,
@@ -29,6 +30,7 @@ def task_config(
     """A tidb-lightning.toml importing ``data_source_dir`` into the test server."""
     checkpoint_section = (
         f'[checkpoint]\nenable = true\ndriver = "file"\ndsn = "{checkpoint}"\n'
+        f'schema = "{checkpoint_schema}"\n'
         if checkpoint is not None
         else "[checkpoint]\nenable = false\n"
     )

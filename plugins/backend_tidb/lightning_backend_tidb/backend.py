@@ -27,6 +27,7 @@ from lightning_core.target import (
     TargetAddress,
     address_from_config,
     connect,
+    drop_if_unused,
     error_code,
     is_transient,
     with_retries,
@@ -186,6 +187,7 @@ class TiDBBackend:
                     raise
 
         with_retries(delete, what=f"forget the progress of task {ledger.task} in {ledger.table}")
+        drop_if_unused(self.connection, ledger.schema, LEDGER_TABLE)
 
     def count_rows(self, table: TargetTable) -> int:
         """``SELECT COUNT(*)`` of a target table."""

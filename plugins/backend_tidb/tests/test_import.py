@@ -458,3 +458,27 @@ def test_one_tables_checkpoint_removed_then_that_table_starts_over(
         assert [r[0] for r in cur.fetchall()] == [5, 6]
         cur.execute(f"SELECT id FROM `{target_database}`.t ORDER BY id")
         assert [r[0] for r in cur.fetchall()] == [1]
+
+
+def test_a_successful_import_leaves_no_progress_tables_behind(
+    tmp_path: Path, target_database: str, target_connection: Any
+) -> None:
+    dump = tmp_path / "dump"
+    _write_small_dump(dump, "src", {"000": "INSERT INTO `t` VALUES (1,'a');\n"})
+    schema = f"lt_cp_{uuid.uuid4().hex[:8]}"
+    config = write_config(
+        tmp_path,
+        dump,
+        "src",
+        target_database,
+        checkpoint=tmp_path / "cp.json",
+        checkpoint_schema=schema,
+    )
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    with target_connection.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (schema,)
+        )
+        assert cur.fetchone()[0] == 0
+    assert not (tmp_path / "cp.json").exists()
