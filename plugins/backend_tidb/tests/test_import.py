@@ -83,6 +83,20 @@ def write_config(tmp_path: Path, dump: Path, source: str, target: str, **kw: Any
     return path
 
 
+def error_mode_task(tmp_path: Path, dump: Path, target: str, **kw: Any) -> Path:
+    """``src`` routed to ``target``, on-duplicate = "error", file checkpoints, one worker."""
+    return write_config(
+        tmp_path,
+        dump,
+        "src",
+        target,
+        on_duplicate="error",
+        checkpoint=tmp_path / "cp.json",
+        region_concurrency=1,
+        **kw,
+    )
+
+
 @pytest.mark.parametrize("mode", ["replace", "ignore", "error"])
 def test_every_type_round_trips_into_empty_table(
     tmp_path: Path,
@@ -195,15 +209,7 @@ def test_duplicate_in_source_stops_then_resumes_after_fix(
         "INSERT INTO `t` VALUES (4,'d');\nINSERT INTO `t` VALUES (5,'e'),(2,'dup'),(6,'f');\n"
     )
     _write_small_dump(dump, "src", {"000": first, "001": second_bad})
-    config = write_config(
-        tmp_path,
-        dump,
-        "src",
-        target_database,
-        on_duplicate="error",
-        checkpoint=tmp_path / "cp.json",
-        region_concurrency=1,
-    )
+    config = error_mode_task(tmp_path, dump, target_database)
     result = run_lightning(["--config", str(config)])
     assert result.returncode == 1
     offset = second_bad.index("(2,'dup')")
@@ -224,15 +230,7 @@ def test_changed_imported_input_is_refused_on_resume(tmp_path: Path, target_data
     dump = tmp_path / "dump"
     files = {"000": "INSERT INTO `t` VALUES (1,'a');\n", "001": "INSERT INTO `t` VALUES (1,'x');\n"}
     _write_small_dump(dump, "src", files)
-    config = write_config(
-        tmp_path,
-        dump,
-        "src",
-        target_database,
-        on_duplicate="error",
-        checkpoint=tmp_path / "cp.json",
-        region_concurrency=1,
-    )
+    config = error_mode_task(tmp_path, dump, target_database)
     assert run_lightning(["--config", str(config)]).returncode == 1
     (dump / "src.t.000.sql").write_text("INSERT INTO `t` VALUES (7,'changed');\n")
     (dump / "src.t.001.sql").write_text("INSERT INTO `t` VALUES (2,'x');\n")
@@ -320,15 +318,7 @@ def test_ctl_dumps_and_removes_checkpoints(tmp_path: Path, target_database: str)
     files = {"000": "INSERT INTO `t` VALUES (1,'a');\n", "001": "INSERT INTO `t` VALUES (1,'x');\n"}
     _write_small_dump(dump, "src", files)
     checkpoint = tmp_path / "cp.json"
-    config = write_config(
-        tmp_path,
-        dump,
-        "src",
-        target_database,
-        on_duplicate="error",
-        checkpoint=checkpoint,
-        region_concurrency=1,
-    )
+    config = error_mode_task(tmp_path, dump, target_database)
     assert run_lightning(["--config", str(config)]).returncode == 1
     dumped = ctl(config, "--checkpoint-dump")
     assert dumped.returncode == 0, dumped.stderr
@@ -402,16 +392,7 @@ def _two_table_task(tmp_path: Path, target: str, u_rows: str) -> tuple[Path, Pat
     _write_small_dump(dump, "src", {"000": "INSERT INTO `t` VALUES (1,'a');\n"})
     (dump / "src.u-schema.sql").write_text("CREATE TABLE `u` (`id` int PRIMARY KEY);\n")
     (dump / "src.u.000.sql").write_text(u_rows)
-    config = write_config(
-        tmp_path,
-        dump,
-        "src",
-        target,
-        on_duplicate="error",
-        checkpoint=tmp_path / "cp.json",
-        region_concurrency=1,
-        table_concurrency=1,
-    )
+    config = error_mode_task(tmp_path, dump, target, table_concurrency=1)
     return dump, config
 
 
