@@ -33,7 +33,7 @@ from lightning_core.config import MydumperConfig
 from lightning_core.errors import SourceError
 from lightning_core.interfaces import Chunk, ReadPosition, RowBatch, Value
 from lightning_core.source.compression import open_decompressed
-from lightning_core.sqltext import sql_mode_has
+from lightning_core.source.sql_grammar import Grammar, convert_literal, diagnose_row, grammar_for
 
 __all__ = ["BATCH_BYTES", "BATCH_ROWS", "SqlReader", "statement_ends"]
 
@@ -45,205 +45,6 @@ _MIN_BLOCK = 256 * 1024
 """Smallest read; below this the per-refill cost dominates."""
 _HEAD_LIMIT = 1024 * 1024
 """An INSERT head (with its column list) longer than this is malformed, not truncated."""
-
-# ---------------------------------------------------------------------------------------------
-# Grammar
-# ---------------------------------------------------------------------------------------------
-
-_WS = rb"\s*+"
-
-
-def _quoted(quote: bytes, no_backslash_escapes: bool) -> bytes:
-    """A complete quoted string; a doubled quote is an escaped quote, as in MySQL's lexer."""
-    q = re.escape(quote)
-    if no_backslash_escapes:
-        return q + rb"[^" + q + rb"]*+(?:" + q + q + rb"[^" + q + rb"]*+)*+" + q
-    return q + rb"[^" + q + rb"\\]*+(?:(?:\\.|" + q + q + rb")[^" + q + rb"\\]*+)*+" + q
-
-
-_NAME = rb"(?:`(?:[^`]|``)*+`|\"(?:[^\"]|\"\")*+\"|[A-Za-z0-9_$\x80-\xff]++)"
-_INTRO = rb"(?:_[A-Za-z0-9_]++\s*+|[nN](?='))?"
-_HEX = rb"0x[0-9a-fA-F]++|[xX]'(?:[0-9a-fA-F]{2})*+'"
-_BIT = rb"0b[01]++|[bB]'[01]*+'"
-_NUM = rb"[-+]?(?:[0-9]++\.?[0-9]*+|\.[0-9]++)(?:[eE][-+]?[0-9]++)?"
-_KEYWORD = rb"(?i:NULL|TRUE|FALSE)|\\N"
-_COMMENT = rb"/\*.*?\*/|--(?=\s)[^\n]*+|\#[^\n]*+"
-
-
-class _Grammar:
-    """The compiled patterns for one quoting mode (backslash escapes on or off)."""
-
-    def __init__(self, no_backslash_escapes: bool) -> None:
-        self.no_backslash_escapes = no_backslash_escapes
-        sq = _quoted(b"'", no_backslash_escapes)
-        dq = _quoted(b'"', no_backslash_escapes)
-        qstr = rb"(?:" + sq + rb"|" + dq + rb")"
-        value = (
-            rb"(?:" + _INTRO + rb"(?:" + qstr + rb"(?:\s*+" + qstr + rb")*+|" + _HEX + rb"|"
-            rb"" + _BIT + rb")|" + _NUM + rb"|" + _KEYWORD + rb")"
-        )
-        flags = re.DOTALL
-        self.value = re.compile(value, flags)
-        self.quoted_part = re.compile(_WS + rb"(" + qstr + rb")", flags)
-        self.string_start = re.compile(rb"(?:_[A-Za-z0-9_]++\s*+)?[nNxXbB]?(['\"])", flags)
-        #: one row tuple, then the ``,`` or ``;`` after it; group 1 spans the tuple.
-        self.row = re.compile(
-            _WS + rb"(\((?:(?:\s*+" + value + rb"\s*+,)*+\s*+" + value + rb")?\s*+\))\s*+[,;]",
-            flags,
-        )
-        #: rows and their separators, to check a run whose strings _split_rows emptied; the
-        #: usual values first, each ending at the value's end (atomic: no retries).
-        usual = rb"(?:\"\"|''|[-+]?[0-9]++(?:\.[0-9]++)?|NULL)(?=[,)])"
-        item = rb"\s*+(?>" + usual + rb"|" + value + rb")\s*+"
-        tuple_ = rb"\((?:" + item + rb"(?:," + item + rb")*+)?\)"
-        self.row_run = re.compile(tuple_ + rb"(?:\s*+,\s*+" + tuple_ + rb")*+", flags)
-        #: the values of a matched row: (plain string body, plain integer, any other literal).
-        simple = rb"'([^']*+)'" if no_backslash_escapes else rb"'([^'\\]*+)'"
-        self.values = re.compile(
-            _WS + rb"(?:" + simple + rb"|([-+]?[0-9]++)|(" + value + rb"))\s*+[,)]", flags
-        )
-        self.ws = re.compile(_WS)
-        self.separator = re.compile(_WS + rb"([,;])", flags)
-        self.blank = re.compile(rb"(?:\s++|" + _COMMENT + rb")*+", flags)
-        self.insert_head = re.compile(
-            rb"(?i:INSERT(?:\s++(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY))?(?:\s++IGNORE)?"
-            rb"|REPLACE(?:\s++(?:LOW_PRIORITY|DELAYED))?)(?:\s++(?i:INTO))?\s++"
-            rb"" + _NAME + rb"(?:\s*+\.\s*+" + _NAME + rb")?\s*+"
-            rb"(?:\((\s*+" + _NAME + rb"(?:\s*+,\s*+" + _NAME + rb")*+\s*+)\)\s*+)?"
-            rb"(?i:VALUES?)(?![A-Za-z0-9_$])\s*+",
-            flags,
-        )
-        self.insert_keyword = re.compile(rb"(?i:INSERT|REPLACE)(?![A-Za-z0-9_$])")
-        generic = rb"[^;'\"`/#\-]++|/(?!\*)|-(?!-\s)"
-        bq = rb"`[^`]*+(?:``[^`]*+)*+`"
-        pieces = sq + rb"|" + dq + rb"|" + bq + rb"|" + _COMMENT + rb"|" + generic
-        #: a whole statement other than INSERT, through its ``;``.
-        self.statement = re.compile(rb"(?:" + pieces + rb")*+;", flags)
-        #: one piece of a statement, or an opening that is never closed (group 1).
-        self.statement_piece = re.compile(rb"(?:" + pieces + rb"|;|(['\"`]|/\*))", flags)
-        self.name = re.compile(_NAME)
-        self.fast_rows: dict[tuple[str, bytes], _FastRows | None] = {}
-        self.raw_rows: dict[int, _FastRows | None] = {}
-        if no_backslash_escapes:
-            self.unescape: dict[int, Callable[[bytes], bytes]] = {
-                39: lambda body: body.replace(b"''", b"'"),
-                34: lambda body: body.replace(b'""', b'"'),
-            }
-        else:
-            sq_escape = re.compile(rb"\\(.)|''", re.DOTALL)
-            dq_escape = re.compile(rb'\\(.)|""', re.DOTALL)
-            self.unescape = {
-                39: lambda body: sq_escape.sub(_unescape_sq, body) if _needs_sq(body) else body,
-                34: lambda body: dq_escape.sub(_unescape_dq, body) if _needs_dq(body) else body,
-            }
-
-
-_BACKSLASH_ESCAPES: dict[bytes, bytes] = {
-    b"0": b"\x00",
-    b"'": b"'",
-    b'"': b'"',
-    b"b": b"\x08",
-    b"n": b"\n",
-    b"r": b"\r",
-    b"t": b"\t",
-    b"Z": b"\x1a",
-    b"\\": b"\\",
-    # MySQL keeps the backslash of \% and \_ so they stay literal in LIKE patterns.
-    b"%": b"\\%",
-    b"_": b"\\_",
-}
-
-
-def _unescape_sq(match: re.Match[bytes]) -> bytes:
-    char = match.group(1)
-    if char is None:
-        return b"'"
-    return _BACKSLASH_ESCAPES.get(char, char)
-
-
-def _unescape_dq(match: re.Match[bytes]) -> bytes:
-    char = match.group(1)
-    if char is None:
-        return b'"'
-    return _BACKSLASH_ESCAPES.get(char, char)
-
-
-def _needs_sq(body: bytes) -> bool:
-    return b"\\" in body or b"''" in body
-
-
-def _needs_dq(body: bytes) -> bool:
-    return b"\\" in body or b'""' in body
-
-
-_GRAMMARS: dict[bool, _Grammar] = {}
-
-
-def _grammar(sql_mode: str) -> _Grammar:
-    nbe = sql_mode_has(sql_mode, "NO_BACKSLASH_ESCAPES")
-    grammar = _GRAMMARS.get(nbe)
-    if grammar is None:
-        grammar = _GRAMMARS[nbe] = _Grammar(nbe)
-    return grammar
-
-
-# ---------------------------------------------------------------------------------------------
-# Literal conversion (everything but plain strings and plain integers)
-# ---------------------------------------------------------------------------------------------
-
-_INTRODUCER = re.compile(rb"_[A-Za-z0-9_]++\s*+|[nN](?=')")
-_KEYWORD_VALUES: dict[bytes, Value] = {b"NULL": None, b"TRUE": 1, b"FALSE": 0, b"\\N": None}
-
-
-def _bits_to_bytes(digits: bytes) -> bytes:
-    if not digits:
-        return b""
-    number = int(digits, 2)
-    return number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
-
-
-def _hex_to_bytes(digits: bytes) -> bytes:
-    if len(digits) % 2:
-        digits = b"0" + digits
-    return bytes.fromhex(digits.decode("ascii"))
-
-
-def _convert_literal(token: bytes, grammar: _Grammar) -> Value:
-    """The value of a literal token that is neither a plain string nor a plain integer."""
-    if token == b"NULL":
-        return None
-    if token == b"''" or token == b'""':
-        return b""
-    first = token[0]
-    if first in b"0123456789+-.":
-        prefix = token[:2]
-        if prefix == b"0x":
-            return _hex_to_bytes(token[2:])
-        if prefix == b"0b":
-            return _bits_to_bytes(token[2:])
-        if b"." in token or b"e" in token or b"E" in token:
-            return Decimal(token.decode("ascii"))
-        return int(token)
-    keyword = token.upper()
-    if keyword in _KEYWORD_VALUES:
-        return _KEYWORD_VALUES[keyword]
-    intro = _INTRODUCER.match(token)
-    if intro is not None:
-        token = token[intro.end() :]
-        if token[:2] in (b"0x", b"0b"):
-            return _convert_literal(token, grammar)
-    first = token[0]
-    if first in b"xX":
-        return _hex_to_bytes(token[2:-1])
-    if first in b"bB":
-        return _bits_to_bytes(token[2:-1])
-    parts = []
-    unescape = grammar.unescape
-    for match in grammar.quoted_part.finditer(token):
-        part = match.group(1)
-        parts.append(unescape[part[0]](part[1:-1]))
-    return b"".join(parts)
-
 
 _FAST_MAX_COLUMNS = 512
 """Wider rows always take the careful path (the fast pattern's size grows with the width)."""
@@ -272,11 +73,15 @@ _FIRST_QUOTE = re.compile(rb"['\"]")
 _KIND_OF_TYPE = {int: "i", bytes: "s", Decimal: "d"}
 _FAST_SHAPES = 64
 """Most row shapes kept compiled per quoting mode."""
+_FAST_ROWS: dict[bool, dict[tuple[str, bytes], _FastRows | None]] = {False: {}, True: {}}
+"""Compiled fast paths per quoting mode (``NO_BACKSLASH_ESCAPES`` or not) and row shape."""
+_RAW_ROWS: dict[bool, dict[int, _FastRows | None]] = {False: {}, True: {}}
+"""Compiled ``raw_sql`` fast paths per quoting mode and row width."""
 _TYPED_MAX_COLUMNS = 64
 """Wider rows get the generic kind in every column, so there is one shape per width."""
 
 
-def _value_kind(g: _Grammar, kind: str, quote: bytes, k: int) -> tuple[bytes, list[str], str]:
+def _value_kind(g: Grammar, kind: str, quote: bytes, k: int) -> tuple[bytes, list[str], str]:
     """Pattern, group names and conversion expression of column ``k`` of ``kind``."""
     # Typed alternatives must end at the value's end, so that the column can be an atomic
     # group: once a column matched, a failing row is never retried with other alternatives
@@ -303,7 +108,7 @@ def _value_kind(g: _Grammar, kind: str, quote: bytes, k: int) -> tuple[bytes, li
     return pattern, [s, i, d, n, o], expr
 
 
-def _fast_rows(g: _Grammar, values: list[Value], row: bytes) -> _FastRows | None:
+def _fast_rows(g: Grammar, values: list[Value], row: bytes) -> _FastRows | None:
     """The fast path for rows like ``row`` (whose ``values`` the careful path produced):
     same width, same kind of value per column, plain strings quoted like its first string
     (mydumper writes ``"..."``, dumpling and mysqldump ``'...'``)."""
@@ -316,10 +121,11 @@ def _fast_rows(g: _Grammar, values: list[Value], row: bytes) -> _FastRows | None
     else:
         shape = "".join([_KIND_OF_TYPE.get(type(v), "g") for v in values])
     key = (shape, quote)
-    if key in g.fast_rows:
-        return g.fast_rows[key]
-    if len(g.fast_rows) >= _FAST_SHAPES:
-        g.fast_rows.clear()
+    cache = _FAST_ROWS[g.no_backslash_escapes]
+    if key in cache:
+        return cache[key]
+    if len(cache) >= _FAST_SHAPES:
+        cache.clear()
     pieces = []
     names = []
     exprs = []
@@ -341,10 +147,10 @@ def _fast_rows(g: _Grammar, values: list[Value], row: bytes) -> _FastRows | None
         f"        add_row(({', '.join(exprs)},))\n"
         "    return p\n"
     )
-    namespace: dict[str, object] = {"D": Decimal, "conv": _convert_literal, "g": g}
+    namespace: dict[str, object] = {"D": Decimal, "conv": convert_literal, "g": g}
     exec(compile(source, f"<sql rows {shape}>", "exec"), namespace)
     fast = _FastRows(pattern, namespace["convert"])  # type: ignore[arg-type]
-    g.fast_rows[key] = fast
+    cache[key] = fast
     return fast
 
 
@@ -360,13 +166,14 @@ def _raw_convert(
     return p
 
 
-def _raw_rows(g: _Grammar, width: int) -> _FastRows | None:
+def _raw_rows(g: Grammar, width: int) -> _FastRows | None:
     """The fast path of ``raw_sql``: rows of ``width`` values are checked, not converted;
     ``findall`` gives (row text, separator, error group)."""
     if width == 0 or width > _FAST_MAX_COLUMNS:
         return None
-    if width in g.raw_rows:
-        return g.raw_rows[width]
+    cache = _RAW_ROWS[g.no_backslash_escapes]
+    if width in cache:
+        return cache[width]
     # Plain forms first (each must end at the value's end), then any literal.
     plain = rb"" if g.no_backslash_escapes else rb"\\"
     value = (
@@ -375,7 +182,7 @@ def _raw_rows(g: _Grammar, width: int) -> _FastRows | None:
     )
     row = rb"\(" + value + rb"(?:," + value + rb"){%d}\)" % (width - 1)
     pattern = re.compile(rb"(" + row + rb")(\s*+,\s*+)|(.).*", re.DOTALL)
-    fast = g.raw_rows[width] = _FastRows(pattern, _raw_convert)  # type: ignore[arg-type]
+    fast = cache[width] = _FastRows(pattern, _raw_convert)  # type: ignore[arg-type]
     return fast
 
 
@@ -388,7 +195,7 @@ no further (the target cannot read an expression into it)."""
 
 
 def _split_rows(
-    g: _Grammar, buf: bytes, pos: int, separator: bytes, base: int
+    g: Grammar, buf: bytes, pos: int, separator: bytes, base: int
 ) -> tuple[list[bytes], list[int]] | None:
     """The cheapest raw-mode scan: cut the rows from ``pos`` at each ``)<separator>(``.
 
@@ -478,7 +285,7 @@ class SqlReader:
         raw_sql: bool = False,
     ) -> None:
         self._path = chunk.file.path
-        self._grammar = _grammar(sql_mode)
+        self._grammar = grammar_for(sql_mode)
         self._end = chunk.end
         self._start = start or ReadPosition(offset=chunk.offset, columns=None)
         self._batch_rows = max(1, batch_rows)
@@ -601,7 +408,7 @@ class SqlReader:
         careful_row = g.row.match
         careful_values = g.values.findall
         skip_ws = g.ws.match
-        convert = _convert_literal
+        convert = convert_literal
         batch_rows = self._batch_rows
         fast: _FastRows | None = None
         fast_misses = 0
@@ -640,7 +447,7 @@ class SqlReader:
                 # last one (ends in ';'), odd rows, and rows cut by the end of the buffer.
                 m = careful_row(buf, pos)
                 if m is None:
-                    problem = _diagnose_row(g, buf, pos, self._eof)
+                    problem = diagnose_row(g, buf, pos, self._eof)
                     if problem is not None:
                         raise self._error(buf, *problem)
                     buf = self._refill(buf, pos)
@@ -768,73 +575,6 @@ def _seek(file: BinaryIO, offset: int, seekable: bool) -> None:
         remaining -= len(data)
 
 
-def _diagnose_row(g: _Grammar, buf: bytes, pos: int, eof: bool) -> tuple[int, str] | None:
-    """Walk the row at ``pos`` token by token after the fast pattern failed on it.
-
-    Returns None when the row may simply continue past the end of the buffer (read more and
-    retry), else ``(offset in buf, message)``.
-    """
-    n = len(buf)
-    ws = g.ws  # not comments: the fast patterns accept none inside a VALUES list
-
-    def ended(at: int) -> tuple[int, str] | None:
-        return (at, "file ends inside an INSERT statement (is it truncated?)") if eof else None
-
-    p = ws.match(buf, pos).end()  # type: ignore[union-attr]
-    if p >= n:
-        return ended(n)
-    if buf[p] != 40:  # '('
-        return (p, "expected '(' to start a row tuple")
-    p = ws.match(buf, p + 1).end()  # type: ignore[union-attr]
-    if p >= n:
-        return ended(n)
-    if buf[p] != 41:  # ')'
-        while True:
-            m = g.value.match(buf, p)
-            if m is None or m.end() >= n:
-                if m is None:
-                    problem = _bad_value(g, buf, p, eof)
-                    if problem is not None:
-                        return problem
-                return ended(n)
-            p = ws.match(buf, m.end()).end()  # type: ignore[union-attr]
-            if p >= n:
-                return ended(n)
-            char = buf[p]
-            if char == 41:
-                break
-            if char != 44:  # ','
-                return (p, "expected ',' or ')' after a value")
-            p = ws.match(buf, p + 1).end()  # type: ignore[union-attr]
-            if p >= n:
-                return ended(n)
-    p = ws.match(buf, p + 1).end()  # type: ignore[union-attr]
-    if p >= n:
-        return ended(n)
-    if buf[p] not in b",;":
-        return (p, "expected ',' or ';' after a row tuple")
-    return (pos, "cannot parse this row tuple")  # the walker accepted what the pattern refused
-
-
-_TOKEN_END = re.compile(rb"[\s,()]")
-
-
-def _bad_value(g: _Grammar, buf: bytes, p: int, eof: bool) -> tuple[int, str] | None:
-    """Why no literal matches at ``p``; None when it may be cut by the end of the buffer."""
-    opening = g.string_start.match(buf, p)
-    if opening is not None:
-        quote = opening.group(1)
-        quoted = _quoted(quote, g.no_backslash_escapes)
-        if re.compile(quoted, re.DOTALL).match(buf, opening.start(1)) is None:
-            if not eof:
-                return None
-            return (opening.start(1), "unterminated string literal")
-        return (p, "invalid literal")
-    if _TOKEN_END.search(buf, p) is None and not eof:
-        return None
-    return (p, "invalid value in row tuple")
-
-
 # ---------------------------------------------------------------------------------------------
 # Statement boundaries
 # ---------------------------------------------------------------------------------------------
@@ -847,7 +587,7 @@ def statement_ends(path: str, compression: str | None, sql_mode: str) -> Iterato
     Used to split a large file into chunks at statement boundaries; a trailing statement with
     no ``;`` yields nothing (the reader reports it).
     """
-    statement = _grammar(sql_mode).statement
+    statement = grammar_for(sql_mode).statement
     block = 4 * 1024 * 1024
     with open_decompressed(path, compression) as file:
         buf = b""

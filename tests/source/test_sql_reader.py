@@ -28,7 +28,7 @@ from lightning_core.interfaces import (
     SourceReader,
     Value,
 )
-from lightning_core.source import sql_reader
+from lightning_core.source import sql_grammar, sql_reader
 from lightning_core.source.sql_reader import SqlReader, statement_ends
 from lightning_core.sqltext import format_row
 from lightning_core.testing.sqldump import write_sql_dump
@@ -873,7 +873,7 @@ def parsed_offsets(batches: list[RowBatch]) -> list[int]:
     ],
 )
 def test_raw_sql_scan_cuts_plain_runs_and_refuses_doubtful_ones(row: bytes, cut: bool) -> None:
-    grammar = sql_reader._grammar("")
+    grammar = sql_grammar.grammar_for("")
     buf = b"(0)," + b",\n".join([row] * 5) + b";"
     split = sql_reader._split_rows(grammar, buf, 4, b",\n", 100)
     if not cut:
