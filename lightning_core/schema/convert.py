@@ -32,6 +32,7 @@ from lightning_core.schema.values import (
     parse_datetime_text,
     parse_duration_text,
 )
+from lightning_core.source.sql_grammar import BinaryLiteral
 
 Converter = Callable[[Value], object]
 
@@ -147,6 +148,8 @@ def _text(value: Value) -> str | None:
 
 def _to_decimal(value: Value, zero: object) -> Decimal:
     """A number from any source value; text must be a whole MySQL number literal."""
+    if type(value) is BinaryLiteral:  # a hex/bit literal is a binary number here (MySQL)
+        return Decimal(int.from_bytes(value, "big"))
     if isinstance(value, bool):
         return Decimal(int(value))
     if isinstance(value, int | Decimal):
@@ -182,6 +185,8 @@ def _integer(ft: FieldType) -> Callable[[Value], int]:
     def convert(value: Value) -> int:
         if type(value) is int:
             return clip(value)
+        if type(value) is BinaryLiteral:
+            return clip(int.from_bytes(value, "big"))
         if isinstance(value, bytes) and (match := _INT_TEXT.fullmatch(value)):
             return clip(int(match.group(1)))
         try:

@@ -33,7 +33,32 @@ _HEX = rb"0x[0-9a-fA-F]++|[xX]'(?:[0-9a-fA-F]{2})*+'"
 _BIT = rb"0b[01]++|[bB]'[01]*+'"
 _NUM = rb"[-+]?(?:[0-9]++\.?[0-9]*+|\.[0-9]++)(?:[eE][-+]?[0-9]++)?"
 _KEYWORD = rb"(?i:NULL|TRUE|FALSE)|\\N"
-_COMMENT = rb"/\*.*?\*/|--(?=\s)[^\n]*+|\#[^\n]*+"
+_DASH_COMMENT = rb"--(?![^\x00-\x20])"
+"""``--`` starts a comment when a space, a control character or the end follows (MySQL's rule)."""
+_COMMENT = rb"/\*.*?\*/|" + _DASH_COMMENT + rb"[^\n]*+|\#[^\n]*+"
+_GAP = rb"(?:\s++|" + _COMMENT + rb")*+"
+"""Whitespace and comments, as accepted between the tokens of an INSERT outside its tuples."""
+_GAP1 = rb"(?:\s|" + _COMMENT + rb")++"
+_CHARSET_NAME = rb"[A-Za-z0-9_]++"
+_SKIPPED_STATEMENTS = (
+    rb"(?=;)|(?i:SET|USE|BEGIN|COMMIT|(?:UNLOCK|LOCK)" + _GAP1 + rb"TABLES?"
+    rb"|START" + _GAP1 + rb"TRANSACTION)(?![A-Za-z0-9_$])"
+)
+"""The statements other than INSERT that dumps hold (mydumper, dumpling, mysqldump): skipped."""
+SKIPPED_STATEMENTS_TEXT = (
+    "SET, USE, LOCK TABLES, UNLOCK TABLES, BEGIN, START TRANSACTION, COMMIT, /*...*/ comments"
+)
+
+
+class BinaryLiteral(bytes):
+    """The bytes of a hex (``0x31``, ``X'31'``) or bit (``0b1``, ``b'1'``) literal.
+
+    A binary string, except in numeric context where MySQL reads it as an unsigned binary
+    number: ``0x31`` stores 49 in an INT column where ``'1'`` stores 1. With a charset
+    introducer (``_binary 0x31``) the literal is a plain string, and reads as ``bytes``.
+    """
+
+    __slots__ = ()
 
 
 class Grammar:
@@ -44,17 +69,25 @@ class Grammar:
         sq = quoted_pattern(b"'", no_backslash_escapes)
         dq = quoted_pattern(b'"', no_backslash_escapes)
         qstr = rb"(?:" + sq + rb"|" + dq + rb")"
-        value = (
-            rb"(?:" + _INTRO + rb"(?:" + qstr + rb"(?:\s*+" + qstr + rb")*+|" + _HEX + rb"|"
-            rb"" + _BIT + rb")|" + _NUM + rb"|" + _KEYWORD + rb")"
+        string = (
+            _INTRO + rb"(?:" + qstr + rb"(?:\s*+" + qstr + rb")*+|" + _HEX + rb"|" + _BIT + rb")"
         )
+        convert = (
+            rb"(?i:CONVERT)\s*+\(\s*+"
+            + string
+            + rb"\s++(?i:USING)\s++"
+            + _CHARSET_NAME
+            + rb"\s*+\)"
+        )
+        value = rb"(?:" + string + rb"|" + _NUM + rb"|" + _KEYWORD + rb"|" + convert + rb")"
         flags = re.DOTALL
         self.value = re.compile(value, flags)
         self.quoted_part = re.compile(_WS + rb"(" + qstr + rb")", flags)
         self.string_start = re.compile(rb"(?:_[A-Za-z0-9_]++\s*+)?[nNxXbB]?(['\"])", flags)
         #: one row tuple, then the ``,`` or ``;`` after it; group 1 spans the tuple.
         self.row = re.compile(
-            _WS + rb"(\((?:(?:\s*+" + value + rb"\s*+,)*+\s*+" + value + rb")?\s*+\))\s*+[,;]",
+            _GAP + rb"(\((?:(?:\s*+" + value + rb"\s*+,)*+\s*+" + value + rb")?\s*+\))"
+            rb"" + _GAP + rb"[,;]",
             flags,
         )
         #: rows and their separators, to check a run whose strings _split_rows emptied; the
@@ -69,25 +102,31 @@ class Grammar:
             _WS + rb"(?:" + simple + rb"|([-+]?[0-9]++)|(" + value + rb"))\s*+[,)]", flags
         )
         self.ws = re.compile(_WS)
-        self.separator = re.compile(_WS + rb"([,;])", flags)
-        self.blank = re.compile(rb"(?:\s++|" + _COMMENT + rb")*+", flags)
+        self.separator = re.compile(_GAP + rb"([,;])", flags)
+        self.blank = re.compile(_GAP, flags)
+        #: an INSERT head; group 1 is the column list's inside (empty for ``()``).
         self.insert_head = re.compile(
-            rb"(?i:INSERT(?:\s++(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY))?(?:\s++IGNORE)?"
-            rb"|REPLACE(?:\s++(?:LOW_PRIORITY|DELAYED))?)(?:\s++(?i:INTO))?\s++"
-            rb"" + _NAME + rb"(?:\s*+\.\s*+" + _NAME + rb")?\s*+"
-            rb"(?:\((\s*+" + _NAME + rb"(?:\s*+,\s*+" + _NAME + rb")*+\s*+)\)\s*+)?"
-            rb"(?i:VALUES?)(?![A-Za-z0-9_$])\s*+",
+            rb"(?i:INSERT(?:" + _GAP1 + rb"(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY))?"
+            rb"(?:" + _GAP1 + rb"IGNORE)?"
+            rb"|REPLACE(?:" + _GAP1 + rb"(?:LOW_PRIORITY|DELAYED))?)"
+            rb"(?:" + _GAP1 + rb"(?i:INTO))?" + _GAP1 + rb""
+            rb"" + _NAME + rb"(?:" + _GAP + rb"\." + _GAP + _NAME + rb")?" + _GAP + rb""
+            rb"(?:\((" + _GAP + rb"(?:" + _NAME + rb"(?:" + _GAP + rb"," + _GAP + _NAME + rb")*+"
+            rb"" + _GAP + rb")?)\)" + _GAP + rb")?"
+            rb"(?i:VALUES?)(?![A-Za-z0-9_$])" + _GAP,
             flags,
         )
+        self.skipped_statement = re.compile(_SKIPPED_STATEMENTS, flags)
         self.insert_keyword = re.compile(rb"(?i:INSERT|REPLACE)(?![A-Za-z0-9_$])")
-        generic = rb"[^;'\"`/#\-]++|/(?!\*)|-(?!-\s)"
+        generic = rb"[^;'\"`/#\-]++|/(?!\*)|(?!" + _DASH_COMMENT + rb")-"
         bq = rb"`[^`]*+(?:``[^`]*+)*+`"
         pieces = sq + rb"|" + dq + rb"|" + bq + rb"|" + _COMMENT + rb"|" + generic
         #: a whole statement other than INSERT, through its ``;``.
         self.statement = re.compile(rb"(?:" + pieces + rb")*+;", flags)
         #: one piece of a statement, or an opening that is never closed (group 1).
         self.statement_piece = re.compile(rb"(?:" + pieces + rb"|;|(['\"`]|/\*))", flags)
-        self.name = re.compile(_NAME)
+        #: in a column list: a comment, or a name (group 1).
+        self.column_name = re.compile(rb"(?:" + _COMMENT + rb")|(" + _NAME + rb")", flags)
         if no_backslash_escapes:
             self.unescape: dict[int, Callable[[bytes], bytes]] = {
                 39: lambda body: body.replace(b"''", b"'"),
@@ -156,20 +195,23 @@ def grammar_for(sql_mode: str) -> Grammar:
 # ---------------------------------------------------------------------------------------------
 
 _INTRODUCER = re.compile(rb"_[A-Za-z0-9_]++\s*+|[nN](?=')")
+_CONVERT_USING = re.compile(
+    rb"(?i:CONVERT)\s*+\(\s*+(.*?)\s++(?i:USING)\s++" + _CHARSET_NAME + rb"\s*+\)\Z", re.DOTALL
+)
 _KEYWORD_VALUES: dict[bytes, Value] = {b"NULL": None, b"TRUE": 1, b"FALSE": 0, b"\\N": None}
 
 
-def _bits_to_bytes(digits: bytes) -> bytes:
+def _bits_to_bytes(digits: bytes) -> BinaryLiteral:
     if not digits:
-        return b""
+        return BinaryLiteral()
     number = int(digits, 2)
-    return number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
+    return BinaryLiteral(number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big"))
 
 
-def _hex_to_bytes(digits: bytes) -> bytes:
+def _hex_to_bytes(digits: bytes) -> BinaryLiteral:
     if len(digits) % 2:
         digits = b"0" + digits
-    return bytes.fromhex(digits.decode("ascii"))
+    return BinaryLiteral(bytes.fromhex(digits.decode("ascii")))
 
 
 def convert_literal(token: bytes, grammar: Grammar) -> Value:
@@ -191,12 +233,17 @@ def convert_literal(token: bytes, grammar: Grammar) -> Value:
     keyword = token.upper()
     if keyword in _KEYWORD_VALUES:
         return _KEYWORD_VALUES[keyword]
+    if first in b"cC":
+        # CONVERT(<string> USING <charset>): the string's bytes, as a string
+        inner = _CONVERT_USING.match(token)
+        assert inner is not None, "the value pattern matched a CONVERT(... USING ...)"
+        value = convert_literal(inner.group(1), grammar)
+        return bytes(value) if isinstance(value, BinaryLiteral) else value
     intro = _INTRODUCER.match(token)
     if intro is not None:
-        token = token[intro.end() :]
-        if token[:2] in (b"0x", b"0b"):
-            return convert_literal(token, grammar)
-    first = token[0]
+        # a charset introducer makes even a hex or bit literal a string
+        value = convert_literal(token[intro.end() :], grammar)
+        return bytes(value) if isinstance(value, BinaryLiteral) else value
     if first in b"xX":
         return _hex_to_bytes(token[2:-1])
     if first in b"bB":
@@ -216,14 +263,25 @@ def diagnose_row(g: Grammar, buf: bytes, pos: int, eof: bool) -> tuple[int, str]
     retry), else ``(offset in buf, message)``.
     """
     n = len(buf)
-    ws = g.ws  # not comments: the fast patterns accept none inside a VALUES list
+    ws = g.ws  # inside a tuple no comments: no dump tool writes them there
+    gap = g.blank  # between tuples comments are accepted
 
     def ended(at: int) -> tuple[int, str] | None:
         return (at, "file ends inside an INSERT statement (is it truncated?)") if eof else None
 
-    p = ws.match(buf, pos).end()  # type: ignore[union-attr]
-    if p >= n:
-        return ended(n)
+    def after_gap(at: int) -> int | tuple[int, str] | None:
+        """Where the gap at ``at`` ends, or the verdict when it reaches the buffer's end."""
+        p = gap.match(buf, at).end()  # type: ignore[union-attr]
+        if p >= n:
+            return ended(n)
+        if buf.startswith(b"/*", p):
+            return (p, "unterminated comment") if eof else None
+        return p
+
+    p_or = after_gap(pos)
+    if not isinstance(p_or, int):
+        return p_or
+    p = p_or
     if buf[p] != 40:  # '('
         return (p, "expected '(' to start a row tuple")
     p = ws.match(buf, p + 1).end()  # type: ignore[union-attr]
@@ -249,15 +307,18 @@ def diagnose_row(g: Grammar, buf: bytes, pos: int, eof: bool) -> tuple[int, str]
             p = ws.match(buf, p + 1).end()  # type: ignore[union-attr]
             if p >= n:
                 return ended(n)
-    p = ws.match(buf, p + 1).end()  # type: ignore[union-attr]
-    if p >= n:
-        return ended(n)
+    p_or = after_gap(p + 1)
+    if not isinstance(p_or, int):
+        return p_or
+    p = p_or
     if buf[p] not in b",;":
         return (p, "expected ',' or ';' after a row tuple")
     return (pos, "cannot parse this row tuple")  # the walker accepted what the pattern refused
 
 
 _TOKEN_END = re.compile(rb"[\s,()]")
+_LONGEST_CONVERT = 1024 * 1024
+"""A ``CONVERT(...)`` cut by the buffer's end is read on for at most this many bytes."""
 
 
 def _bad_value(g: Grammar, buf: bytes, p: int, eof: bool) -> tuple[int, str] | None:
@@ -273,4 +334,10 @@ def _bad_value(g: Grammar, buf: bytes, p: int, eof: bool) -> tuple[int, str] | N
         return (p, "invalid literal")
     if _TOKEN_END.search(buf, p) is None and not eof:
         return None
+    if (
+        not eof
+        and len(buf) - p < _LONGEST_CONVERT
+        and b"CONVERT".startswith(buf[p : p + 7].upper())
+    ):
+        return None  # CONVERT(... USING ...) may be cut by the buffer's end
     return (p, "invalid value in row tuple")

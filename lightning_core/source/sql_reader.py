@@ -33,7 +33,13 @@ from lightning_core.config import MydumperConfig
 from lightning_core.errors import SourceError
 from lightning_core.interfaces import Chunk, ReadPosition, RowBatch, Value
 from lightning_core.source.compression import open_decompressed
-from lightning_core.source.sql_grammar import Grammar, convert_literal, diagnose_row, grammar_for
+from lightning_core.source.sql_grammar import (
+    SKIPPED_STATEMENTS_TEXT,
+    Grammar,
+    convert_literal,
+    diagnose_row,
+    grammar_for,
+)
 
 __all__ = ["BATCH_BYTES", "BATCH_ROWS", "SqlReader", "statement_ends"]
 
@@ -45,6 +51,8 @@ _MIN_BLOCK = 256 * 1024
 """Smallest read; below this the per-refill cost dominates."""
 _HEAD_LIMIT = 1024 * 1024
 """An INSERT head (with its column list) longer than this is malformed, not truncated."""
+_KEYWORD_LIMIT = 64
+"""A statement's first words fit in this many bytes (with comments between them, usually)."""
 
 _FAST_MAX_COLUMNS = 512
 """Wider rows always take the careful path (the fast pattern's size grows with the width)."""
@@ -367,11 +375,14 @@ class SqlReader:
         g = self._grammar
         chunk_end = self._end
         while True:
+            start = pos
             pos = g.blank.match(buf, pos).end()  # type: ignore[union-attr]
             if pos >= len(buf):
                 if self._eof:
                     return buf, -1, None
-                buf = self._refill(buf, pos)
+                # A comment may go on past the buffer's end: rescan it with more input, or
+                # its rest would be read as a statement (and the INSERT after it skipped).
+                buf = self._refill(buf, start)
                 pos = 0
                 continue
             if chunk_end is not None and self._base + pos >= chunk_end:
@@ -389,6 +400,23 @@ class SqlReader:
                     pos,
                     "unsupported INSERT/REPLACE statement: only "
                     "`INSERT|REPLACE [IGNORE] INTO t [(cols)] VALUES (...),...;` can be imported",
+                )
+            if g.skipped_statement.match(buf, pos) is None:
+                if buf.startswith(b"/*", pos):  # a comment that blank did not close
+                    if self._eof:
+                        raise self._statement_error(buf, pos)
+                    buf = self._refill(buf, pos)
+                    pos = 0
+                    continue
+                if not self._eof and len(buf) - pos < _KEYWORD_LIMIT:
+                    buf = self._refill(buf, pos)  # the keyword may be cut by the buffer's end
+                    pos = 0
+                    continue
+                raise self._error(
+                    buf,
+                    pos,
+                    "unexpected statement: a data file may hold INSERT/REPLACE ... VALUES "
+                    f"statements, and {SKIPPED_STATEMENTS_TEXT} (skipped); fix or remove it",
                 )
             stmt = g.statement.match(buf, pos)
             if stmt is None:
@@ -522,9 +550,11 @@ class SqlReader:
         text = head.group(1)
         if text is None:
             return None
-        names = []
-        for match in self._grammar.name.finditer(text):
-            raw = match.group()
+        names = []  # `INSERT INTO t () VALUES ()` has none: every row is the columns' defaults
+        for match in self._grammar.column_name.finditer(text):
+            raw = match.group(1)
+            if raw is None:  # a comment
+                continue
             if raw[:1] in (b"`", b'"'):
                 quote = raw[:1]
                 raw = raw[1:-1].replace(quote + quote, quote)
@@ -532,7 +562,7 @@ class SqlReader:
                 names.append(raw.decode("utf-8"))
             except UnicodeDecodeError:
                 raise self._error(
-                    buf, head.start(1) + match.start(), "column name is not valid UTF-8"
+                    buf, head.start(1) + match.start(1), "column name is not valid UTF-8"
                 ) from None
         return tuple(names)
 
