@@ -135,7 +135,17 @@ def decode_record_key(key: bytes) -> tuple[int, int | bytes]:
     table_id = decode_int(key, 1)
     if len(key) == RECORD_KEY_LEN:
         return table_id, decode_int(key, _PREFIX_LEN)
-    return table_id, bytes(key[_PREFIX_LEN:])
+    # Any other length is a common handle: whole memcomparable datums and nothing after them,
+    # as TiDB checks when it builds one (an int handle with trailing bytes is refused).
+    handle = bytes(key[_PREFIX_LEN:])
+    try:
+        decode_all(handle, 0)
+    except (EncodeError, ValueError, IndexError, struct.error) as exc:
+        raise EncodeError(
+            f"invalid record key {key[:24].hex()}: its handle is neither an 8-byte int handle "
+            f"nor whole encoded datums ({exc})"
+        ) from None
+    return table_id, handle
 
 
 def decode_index_key(key: bytes) -> tuple[int, int, list[tuple[Kind, Any]]]:
