@@ -13,6 +13,7 @@ import ast
 import difflib
 import enum
 import json
+import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -49,11 +50,13 @@ from lightning_core.config_sections import (
     TikvImporterConfig,
     default_region_concurrency,
 )
+from lightning_core.dsn import REDACTED, redact_dsn
 from lightning_core.errors import ConfigError
 
 __all__ = [
     "DEFAULT_FILTER",
     "LOG_LEVELS",
+    "TIDB_PASSWORD_ENV",
     "ByteSize",
     "CheckpointConfig",
     "ConflictConfig",
@@ -74,6 +77,7 @@ __all__ = [
     "SecurityConfig",
     "TidbConfig",
     "TikvImporterConfig",
+    "apply_environment",
     "config_from_mapping",
     "config_from_toml",
     "config_to_mapping",
@@ -89,7 +93,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-REDACTED = "******"
 
 # ---------------------------------------------------------------------------------------------
 # Value syntax shared by the converter and the command-line flags.
@@ -582,9 +585,6 @@ def _is_secret(key: str) -> bool:
     )
 
 
-_DSN_PASSWORD = re.compile(r"^([^:@/]*):([^@]*)@")
-
-
 def _dump(value: Any, *, redact: bool) -> Any:
     if attrs.has(type(value)):
         return {
@@ -605,7 +605,7 @@ def _dump_field(key: str, value: Any, redact: bool) -> Any:
         if _is_secret(key):
             return REDACTED
         if key == "dsn":
-            return _DSN_PASSWORD.sub(rf"\1:{REDACTED}@", value)
+            return redact_dsn(value)
     return _dump(value, redact=redact)
 
 
@@ -623,3 +623,18 @@ def redacted(config: Any) -> dict[str, Any]:
     (also in ``[plugin.*]`` tables) replaced by ``"******"``; safe for logs."""
     result: dict[str, Any] = _dump(config, redact=True)
     return result
+
+
+#: The environment variable that holds ``[tidb] password``. It overrides the file and is
+#: overridden by ``--tidb-password``; unlike a flag, it is not readable in ``/proc/*/cmdline``.
+TIDB_PASSWORD_ENV = "TIDB_LIGHTNING_TIDB_PASSWORD"
+
+
+def apply_environment(
+    config: LightningConfig, environ: Mapping[str, str] | None = None
+) -> LightningConfig:
+    """``config`` with ``$TIDB_LIGHTNING_TIDB_PASSWORD``, when set, as ``[tidb] password``."""
+    password = (os.environ if environ is None else environ).get(TIDB_PASSWORD_ENV)
+    if password is None:
+        return config
+    return attrs.evolve(config, tidb=attrs.evolve(config.tidb, password=password))

@@ -16,6 +16,7 @@ import attrs
 
 from lightning_core.config import (
     LightningConfig,
+    apply_environment,
     load_config_file,
     parse_log_level,
     parse_post_op_level,
@@ -145,7 +146,13 @@ def add_lightning_flags(parser: argparse.ArgumentParser) -> None:
     add(_spellings("tidb-host"), "tidb_host", "target server host", metavar="HOST")
     add(_spellings("tidb-port"), "tidb_port", "target server SQL port", type=int, metavar="PORT")
     add(_spellings("tidb-user"), "tidb_user", "user name on the target", metavar="USER")
-    add(_spellings("tidb-password"), "tidb_password", "password on the target", metavar="PASSWORD")
+    add(
+        _spellings("tidb-password"),
+        "tidb_password",
+        "password on the target; other users can read it in the process list, so prefer "
+        "the TIDB_LIGHTNING_TIDB_PASSWORD environment variable",
+        metavar="PASSWORD",
+    )
     add(_spellings("tidb-status"), "tidb_status", "TiDB status port", type=int, metavar="PORT")
     add(_spellings("pd-urls"), "pd_urls", "PD endpoint address(es)", metavar="ADDR")
     add(_spellings("importer"), "importer", "tikv-importer address (host:port)", metavar="ADDR")
@@ -196,10 +203,11 @@ def apply_flags(config: LightningConfig, namespace: argparse.Namespace) -> Light
 
 
 def config_from_args(namespace: argparse.Namespace) -> LightningConfig:
-    """The configuration of ``-config`` (defaults when absent) with the other flags on top.
+    """The configuration of ``-config`` (defaults when absent), then the environment
+    (:data:`~lightning_core.config.TIDB_PASSWORD_ENV`), then the other flags on top.
 
     :raises ConfigError: the file cannot be read or is invalid.
     """
     path = getattr(namespace, "config", None)
     config = load_config_file(path) if path else LightningConfig()
-    return apply_flags(config, namespace)
+    return apply_flags(apply_environment(config), namespace)

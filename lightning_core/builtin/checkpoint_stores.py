@@ -16,11 +16,11 @@ def _file_store(*, config: Any, task: str) -> Any:
 
 
 def _mysql_store(*, config: Any, task: str) -> Any:
-    from lightning_core.checkpoints.mysql_store import MySQLCheckpointStore, parse_dsn
+    from lightning_core.checkpoints.mysql_store import MySQLCheckpointStore, address_from_dsn
     from lightning_core.target import address_from_config
 
     dsn = config.checkpoint.dsn
-    address = parse_dsn(dsn) if dsn else address_from_config(config)
+    address = address_from_dsn(dsn) if dsn else address_from_config(config)
     return MySQLCheckpointStore(address, config.checkpoint.schema, task)
 
 

@@ -52,7 +52,9 @@ class FileCheckpointStore:
         """Append records; they are in the operating system's hands when this returns."""
         if self._out is None:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            self._out = open(self.path, "ab")  # noqa: SIM115 - kept open for the whole run
+            # owner-only: the records name the task's tables and files
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._out = os.fdopen(fd, "ab")
             self._repair_tail()
         data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
         self._out.write(data)

@@ -8,33 +8,18 @@ the dsn is empty, on the ``[tidb]`` target — as Loader kept its checkpoints.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
-from lightning_core.errors import ConfigError
+from lightning_core.dsn import parse_dsn
 from lightning_core.sqltext import quote_identifier
 from lightning_core.target import TargetAddress, connect, drop_if_unused, with_retries
 
-_DSN = re.compile(
-    r"^(?P<user>[^:@]*)(?::(?P<password>[^@]*))?@tcp\((?P<host>[^:)]+):(?P<port>\d+)\)/?"
-)
 
-
-def parse_dsn(dsn: str) -> TargetAddress:
-    """A Go-style MySQL DSN (``root:pw@tcp(127.0.0.1:3306)/``) as a target address."""
-    match = _DSN.match(dsn)
-    if not match:
-        raise ConfigError(
-            f"[checkpoint] dsn {dsn!r} is not of the form user:password@tcp(host:port)/; "
-            "fix it or leave it empty to use the [tidb] server"
-        )
-    return TargetAddress(
-        host=match["host"],
-        port=int(match["port"]),
-        user=match["user"],
-        password=match["password"] or "",
-    )
+def address_from_dsn(dsn: str) -> TargetAddress:
+    """The server of a Go-style MySQL DSN (``root:pw@tcp(127.0.0.1:3306)/``)."""
+    parts = parse_dsn(dsn)
+    return TargetAddress(host=parts.host, port=parts.port, user=parts.user, password=parts.password)
 
 
 class MySQLCheckpointStore:
