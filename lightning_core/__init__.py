@@ -4,6 +4,7 @@ The public API for plugin authors is re-exported here; everything else is privat
 """
 
 from lightning_core._markers import hookimpl, hookspec
+from lightning_core.checkpoints.state import ChunkState
 from lightning_core.context import ImportContext, TableSummary
 from lightning_core.errors import (
     CheckpointError,
@@ -18,6 +19,8 @@ from lightning_core.errors import (
 )
 from lightning_core.interfaces import (
     Chunk,
+    ChunkResult,
+    ConflictStrategy,
     FileKind,
     ReadPosition,
     RowBatch,
@@ -25,6 +28,7 @@ from lightning_core.interfaces import (
     SourceReader,
     Value,
 )
+from lightning_core.pipeline.targets import TargetTable
 from lightning_core.registry import (
     BackendRecord,
     CheckpointStoreRecord,
@@ -32,15 +36,30 @@ from lightning_core.registry import (
     EncoderRecord,
     SourceReaderRecord,
 )
+from lightning_core.sqltext import format_row, quote_identifier, sql_mode_has
+from lightning_core.target import (
+    CONNECTION_ERRORS,
+    TargetAddress,
+    address_from_config,
+    connect,
+    drop_if_unused,
+    error_code,
+    is_transient,
+    with_retries,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CONNECTION_ERRORS",
     "BackendRecord",
     "CheckpointError",
     "CheckpointStoreRecord",
     "Chunk",
+    "ChunkResult",
+    "ChunkState",
     "ConfigError",
+    "ConflictStrategy",
     "ConflictStrategyRecord",
     "DuplicateKeyError",
     "EncodeError",
@@ -57,9 +76,20 @@ __all__ = [
     "SourceReader",
     "SourceReaderRecord",
     "TableSummary",
+    "TargetAddress",
     "TargetError",
+    "TargetTable",
     "Value",
     "__version__",
+    "address_from_config",
+    "connect",
+    "drop_if_unused",
+    "error_code",
+    "format_row",
     "hookimpl",
     "hookspec",
+    "is_transient",
+    "quote_identifier",
+    "sql_mode_has",
+    "with_retries",
 ]

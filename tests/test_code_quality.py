@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,3 +30,18 @@ def test_mypy_strict() -> None:
         "plugins/migrate_loader/lightning_migrate_loader",
     )
     assert checked.returncode == 0, checked.stdout
+
+
+PRIVATE_CORE_MODULES = re.compile(
+    r"^\s*(from|import)\s+lightning_core\.(pipeline|checkpoints\.state|sqltext|target)\b", re.M
+)
+
+
+def test_plugins_import_only_the_public_core_api() -> None:
+    offenders = [
+        f"{path.relative_to(REPO)}:{text[: match.start()].count(chr(10)) + 1}"
+        for path in sorted((REPO / "plugins").rglob("*.py"))
+        for text in [path.read_text()]
+        for match in PRIVATE_CORE_MODULES.finditer(text)
+    ]
+    assert not offenders, f"plugins import private core modules: {offenders}"

@@ -17,19 +17,26 @@ from typing import Any
 import attrs
 
 from lightning_backend_tidb.encoder import DEFAULT_STATEMENT_BYTES, SqlStatementEncoder
-from lightning_core import DuplicateKeyError, EncodeError, RowBatch, TargetError
-from lightning_core.checkpoints.state import ChunkState
-from lightning_core.interfaces import Chunk, ChunkResult, ConflictStrategy, ReadPosition
-from lightning_core.pipeline.targets import TargetTable
-from lightning_core.sqltext import quote_identifier, sql_mode_has
-from lightning_core.target import (
+from lightning_core import (
     CONNECTION_ERRORS,
+    Chunk,
+    ChunkResult,
+    ChunkState,
+    ConflictStrategy,
+    DuplicateKeyError,
+    EncodeError,
+    ReadPosition,
+    RowBatch,
     TargetAddress,
+    TargetError,
+    TargetTable,
     address_from_config,
     connect,
     drop_if_unused,
     error_code,
     is_transient,
+    quote_identifier,
+    sql_mode_has,
     with_retries,
 )
 

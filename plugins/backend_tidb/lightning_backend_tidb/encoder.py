@@ -7,10 +7,14 @@ from itertools import accumulate
 
 import attrs
 
-from lightning_core import EncodeError, RowBatch
-from lightning_core.interfaces import ConflictStrategy
-from lightning_core.pipeline.targets import TargetTable
-from lightning_core.sqltext import format_row, quote_identifier
+from lightning_core import (
+    ConflictStrategy,
+    EncodeError,
+    RowBatch,
+    TargetTable,
+    format_row,
+    quote_identifier,
+)
 
 DEFAULT_STATEMENT_BYTES = 1024 * 1024
 

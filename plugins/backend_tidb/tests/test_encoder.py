@@ -9,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lightning_backend_tidb.encoder import SqlStatementEncoder
 
-from lightning_core import EncodeError, ReadPosition, RowBatch
+from lightning_core import EncodeError, ReadPosition, RowBatch, TargetTable
 from lightning_core.builtin.conflicts import VerbStrategy
-from lightning_core.pipeline.targets import TargetTable
 
 TABLE = TargetTable(schema="db", name="t", columns=("id", "Name", "price"))
 REPLACE = VerbStrategy("replace", "REPLACE INTO")
