@@ -19,12 +19,41 @@ KINDS: tuple[Kind, ...] = (
     "checkpoint_store",
 )
 
-#: Which distribution to pip-install for a well-known component that is missing.
-KNOWN_PACKAGES: dict[tuple[Kind, str], str] = {
-    ("backend", "tidb"): "tidb-lightning-backend-tidb",
-    ("backend", "local"): "tidb-lightning-backend-local",
-    ("backend", "importer"): "tidb-lightning-backend-importer",
-    ("encoder", "sql"): "tidb-lightning-backend-tidb",
+
+@attrs.frozen
+class KnownPackage:
+    """Where a well-known component comes from: its distribution and its checkout directory."""
+
+    distribution: str
+    directory: str
+    """The distribution's directory in the repository, relative to its root."""
+    written: bool = True
+    """False while the distribution is planned but not in the repository yet."""
+
+    def hint(self) -> str:
+        """What to tell a user who asked for the missing component."""
+        if not self.written:
+            return (
+                f"it is not written yet: it will be distribution {self.distribution} "
+                f"(./{self.directory} in the repository)"
+            )
+        # the distributions are not published to any package index yet
+        return (
+            f"install it with: pip install ./{self.directory} (from the repository root; "
+            f"distribution {self.distribution})"
+        )
+
+
+#: Which distribution provides a well-known component that is missing.
+KNOWN_PACKAGES: dict[tuple[Kind, str], KnownPackage] = {
+    ("backend", "tidb"): KnownPackage("tidb-lightning-backend-tidb", "plugins/backend_tidb"),
+    ("backend", "local"): KnownPackage(
+        "tidb-lightning-backend-local", "plugins/backend_local", written=False
+    ),
+    ("backend", "importer"): KnownPackage(
+        "tidb-lightning-backend-importer", "plugins/backend_importer", written=False
+    ),
+    ("encoder", "sql"): KnownPackage("tidb-lightning-backend-tidb", "plugins/backend_tidb"),
 }
 
 
@@ -150,7 +179,7 @@ class Registry:
             message += f"; did you mean {close[0]!r}?"
         package = KNOWN_PACKAGES.get((kind, name))
         if package:
-            message += f"; install it with: pip install {package}"
+            message += f"; {package.hint()}"
         if self.load_failures:
             failed = "; ".join(f"{dist}: {err}" for dist, err in self.load_failures.items())
             message += f"; plugins that failed to load: {failed}"

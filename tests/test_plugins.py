@@ -97,9 +97,20 @@ def test_unknown_backend_lists_installed_and_package() -> None:
         registry.get("backend", "local")
     message = str(info.value)
     assert "installed: " in message and "tidb" in message
-    assert "pip install tidb-lightning-backend-local" in message
+    assert "not written yet" in message and "pip install" not in message
+    assert "tidb-lightning-backend-local" in message and "./plugins/backend_local" in message
     with pytest.raises(PluginError, match="did you mean 'tidb'"):
         registry.get("backend", "tibd")
+
+
+def test_install_hint_names_the_checkout_directory_and_the_distribution() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    with pytest.raises(PluginError) as info:
+        Registry().get("backend", "tidb")
+    message = str(info.value)
+    assert "pip install ./plugins/backend_tidb" in message
+    assert "tidb-lightning-backend-tidb" in message
+    assert (repo / "plugins" / "backend_tidb" / "pyproject.toml").exists()
 
 
 def test_wrong_record_type_is_refused() -> None:
