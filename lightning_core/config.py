@@ -357,7 +357,11 @@ def _make_converter() -> cattrs.Converter:
     def mydumper_options(value: Any, type_: Any) -> MydumperConfig:
         mydumper: MydumperConfig = mydumper_table(value, type_)
         for key, given, allowed in (
-            ("character-set", mydumper.character_set, ("auto", "binary", "utf8mb4", "utf8")),
+            (
+                "character-set",
+                mydumper.character_set,
+                ("auto", "binary", "utf8mb4", "utf8", "gb18030", "gbk", "latin1"),
+            ),
             ("data-character-set", mydumper.data_character_set, ("binary", "utf8mb4", "utf8")),
         ):
             if given.lower() not in allowed:

@@ -326,7 +326,8 @@ class MydumperConfig:
     no_schema: bool = False
     """Do not create schemas; the tables already exist on the target."""
     character_set: str = "auto"
-    """Encoding of schema files: ``auto``, ``utf8mb4``, ``gb18030``, ``latin1`` or ``binary``."""
+    """Encoding of schema files: ``auto`` (UTF-8, else GB18030, per file), ``utf8mb4``,
+    ``gb18030``, ``gbk``, ``latin1`` or ``binary`` (as is)."""
     data_character_set: str = "binary"
     """Encoding of CSV data files, converted to UTF-8; ``binary`` converts nothing."""
     data_invalid_char_replace: str = "\ufffd"

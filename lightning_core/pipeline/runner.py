@@ -32,7 +32,7 @@ from lightning_core.interfaces import CheckpointStore, ReadPosition
 from lightning_core.pipeline import workers
 from lightning_core.pipeline.plan import ImportPlan, TableTask, make_plan
 from lightning_core.pipeline.progress import ProgressReporter, summary_text, terminal_stream
-from lightning_core.pipeline.schema import create_schemas, target_tables
+from lightning_core.pipeline.schema import create_schemas, planned_targets
 from lightning_core.pipeline.status import StatusServer
 from lightning_core.pipeline.targets import TargetTable
 from lightning_core.pipeline.verify import verify_table
@@ -202,8 +202,9 @@ class Importer:
                 plan,
                 sql_mode=self.config.tidb.sql_mode or "",
                 no_schema=self.config.mydumper.no_schema,
+                character_set=self.config.mydumper.character_set,
             )
-            targets = target_tables(conn, plan)
+            plan, targets = planned_targets(conn, plan, no_schema=self.config.mydumper.no_schema)
         finally:
             conn.close()
         if self._new_task:

@@ -11,6 +11,11 @@ A filter is a list of rules, each ``schema-pattern.table-pattern``. A pattern is
 A rule starting with ``!`` excludes what it matches; blank rules and rules starting with ``#``
 are ignored; ``@path`` reads more rules from a file, one a line. The **last** rule that matches a
 table decides whether it is included; a table that no rule matches is excluded.
+
+The system schemas (:data:`SYSTEM_SCHEMAS`) stay out unless a rule names them: a table of
+``mysql`` is included only when the last matching rule includes it *and* an including rule whose
+schema pattern is the plain or quoted name ``mysql`` matches it. So ``*.*`` or ``*.second``
+never import ``mysql.second``; ``mysql.second`` does.
 """
 
 from __future__ import annotations
@@ -24,6 +29,18 @@ import attrs
 from lightning_core.errors import ConfigError
 
 _OPTION = "[mydumper] filter"
+
+SYSTEM_SCHEMAS: frozenset[str] = frozenset(
+    {
+        "mysql",
+        "sys",
+        "information_schema",
+        "performance_schema",
+        "metrics_schema",
+        "inspection_schema",
+    }
+)
+"""Schemas of the server itself (lower case): imported only when a rule names them."""
 
 
 class _Matcher:
@@ -275,12 +292,24 @@ class TableFilter:
     def _fold(self, name: str) -> str:
         return name if self.case_sensitive else name.lower()
 
+    def _names_system_schema(self, schema: str, table: str | None) -> bool:
+        """True unless ``schema`` is a system schema that no matching include rule names."""
+        if schema.lower() not in SYSTEM_SCHEMAS:
+            return True
+        return any(
+            rule.include
+            and isinstance(rule.schema, _Literal)
+            and rule.schema.match(schema)
+            and (table is None or rule.table.match(table))
+            for rule in self.rules
+        )
+
     def match_table(self, schema: str, table: str) -> bool:
         """True when the table ``schema.table`` is included."""
         schema, table = self._fold(schema), self._fold(table)
         for rule in reversed(self.rules):
             if rule.schema.match(schema) and rule.table.match(table):
-                return rule.include
+                return rule.include and self._names_system_schema(schema, table)
         return False
 
     def match_schema(self, schema: str) -> bool:
@@ -292,7 +321,7 @@ class TableFilter:
         schema = self._fold(schema)
         for rule in reversed(self.rules):
             if rule.schema.match(schema) and (rule.include or rule.table.matches_everything):
-                return rule.include
+                return rule.include and self._names_system_schema(schema, None)
         return False
 
 
@@ -316,4 +345,4 @@ def _expand_imports(rules: Iterable[str]) -> Iterable[tuple[str, str | None]]:
             yield line, f"{path}:{number}"
 
 
-__all__ = ["TableFilter"]
+__all__ = ["SYSTEM_SCHEMAS", "TableFilter"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lightning_core.config import DEFAULT_FILTER
@@ -237,3 +237,94 @@ def test_exclude_everything_then_nothing_matches(schema: str, table: str) -> Non
     f = TableFilter.parse(["*.*", "!*.*"])
     assert not f.match_table(schema, table)
     assert not f.match_schema(schema)
+
+
+# --- Lightning's documented examples (docs.pingcap.com, "Table Filter") ----------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "table", "expected"),
+    [
+        ("irrelevant", "table", False),  # no rule: default (reject)
+        ("employees", "employees", True),  # rule 1
+        ("employees", "dept_emp", False),  # rule 2
+        ("employees", "departments", True),  # rule 3
+        ("else", "departments", True),  # rule 3
+    ],
+)
+def test_documented_precedence_table(schema: str, table: str, expected: bool) -> None:
+    rules = ["# rule 1", "employees.*", "# rule 2", "!*.dep*", "# rule 3", "*.departments"]
+    assert accepts(rules, schema, table) is expected
+
+
+def test_documented_exclusion_needs_a_leading_include() -> None:
+    assert not accepts(["!*.Password"], "db", "t")  # "every table will be filtered out"
+    assert accepts(["*.*", "!*.Password"], "db", "t")
+    assert not accepts(["*.*", "!*.Password"], "db", "password")
+    rules = ["*.*", "!*.Password", "!employees.salaries"]
+    assert not accepts(rules, "employees", "salaries")
+    assert accepts(rules, "employees", "titles")
+
+
+@pytest.mark.parametrize("schema", ["mysql", "sys", "INFORMATION_SCHEMA", "performance_schema"])
+def test_system_schemas_stay_out_unless_a_rule_names_them(schema: str) -> None:
+    # issue 16.4: Lightning's black-white-list test filter, with a leading exclusion
+    rules = ["!firstdb.*", "*.second", "seconddb.fourth"]
+    assert not accepts(rules, schema, "testtable")
+    assert not accepts(rules, schema, "second")
+    assert not TableFilter.parse(rules).match_schema(schema)
+    assert not accepts(["*.*"], schema, "t")
+    assert not accepts(["/.*/.*"], schema, "t")
+    assert accepts([f"{schema}.t"], schema, "t")
+    assert accepts([f"`{schema}`.*"], schema, "t")
+    assert TableFilter.parse([f"{schema}.t"]).match_schema(schema)
+    assert not accepts([f"{schema}.*", "*.*", "!*.x"], schema, "x")
+    assert accepts([f"{schema}.*", "*.*", "!*.x"], schema, "y")
+
+
+def test_leading_exclusion_filter_of_lightnings_test() -> None:
+    rules = ["!firstdb.*", "*.second", "seconddb.fourth"]
+    assert not accepts(rules, "firstdb", "first")
+    assert accepts(rules, "firstdb", "second")
+    assert not accepts(rules, "seconddb", "third")
+    assert accepts(rules, "seconddb", "fourth")
+    assert accepts(rules, "thirddb", "second")
+
+
+_MODEL_SCHEMAS = ["db1", "db2", "emp", "mysql", "SYS", "information_schema"]
+_MODEL_TABLES = ["t1", "t2", "second", "dept"]
+_model_pattern = st.sampled_from(["*", "db*", "?b1", "e*", "mysql", "sys", "t?", "*nd", "dept"])
+_model_rule = st.tuples(st.booleans(), _model_pattern, _model_pattern)
+
+
+def _model(rules: list[tuple[bool, str, str]], schema: str, table: str) -> bool:
+    """Lightning's rule, written independently: last match decides, no match excludes, and a
+    system schema also needs a matching include rule that spells its name."""
+    import fnmatch
+
+    schema, table = schema.lower(), table.lower()
+    decided = named = False
+    for include, schema_pattern, table_pattern in rules:
+        if fnmatch.fnmatchcase(schema, schema_pattern) and fnmatch.fnmatchcase(
+            table, table_pattern
+        ):
+            decided = include
+            named = named or (include and schema_pattern == schema)
+    if schema in {"mysql", "sys", "information_schema", "performance_schema"}:
+        return decided and named
+    return decided
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(_model_rule, max_size=6),
+    st.sampled_from(_MODEL_SCHEMAS),
+    st.sampled_from(_MODEL_TABLES),
+)
+@example([(False, "db*", "*"), (True, "*", "second")], "mysql", "second")
+@example([(True, "*", "t?"), (False, "db1", "*")], "db1", "t1")
+def test_filter_agrees_with_the_documented_model(
+    rules: list[tuple[bool, str, str]], schema: str, table: str
+) -> None:
+    text = [("" if include else "!") + f"{s}.{t}" for include, s, t in rules]
+    assert accepts(text, schema, table) is _model(rules, schema, table)
