@@ -18,6 +18,7 @@ from lightning_core.errors import (
     TargetError,
 )
 from lightning_core.interfaces import (
+    BinaryLiteral,
     Chunk,
     ChunkResult,
     ConflictStrategy,
@@ -53,6 +54,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CONNECTION_ERRORS",
     "BackendRecord",
+    "BinaryLiteral",
     "CheckpointError",
     "CheckpointStoreRecord",
     "Chunk",

@@ -14,9 +14,22 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+
+class BinaryLiteral(bytes):
+    """The bytes of a hex (``0x31``, ``X'31'``) or bit (``0b1``, ``b'1'``) literal.
+
+    A binary string, except in numeric context where MySQL reads it as an unsigned binary
+    number: ``0x31`` stores 49 in an INT column where ``'1'`` stores 1. With a charset
+    introducer (``_binary 0x31``) the literal is a plain string, and reads as ``bytes``.
+    """
+
+    __slots__ = ()
+
+
 #: A value read from a source. SQL/CSV strings are ``bytes`` exactly as in the file after
 #: unescaping; unquoted SQL numbers are ``int`` or ``Decimal`` (``Decimal`` keeps every digit and
-#: the exponent of a float literal); ``0x``/``x''``/``b''`` literals are ``bytes``; NULL is None.
+#: the exponent of a float literal); ``0x``/``x''``/``b''`` literals are :class:`BinaryLiteral`
+#: (``bytes`` that are a number in numeric columns); NULL is None.
 #: Parquet adds ``str``, ``float``, ``bool`` and the ``datetime`` types.
 Value = (
     None
@@ -220,6 +233,7 @@ class CheckpointStore(Protocol):
 
 __all__ = [
     "Backend",
+    "BinaryLiteral",
     "CheckpointStore",
     "Chunk",
     "ChunkResult",

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import attrs
 
 from lightning_core.errors import EncodeError, SchemaError
-from lightning_core.interfaces import Value
+from lightning_core.interfaces import BinaryLiteral, Value
 from lightning_core.schema.model import ColumnInfo, ColumnType, FieldType, TableInfo
 from lightning_core.schema.values import (
     JsonDoc,
@@ -32,7 +32,6 @@ from lightning_core.schema.values import (
     parse_datetime_text,
     parse_duration_text,
 )
-from lightning_core.source.sql_grammar import BinaryLiteral
 
 Converter = Callable[[Value], object]
 

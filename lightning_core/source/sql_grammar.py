@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
-from lightning_core.interfaces import Value
+from lightning_core.interfaces import BinaryLiteral, Value
 from lightning_core.sqltext import sql_mode_has
 
 # ---------------------------------------------------------------------------------------------
@@ -48,17 +48,6 @@ _SKIPPED_STATEMENTS = (
 SKIPPED_STATEMENTS_TEXT = (
     "SET, USE, LOCK TABLES, UNLOCK TABLES, BEGIN, START TRANSACTION, COMMIT, /*...*/ comments"
 )
-
-
-class BinaryLiteral(bytes):
-    """The bytes of a hex (``0x31``, ``X'31'``) or bit (``0b1``, ``b'1'``) literal.
-
-    A binary string, except in numeric context where MySQL reads it as an unsigned binary
-    number: ``0x31`` stores 49 in an INT column where ``'1'`` stores 1. With a charset
-    introducer (``_binary 0x31``) the literal is a plain string, and reads as ``bytes``.
-    """
-
-    __slots__ = ()
 
 
 class Grammar:

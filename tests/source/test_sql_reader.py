@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from lightning_core.config import MydumperConfig
 from lightning_core.errors import SourceError
 from lightning_core.interfaces import (
+    BinaryLiteral,
     Chunk,
     FileKind,
     ReadPosition,
@@ -29,7 +30,6 @@ from lightning_core.interfaces import (
     Value,
 )
 from lightning_core.source import sql_grammar, sql_reader
-from lightning_core.source.sql_grammar import BinaryLiteral
 from lightning_core.source.sql_reader import SqlReader, statement_ends
 from lightning_core.sqltext import format_row
 from lightning_core.testing.sqldump import write_sql_dump

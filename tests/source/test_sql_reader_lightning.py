@@ -15,9 +15,8 @@ import pytest
 import zstandard
 
 from lightning_core.errors import SourceError
-from lightning_core.interfaces import RowBatch
+from lightning_core.interfaces import BinaryLiteral, RowBatch
 from lightning_core.source import sql_reader
-from lightning_core.source.sql_grammar import BinaryLiteral
 from lightning_core.testing.sqldump import write_sql_dump
 from tests.source.test_sql_reader import read_batches, read_rows
 
