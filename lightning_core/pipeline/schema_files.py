@@ -10,6 +10,7 @@ import re
 from lightning_core.errors import SchemaError
 from lightning_core.interfaces import SourceFile
 from lightning_core.source.compression import open_decompressed
+from lightning_core.source.sql_grammar import grammar_for
 
 log = logging.getLogger(__name__)
 
@@ -70,61 +71,41 @@ def decode_schema_file(file: SourceFile, character_set: str) -> str:
         ) from exc
 
 
-def _statement_pattern(no_backslash_escapes: bool) -> re.Pattern[str]:
-    if no_backslash_escapes:
-        single, double = r"'(?:[^']|'')*(?:'|$)", r'"(?:[^"]|"")*(?:"|$)'
-    else:
-        single, double = r"'(?:[^'\\]|''|\\.)*(?:'|$)", r'"(?:[^"\\]|""|\\.)*(?:"|$)'
-    token = "|".join(
-        [
-            single,
-            double,
-            r"`(?:[^`]|``)*(?:`|$)",
-            r"/\*.*?(?:\*/|$)",  # also version comments, whose ``;`` is not an end
-            r"--(?:[ \t][^\n]*|(?=\n)|$)",
-            r"\#[^\n]*",
-            r"[^;'\"`/#-]+",
-            r"[/#-]",
-        ]
-    )
-    # Every character is some token, so each match ends a statement or the text.
-    return re.compile(rf"(?:{token})*;?", re.S)
-
-
 _LEADING_COMMENTS = re.compile(
     r"^\s*(?:/\*(?!!).*?\*/\s*|--[^\n]*(?:\n|$)\s*|#[^\n]*(?:\n|$)\s*)*", re.S
 )
 _VERSION_COMMENT_ONLY = re.compile(r"^/\*.*\*/$", re.S)
 
 
-def split_statements(text: str, *, no_backslash_escapes: bool = False) -> list[str]:
+def split_statements(text: str, *, sql_mode: str = "") -> list[str]:
     """The statements of ``text``, each without its ``;``, leading comments and blanks.
 
-    A ``;`` inside quotes, backquotes or comments does not end a statement. Statements that
-    are only a version comment (``/*!40101 SET NAMES binary */``) are dropped, as Lightning
-    drops them: the session's character set is ours to choose.
+    Statements end where the data files' reader says they do (quotes, backquotes and comments
+    respected, ``NO_BACKSLASH_ESCAPES`` from ``sql_mode``); the text is split after decoding,
+    because a GB18030 character's second byte may be a backquote or a backslash. Statements
+    that are only a version comment (``/*!40101 SET NAMES binary */``) are dropped, as
+    Lightning drops them: the session's character set is ours to choose.
     """
-    pattern = _statement_pattern(no_backslash_escapes)
-    statements = []
+    data = text.encode("utf-8", "surrogateescape")
+    statement = grammar_for(sql_mode).statement
+    pieces = []
     pos = 0
-    while pos < len(text):
-        match = pattern.match(text, pos)
-        assert match is not None and match.end() > pos
-        end = match.end()
-        statement = _LEADING_COMMENTS.sub("", text[pos:end]).strip()
-        statement = statement.removesuffix(";").strip()
-        pos = end
-        if statement and not _VERSION_COMMENT_ONLY.match(statement):
-            statements.append(statement)
+    while (match := statement.match(data, pos)) is not None:
+        pieces.append(data[pos : match.end()])
+        pos = match.end()
+    pieces.append(data[pos:])  # a last statement without ``;``, or an unclosed quote
+    statements = []
+    for piece in pieces:
+        body = _LEADING_COMMENTS.sub("", piece.decode("utf-8", "surrogateescape")).strip()
+        body = body.removesuffix(";").strip()
+        if body and not _VERSION_COMMENT_ONLY.match(body):
+            statements.append(body)
     return statements
 
 
 def schema_statements(file: SourceFile, character_set: str, sql_mode: str) -> list[str]:
     """The statements of a schema file, decoded with ``[mydumper] character-set``."""
-    no_backslash_escapes = "NO_BACKSLASH_ESCAPES" in sql_mode.upper()
-    return split_statements(
-        decode_schema_file(file, character_set), no_backslash_escapes=no_backslash_escapes
-    )
+    return split_statements(decode_schema_file(file, character_set), sql_mode=sql_mode)
 
 
 __all__ = ["decode_schema_file", "schema_statements", "split_statements"]
