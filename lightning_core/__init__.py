@@ -4,7 +4,7 @@ The public API for plugin authors is re-exported here; everything else is privat
 """
 
 from lightning_core._markers import hookimpl, hookspec
-from lightning_core.checkpoints.state import ChunkState
+from lightning_core.config_sections import LightningConfig
 from lightning_core.context import ImportContext, TableSummary
 from lightning_core.errors import (
     CheckpointError,
@@ -17,19 +17,31 @@ from lightning_core.errors import (
     SourceError,
     TargetError,
 )
+from lightning_core.failpoints import reach as failpoint
 from lightning_core.interfaces import (
+    ENGINE_NAMESPACE,
+    INDEX_ENGINE_ID,
+    Backend,
+    BackendWorker,
     BinaryLiteral,
+    CheckpointStore,
     Chunk,
-    ChunkResult,
+    ChunkProgress,
     ConflictStrategy,
+    Encoder,
+    Engine,
+    EngineWriter,
     FileKind,
     ReadPosition,
     RowBatch,
     SourceFile,
     SourceReader,
+    Target,
+    TargetTable,
     Value,
 )
-from lightning_core.pipeline.targets import TargetTable
+from lightning_core.kv.checksum import KVChecksum
+from lightning_core.pipeline.plan import EnginePlan, ImportPlan, TableTask
 from lightning_core.registry import (
     BackendRecord,
     CheckpointStoreRecord,
@@ -37,6 +49,7 @@ from lightning_core.registry import (
     EncoderRecord,
     SourceReaderRecord,
 )
+from lightning_core.schema.model import TableInfo
 from lightning_core.sqltext import format_row, quote_identifier, sql_mode_has
 from lightning_core.target import (
     CONNECTION_ERRORS,
@@ -53,21 +66,32 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CONNECTION_ERRORS",
+    "ENGINE_NAMESPACE",
+    "INDEX_ENGINE_ID",
+    "Backend",
     "BackendRecord",
+    "BackendWorker",
     "BinaryLiteral",
     "CheckpointError",
+    "CheckpointStore",
     "CheckpointStoreRecord",
     "Chunk",
-    "ChunkResult",
-    "ChunkState",
+    "ChunkProgress",
     "ConfigError",
     "ConflictStrategy",
     "ConflictStrategyRecord",
     "DuplicateKeyError",
     "EncodeError",
+    "Encoder",
     "EncoderRecord",
+    "Engine",
+    "EnginePlan",
+    "EngineWriter",
     "FileKind",
     "ImportContext",
+    "ImportPlan",
+    "KVChecksum",
+    "LightningConfig",
     "LightningError",
     "PluginError",
     "ReadPosition",
@@ -77,7 +101,10 @@ __all__ = [
     "SourceFile",
     "SourceReader",
     "SourceReaderRecord",
+    "TableInfo",
     "TableSummary",
+    "TableTask",
+    "Target",
     "TargetAddress",
     "TargetError",
     "TargetTable",
@@ -87,6 +114,7 @@ __all__ = [
     "connect",
     "drop_if_unused",
     "error_code",
+    "failpoint",
     "format_row",
     "hookimpl",
     "hookspec",

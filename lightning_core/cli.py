@@ -241,7 +241,7 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_from_args(parsed)
         from lightning_core.checkpoints.state import fold_records
-        from lightning_core.pipeline.runner import task_id_of
+        from lightning_core.pipeline.task import task_id_of
         from lightning_core.plugins import load_plugins
 
         host = load_plugins()
@@ -276,7 +276,11 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
                         "settings": state.settings,
                         "files": state.files,
                         "chunks": {
-                            k: {"offset": v.position.offset, "rows": v.rows, "done": v.done}
+                            k: {
+                                "offset": v.progress.position.offset,
+                                "rows": v.progress.rows,
+                                "done": v.done,
+                            }
                             for k, v in state.chunks.items()
                         },
                         "tables": {

@@ -1,18 +1,33 @@
 """The types that flow between components, and the interfaces plugins implement.
 
-Data flows one way: ``SourceFile`` → ``Chunk`` → a ``SourceReader`` yields ``RowBatch`` es →
-an encoder turns them into what a backend writes → an ``EngineWriter`` → the ``Backend``.
+This module and :mod:`lightning_core.hookspecs` are the whole plugin contract; the docstrings
+here are its reference. Data flows one way: ``SourceFile`` → ``Chunk`` → a ``SourceReader``
+yields ``RowBatch`` es → an ``Encoder`` turns them into what a backend writes → an
+``EngineWriter`` (in a worker process, opened by a ``BackendWorker``) puts them into an
+``Engine`` → the ``Backend`` (in the main process) closes and imports engines → the ``Target``
+holds the tables and checks them after import.
+
+Which process runs what: the main process builds the ``Backend``, the ``Target`` and the
+checkpoint store, and owns every checkpoint write; each worker process builds its own
+``BackendWorker`` (and through it writers and encoders) from the records, so nothing of the
+main process (connections, channels, open stores) is shared with a worker.
 """
 
 from __future__ import annotations
 
 import datetime
 import enum
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
+
+if TYPE_CHECKING:
+    from lightning_core.kv.checksum import KVChecksum
+    from lightning_core.pipeline.plan import ImportPlan
+    from lightning_core.schema.model import TableInfo
 
 
 class BinaryLiteral(bytes):
@@ -150,14 +165,6 @@ class SourceReader(Protocol):
         ...
 
 
-@attrs.frozen(kw_only=True)
-class ChunkResult:
-    """What writing a chunk (or part of it) achieved."""
-
-    rows: int
-    bytes: int
-
-
 class ConflictStrategy(Protocol):
     """How rows that collide with existing unique keys are resolved.
 
@@ -186,25 +193,240 @@ class ConflictStrategy(Protocol):
         ...
 
 
-class EngineWriter(Protocol):
-    """Writes the rows of one table's engine into a backend."""
+# --- engines ------------------------------------------------------------------------------
 
-    def append_rows(self, batch: RowBatch) -> ChunkResult:
-        """Write (or stage) the rows of a batch; durable when it returns."""
+#: The namespace of engine UUIDs (UUIDv5 of the engine tag), as TiDB Lightning derives them.
+ENGINE_NAMESPACE = uuid.UUID("d68d6abe-c59e-45d6-ade8-e2b0ceb7bedf")
+#: The engine ID of a table's index engine; data engines are numbered from 0.
+INDEX_ENGINE_ID = -1
+
+
+@attrs.frozen
+class Engine:
+    """One engine of a table: a set of KV pairs imported as a whole.
+
+    A table has data engines ``0, 1, ...`` (its chunks, grouped by ``[mydumper] batch-size``) and
+    one index engine (``INDEX_ENGINE_ID``) that takes the index pairs of every chunk.
+    """
+
+    table: str
+    """Target name of the table, as ```db`.`table```."""
+    id: int
+
+    @property
+    def tag(self) -> str:
+        """```db`.`table`:<id>``: the engine's name in logs and the source of its UUID."""
+        return f"{self.table}:{self.id}"
+
+    @property
+    def uuid(self) -> uuid.UUID:
+        """The engine's UUID (the same one TiDB Lightning gives this engine)."""
+        return uuid.uuid5(ENGINE_NAMESPACE, self.tag)
+
+    @property
+    def is_index(self) -> bool:
+        """True for the table's index engine."""
+        return self.id == INDEX_ENGINE_ID
+
+
+def _zero_checksum() -> KVChecksum:
+    from lightning_core.kv.checksum import KVChecksum  # the kv package reads RowBatch from here
+
+    return KVChecksum()
+
+
+@attrs.frozen(kw_only=True)
+class ChunkProgress:
+    """What a backend durably holds of one chunk: it survives a kill of any process."""
+
+    position: ReadPosition
+    """Where reading continues; ``position.rows`` rows of the chunk are durable."""
+    bytes: int = 0
+    """Source bytes of the chunk that are durable (0 where offsets do not measure the file)."""
+    checksum: KVChecksum = attrs.field(factory=_zero_checksum, eq=False)
+    """Lightning's checksum of the KV pairs the durable rows gave (zero when a backend writes
+    no KV pairs)."""
+    max_row_id: int = 0
+    """The largest row ID / auto-increment / auto-random value the durable rows used."""
+
+    @property
+    def rows(self) -> int:
+        """Rows of the chunk that are durable."""
+        return self.position.rows
+
+
+@attrs.frozen(kw_only=True)
+class TargetTable:
+    """A table of the target, as the target has it."""
+
+    schema: str
+    name: str
+    columns: tuple[str, ...]
+    """Names of the columns rows are written to, in table order, as the target spells them.
+    Generated columns are left out: the server computes them, and dumps do not hold them."""
+    table_id: int = 0
+    """The target's ID of the table (0 where the target has none): a table dropped and
+    created again behind a checkpoint has a new ID."""
+    model: TableInfo | None = attrs.field(default=None, eq=False, repr=False)
+    """The table model, for backends whose record sets ``needs_table_model``."""
+    lookup: dict[str, str] = attrs.field(eq=False, repr=False)
+    """Lower-cased column name → the target's spelling (MySQL column names ignore case)."""
+
+    @lookup.default
+    def _lookup(self) -> dict[str, str]:
+        return {name.lower(): name for name in self.columns}
+
+    @property
+    def quoted(self) -> str:
+        """```schema`.`name```, ready for SQL text."""
+        from lightning_core.sqltext import quote_identifier  # sqltext uses Value from here
+
+        return f"{quote_identifier(self.schema)}.{quote_identifier(self.name)}"
+
+
+# --- the backend contract ---------------------------------------------------------------------
+
+
+class EngineWriter(Protocol):
+    """Writes the rows of one chunk into the engines of a table (in a worker process)."""
+
+    def append_rows(self, batch: RowBatch, *, source_bytes: int) -> ChunkProgress | None:
+        """Write or stage the rows of a batch.
+
+        :param source_bytes: source bytes of the chunk read up to ``batch.end`` (0 where offsets
+            do not measure the file: compressed files, Parquet).
+        :returns: the chunk's progress when everything up to ``batch.end`` is durable; None while
+            the writer only buffers (the core records progress only when it is durable).
+        """
+        ...
+
+    def close(self) -> ChunkProgress | None:
+        """Flush what is buffered and release the writer.
+
+        :returns: the chunk's durable progress after the flush; None when nothing was written.
+        """
+        ...
+
+
+class BackendWorker(Protocol):
+    """The per-process side of a backend: built inside each worker process by the record's
+    ``worker_factory``; opens writers."""
+
+    accepts_raw_sql: bool
+    """True: rows of SQL sources may arrive as their source text (``RowBatch.texts``)."""
+
+    def open_writer(
+        self,
+        *,
+        table: TargetTable,
+        engine: Engine,
+        index_engine: Engine,
+        chunk: Chunk,
+        start: ChunkProgress | None,
+    ) -> EngineWriter:
+        """A writer for one chunk of ``table``.
+
+        :param engine: the data engine the chunk belongs to.
+        :param index_engine: the table's index engine.
+        :param start: the chunk's durable progress from an earlier run (None: from the start).
+        """
         ...
 
     def close(self) -> None:
-        """Flush and release what the writer holds."""
+        """Release connections and files of this process."""
         ...
 
 
 class Backend(Protocol):
-    """Where rows go: a target server or a KV store."""
+    """The coordinating side of a backend, in the main process.
+
+    Engine steps are idempotent: closing a closed engine, importing an imported one or cleaning
+    up an engine it does not know are no-ops, so a resumed run may repeat any of them.
+    """
 
     name: str
 
+    def prepare(self) -> None:
+        """Make ready to write (create ledgers, directories, check the cluster)."""
+        ...
+
+    def durable(self, chunk_keys: Sequence[str]) -> Mapping[str, ChunkProgress]:
+        """What the backend durably holds of these chunks, when it keeps its own record (a
+        ledger written with the data); chunks it knows nothing of are left out."""
+        ...
+
+    def close_engine(self, engine: Engine) -> None:
+        """Make every row written to ``engine`` durable and accept no more."""
+        ...
+
+    def import_engine(self, engine: Engine) -> None:
+        """Put a closed engine's pairs into the target."""
+        ...
+
+    def cleanup_engine(self, engine: Engine) -> None:
+        """Delete what the backend kept of an imported engine."""
+        ...
+
+    def forget_chunks(self, chunk_keys: Sequence[str]) -> None:
+        """Drop what the backend recorded of these chunks (their table starts over)."""
+        ...
+
+    def forget_task(self) -> None:
+        """Drop everything the backend recorded for this task."""
+        ...
+
     def close(self) -> None:
         """Release connections and files."""
+        ...
+
+
+class Target(Protocol):
+    """The database the import fills: schemas, table models and post-import checks."""
+
+    location: str
+    """Where it is, for messages."""
+
+    def create_schemas(self, plan: ImportPlan) -> None:
+        """Create the plan's databases, tables and views that do not exist yet."""
+        ...
+
+    def table(self, schema: str, name: str, *, model: bool = False) -> TargetTable | None:
+        """The table as the target has it, or None when it does not exist.
+
+        :param model: also build the table model (``TargetTable.model``).
+        """
+        ...
+
+    def count_rows(self, table: TargetTable) -> int:
+        """Rows the table holds."""
+        ...
+
+    def checksum(self, table: TargetTable) -> KVChecksum | None:
+        """The target's checksum of the table's KV pairs; None where the target has none."""
+        ...
+
+    def rebase(self, table: TargetTable, max_row_id: int) -> None:
+        """Make the next auto-increment / auto-random / row ID larger than ``max_row_id``."""
+        ...
+
+    def analyze(self, table: TargetTable) -> None:
+        """Refresh the table's statistics."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+@runtime_checkable
+class Encoder(Protocol[T_co]):
+    """Turns row batches of one table into what a backend writes (statements, KV pairs)."""
+
+    def encode_batch(self, batch: RowBatch, path: str) -> T_co:
+        """Encode every row of ``batch``; errors name ``path:offset`` of the row."""
         ...
 
 
@@ -222,8 +444,13 @@ class CheckpointStore(Protocol):
         """Save records; they survive a kill of this process once this returns."""
         ...
 
+    def replace(self, records: Iterable[dict[str, Any]]) -> None:
+        """Replace every record with ``records`` in one step: a kill leaves either the old
+        records or the new ones."""
+        ...
+
     def reset(self) -> None:
-        """Forget every record."""
+        """Forget every record and remove what the store created."""
         ...
 
     def close(self) -> None:
@@ -232,17 +459,24 @@ class CheckpointStore(Protocol):
 
 
 __all__ = [
+    "ENGINE_NAMESPACE",
+    "INDEX_ENGINE_ID",
     "Backend",
+    "BackendWorker",
     "BinaryLiteral",
     "CheckpointStore",
     "Chunk",
-    "ChunkResult",
+    "ChunkProgress",
     "ConflictStrategy",
+    "Encoder",
+    "Engine",
     "EngineWriter",
     "FileKind",
     "ReadPosition",
     "RowBatch",
     "SourceFile",
     "SourceReader",
+    "Target",
+    "TargetTable",
     "Value",
 ]

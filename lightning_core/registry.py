@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
-from typing import Any, Literal
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, TypeVar
 
 import attrs
 
 from lightning_core.errors import PluginError
+from lightning_core.interfaces import Backend, BackendWorker, Encoder, Target
 
 Kind = Literal["backend", "source_reader", "encoder", "conflict_strategy", "checkpoint_store"]
 KINDS: tuple[Kind, ...] = (
@@ -70,10 +72,35 @@ class ComponentRecord:
 
 @attrs.frozen(kw_only=True)
 class BackendRecord(ComponentRecord):
-    """A backend; ``factory(config=..., registry=...)`` returns a ``Backend``."""
+    """A backend and what it can do.
 
+    Every factory is called with keyword arguments, plus ``options=`` (the validated
+    ``[plugin.<name>]`` table) when the record has an ``options_type``:
+
+    - ``factory(config=, task=)`` → the coordinating ``Backend``, in the main process;
+    - ``worker_factory(config=, task=, strategy=, encoder=)`` → a ``BackendWorker``, once in each
+      worker process; ``strategy`` is the ``ConflictStrategy`` of ``on-duplicate``, ``encoder``
+      the factory of the encoder this record names (its own options bound), or None;
+    - ``target_factory(config=)`` → the ``Target``; None means the core's SQL target on the
+      ``[tidb]`` server.
+    """
+
+    factory: Callable[..., Backend]
+    worker_factory: Callable[..., BackendWorker]
+    target_factory: Callable[..., Target] | None = None
+    uses_engines: bool = False
+    """True: the core closes and imports each engine once its chunks are written. False (tidb):
+    rows are in the target when a writer returns; each table is one implicit engine."""
+    needs_table_model: bool = False
+    """True: workers get the table model (``TargetTable.model``), e.g. to encode KV pairs."""
+    encoder: str | None = None
+    """Name of the encoder record the workers use (``kv``, ``sql``), looked up in the registry so
+    that a faster encoder can ship as a plugin."""
     requires_empty_target: bool = False
     """True when target tables must be empty (the KV backends)."""
+    fork_safe: bool = True
+    """False when the main process's ``Backend`` holds what a forked child must not inherit
+    (gRPC channels, an open store): workers are then started with forkserver."""
 
 
 @attrs.frozen(kw_only=True)
@@ -88,7 +115,14 @@ class SourceReaderRecord(ComponentRecord):
 
 @attrs.frozen(kw_only=True)
 class EncoderRecord(ComponentRecord):
-    """An encoder; turns row batches into what a backend writes (statements or KV pairs)."""
+    """An encoder; ``factory(**arguments)`` returns an ``Encoder`` for one table.
+
+    The arguments depend on what the encoder makes: a ``sql`` encoder takes ``table=``
+    (a ``TargetTable``), ``strategy=`` and ``config=``; a ``kv`` encoder takes ``table=`` (a
+    ``TableInfo``) and the keyword arguments of ``lightning_core.kv.TableKVEncoder``.
+    """
+
+    factory: Callable[..., Encoder[object]]
 
 
 @attrs.frozen(kw_only=True)
@@ -99,6 +133,21 @@ class ConflictStrategyRecord(ComponentRecord):
 @attrs.frozen(kw_only=True)
 class CheckpointStoreRecord(ComponentRecord):
     """A checkpoint store for ``[checkpoint] driver = "<name>"``."""
+
+
+T = TypeVar("T")
+
+
+def bind_options(
+    record: ComponentRecord, factory: Callable[..., T], options: Mapping[str, object]
+) -> Callable[..., T]:
+    """``factory`` of ``record`` with its ``[plugin.<name>]`` options bound as ``options=``
+    (the defaults of its ``options_type`` when the configuration has no such table); records
+    without an ``options_type`` get no ``options`` argument."""
+    if record.options_type is None:
+        return factory
+    given = options.get(record.name)
+    return functools.partial(factory, options=given if given is not None else record.options_type())
 
 
 RECORD_TYPES: dict[Kind, type[ComponentRecord]] = {

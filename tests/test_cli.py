@@ -154,7 +154,7 @@ def test_tls_modes_map_to_connection_options() -> None:
 
 def test_imports_of_one_dump_into_two_targets_are_separate_tasks(tmp_path: Path) -> None:
     from lightning_core.config import config_from_toml
-    from lightning_core.pipeline.runner import task_id_of
+    from lightning_core.pipeline.task import task_id_of
 
     base = f'[mydumper]\ndata-source-dir = "{EXAMPLE}"\n'
     into_a = config_from_toml(base + '[[routes]]\nschema-pattern = "shop"\ntarget-schema = "a"\n')

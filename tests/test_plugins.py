@@ -66,7 +66,7 @@ def test_plugins_json_lists_builtins_and_installed_plugins() -> None:
 
 def test_duplicate_names_are_refused_naming_both_origins() -> None:
     registry = Registry()
-    record = BackendRecord(name="x", factory=object)
+    record = BackendRecord(name="x", factory=object, worker_factory=object)
     registry.add("backend", record, "first==1.0")
     with pytest.raises(PluginError, match=r"registered twice: by first==1.0 and by second==2.0"):
         registry.add("backend", record, "second==2.0")

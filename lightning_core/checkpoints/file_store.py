@@ -56,8 +56,7 @@ class FileCheckpointStore:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._out = os.fdopen(fd, "ab")
             self._repair_tail()
-        data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
-        self._out.write(data)
+        self._out.write(_lines(records))
         self._out.flush()
 
     def _repair_tail(self) -> None:
@@ -74,6 +73,24 @@ class FileCheckpointStore:
         self._out.truncate(keep)
         self._out.seek(keep)
 
+    def replace(self, records: Iterable[dict[str, Any]]) -> None:
+        """Write ``records`` to a new file and rename it over the old one (atomic)."""
+        self.close()
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        temporary = f"{self.path}.{os.getpid()}.new"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(_lines(records))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, self.path)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
     def reset(self) -> None:
         """Remove the checkpoint file."""
         self.close()
@@ -85,3 +102,7 @@ class FileCheckpointStore:
         if self._out is not None:
             self._out.close()
             self._out = None
+
+
+def _lines(records: Iterable[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)

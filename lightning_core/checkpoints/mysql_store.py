@@ -73,6 +73,28 @@ class MySQLCheckpointStore:
 
         with_retries(insert, what=f"write checkpoints to {self.location}")
 
+    def replace(self, records: Iterable[dict[str, Any]]) -> None:
+        """Delete this task's records and insert ``records``, in one transaction."""
+        rows = [(self._task, json.dumps(r, separators=(",", ":"))) for r in records]
+
+        def swap() -> None:
+            with self._cursor() as cur:
+                try:
+                    cur.execute("BEGIN")
+                    cur.execute(
+                        f"DELETE FROM {self._schema}.checkpoint_log WHERE task = %s", (self._task,)
+                    )
+                    cur.executemany(
+                        f"INSERT INTO {self._schema}.checkpoint_log (task, record) VALUES (%s, %s)",
+                        rows,
+                    )
+                    cur.execute("COMMIT")
+                except Exception:
+                    self.close()  # a broken transaction dies with its connection
+                    raise
+
+        with_retries(swap, what=f"rewrite checkpoints in {self.location}")
+
     def reset(self) -> None:
         """Delete this task's records."""
         with self._cursor() as cur:

@@ -18,10 +18,9 @@ from typing import Any
 import attrs
 
 from lightning_core.errors import SchemaError
-from lightning_core.interfaces import FileKind, SourceFile
+from lightning_core.interfaces import FileKind, SourceFile, Target, TargetTable
 from lightning_core.pipeline.plan import ImportPlan
 from lightning_core.pipeline.schema_files import schema_statements
-from lightning_core.pipeline.targets import TargetTable, read_target_table
 from lightning_core.source.discovery import TablePlan
 from lightning_core.sqltext import quote_identifier
 
@@ -321,18 +320,20 @@ def _create_view(
 
 
 def planned_targets(
-    conn: Any, plan: ImportPlan, *, no_schema: bool
+    target: Target, plan: ImportPlan, *, no_schema: bool, model: bool
 ) -> tuple[ImportPlan, dict[str, TargetTable]]:
     """The plan without what there is nothing to do for, and the target's definition of every
     table left in it.
 
     With ``no-schema``, a table that has no data files and does not exist on the target is
     left out (Lightning imports nothing for it); any other missing table is an error.
+
+    :param model: also read each table's model (for backends that need it).
     """
     found: dict[str, TargetTable] = {}
     kept = []
     for task in plan.tables:
-        table = read_target_table(conn, task.plan.target_schema, task.plan.target_table)
+        table = target.table(task.plan.target_schema, task.plan.target_table, model=model)
         if table is None and no_schema and not task.plan.data_files:
             log.info("table %s has no data files and is not on the target; skipped", task.name)
             continue

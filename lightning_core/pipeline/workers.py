@@ -1,42 +1,59 @@
-"""Worker processes: each reads chunks, encodes and writes them through its own backend.
+"""Worker processes: each reads chunks, encodes and writes them through its own backend worker.
 
-Workers are forked from the main process, inherit the loaded plugins, open their own target
-connections and report every committed batch on a queue; the main process owns checkpoints
-and progress. A worker dies with the main process (``PR_SET_PDEATHSIG``), so a killed run
-leaves nothing writing behind it.
+A worker gets its configuration as data (``WorkerSetup``, pickled), loads the plugins itself
+and builds its own ``BackendWorker``, conflict strategy and encoder from the registry: nothing
+of the main process (connections, channels, open stores) is inherited, so workers may start
+with fork, forkserver or spawn. It reports each chunk's durable progress on a queue; the main
+process owns checkpoints and progress. A worker dies with the main process
+(``PR_SET_PDEATHSIG``), so a killed run leaves nothing writing behind it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
 import os
 import signal
-from typing import Any
+from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lightning_core.checkpoints.state import ChunkState
 from lightning_core.errors import LightningError
-from lightning_core.interfaces import Chunk, ReadPosition
-from lightning_core.pipeline.targets import TargetTable
-from lightning_core.registry import BackendRecord, ConflictStrategyRecord, Registry
+from lightning_core.interfaces import (
+    BackendWorker,
+    Chunk,
+    ChunkProgress,
+    ConflictStrategy,
+    Engine,
+    TargetTable,
+)
+from lightning_core.registry import (
+    BackendRecord,
+    ConflictStrategyRecord,
+    EncoderRecord,
+    Registry,
+    bind_options,
+)
+
+if TYPE_CHECKING:
+    from lightning_core.config_sections import LightningConfig
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+#: Overrides how workers are started (``fork``, ``forkserver``, ``spawn``).
+START_METHOD_ENV = "TIDB_LIGHTNING_WORKER_START"
 
 
 @attrs.frozen(kw_only=True)
 class WorkerSetup:
-    """What every worker needs; set in the main process before the pool forks."""
+    """What every worker needs, as plain data."""
 
-    config: Any
+    config: LightningConfig
     task: str
-    registry: Registry
-    backend: BackendRecord
-    strategy: ConflictStrategyRecord
     events: Any
     """Queue of ``Progress`` messages to the main process."""
     stop: Any
@@ -45,23 +62,23 @@ class WorkerSetup:
 
 @attrs.frozen(kw_only=True)
 class ChunkJob:
-    """One chunk to write, and where a previous run left it."""
+    """One chunk to write, into which engines, and where a previous run left it."""
 
     table: TargetTable
     table_name: str
     chunk: Chunk
-    start: ChunkState | None = None
+    engine: Engine
+    index_engine: Engine
+    start: ChunkProgress | None = None
 
 
 @attrs.frozen
 class Progress:
-    """A committed batch: the chunk's new position and what it added."""
+    """A chunk's new durable progress."""
 
     chunk_key: str
     table_name: str
-    position: ReadPosition
-    rows: int
-    bytes: int
+    progress: ChunkProgress
 
 
 @attrs.frozen
@@ -75,40 +92,66 @@ class ChunkOutcome:
     """Progress messages sent for the chunk; the main process waits until it has them all."""
 
 
-_setup: WorkerSetup | None = None
-_worker: dict[str, Any] = {}
+@attrs.define
+class _Worker:
+    """What one worker process built from its setup (lazily, on its first chunk)."""
+
+    setup: WorkerSetup
+    parent: int
+    registry: Registry | None = None
+    backend: BackendWorker | None = None
 
 
-def prepare(setup: WorkerSetup) -> None:
-    """Record the setup in the main process; forked workers inherit it."""
-    global _setup
-    _setup = setup
+_worker: _Worker | None = None
+"""This worker process's state; set by ``init_worker`` in the worker, never in the parent."""
 
 
-def fork_context() -> Any:
-    """The multiprocessing context workers are started with (fork: they inherit the plugins)."""
-    return multiprocessing.get_context("fork")
+def start_context(backend: BackendRecord) -> BaseContext:
+    """How workers are started: fork where the backend allows it (fast: the plugins are
+    already imported), forkserver otherwise; ``TIDB_LIGHTNING_WORKER_START`` overrides."""
+    method = os.environ.get(START_METHOD_ENV) or ("fork" if backend.fork_safe else "forkserver")
+    return multiprocessing.get_context(method)
 
 
-def init_worker() -> None:
+def init_worker(setup: WorkerSetup) -> None:
     """Per-process start: die with the parent, ignore Ctrl-C (the parent stops us cleanly)."""
+    global _worker
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:  # not Linux: the stop event still ends the work
         log.debug("PR_SET_PDEATHSIG unavailable")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker["parent"] = os.getppid()
+    _worker = _Worker(setup=setup, parent=os.getppid())
 
 
-def _backend() -> Any:
-    assert _setup is not None
-    backend = _worker.get("backend")
-    if backend is None:
-        backend = _setup.backend.factory(config=_setup.config, task=_setup.task)
-        _worker["backend"] = backend
-        _worker["strategy"] = _setup.strategy.factory()
-    return backend
+def _built() -> tuple[_Worker, Registry, BackendWorker]:
+    worker = _worker
+    assert worker is not None, "init_worker() runs first in every worker"
+    if worker.registry is None or worker.backend is None:
+        from lightning_core.plugins import load_plugins
+
+        config = worker.setup.config
+        host = load_plugins()
+        options = host.validate_options(config)
+        registry = host.registry
+        record = registry.get("backend", config.tikv_importer.backend)
+        strategy_record = registry.get("conflict_strategy", config.tikv_importer.on_duplicate)
+        assert isinstance(record, BackendRecord)
+        assert isinstance(strategy_record, ConflictStrategyRecord)
+        strategy: ConflictStrategy = bind_options(
+            strategy_record, strategy_record.factory, options
+        )()
+        encoder = None
+        if record.encoder is not None:
+            encoder_record = registry.get("encoder", record.encoder)
+            assert isinstance(encoder_record, EncoderRecord)
+            encoder = bind_options(encoder_record, encoder_record.factory, options)
+        worker.backend = bind_options(record, record.worker_factory, options)(
+            config=config, task=worker.setup.task, strategy=strategy, encoder=encoder
+        )
+        worker.registry = registry
+    return worker, worker.registry, worker.backend
 
 
 def run_chunk(job: ChunkJob) -> ChunkOutcome:
@@ -130,11 +173,10 @@ def run_chunk(job: ChunkJob) -> ChunkOutcome:
 
 
 def _run_chunk(job: ChunkJob) -> ChunkOutcome:
-    assert _setup is not None, "prepare() must run before the pool starts"
-    setup = _setup
-    backend = _backend()
+    worker, registry, backend = _built()
+    setup = worker.setup
     chunk = job.chunk
-    reader_record = setup.registry.find_reader(chunk.file.format or "")
+    reader_record = registry.find_reader(chunk.file.format or "")
     start = job.start.position if job.start is not None else None
     # a backend that writes SQL takes a SQL source's row text as it is, unparsed
     raw = {"raw_sql": True} if reader_record.raw_sql and backend.accepts_raw_sql else {}
@@ -145,32 +187,39 @@ def _run_chunk(job: ChunkJob) -> ChunkOutcome:
         start=start,
         **raw,
     )
-    writer = backend.open_writer(table=job.table, chunk=chunk, strategy=_worker["strategy"])
-    done_bytes = job.start.bytes if job.start is not None else 0
+    writer = backend.open_writer(
+        table=job.table,
+        engine=job.engine,
+        index_engine=job.index_engine,
+        chunk=chunk,
+        start=job.start,
+    )
     # offsets of compressed files count decompressed bytes, Parquet offsets count rows: neither
     # measures the file on disk, so such chunks report their size only when they are done
     measurable = chunk.file.compression is None and chunk.file.format != "parquet"
     sent = 0
+
+    def report(progress: ChunkProgress | None) -> None:
+        nonlocal sent
+        if progress is not None:
+            setup.events.put(Progress(chunk.key, job.table_name, progress))
+            sent += 1
+
+    finished = True
     try:
         for batch in reader.batches():
-            if setup.stop.is_set() or os.getppid() != _worker.get("parent", os.getppid()):
-                return ChunkOutcome(chunk.key, finished=False, batches=sent)
+            if setup.stop.is_set() or os.getppid() != worker.parent:
+                finished = False
+                break
             read_bytes = max(0, batch.end.offset - chunk.offset) if measurable else 0
-            writer.append_rows(batch, total_bytes=read_bytes)
-            setup.events.put(
-                Progress(chunk.key, job.table_name, batch.end, batch.count, read_bytes - done_bytes)
-            )
-            done_bytes = read_bytes
-            sent += 1
-    finally:
-        writer.close()
+            report(writer.append_rows(batch, source_bytes=read_bytes))
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            writer.close()
         reader.close()
-    return ChunkOutcome(chunk.key, finished=True, batches=sent)
-
-
-def chunk_size(chunk: Chunk) -> int:
-    """Bytes of the file on disk that a chunk stands for."""
-    if chunk.file.compression is not None or chunk.file.format == "parquet":
-        return chunk.file.size
-    end = chunk.end if chunk.end is not None else chunk.file.size
-    return max(0, end - chunk.offset)
+        raise
+    try:
+        report(writer.close())
+    finally:
+        reader.close()
+    return ChunkOutcome(chunk.key, finished=finished, batches=sent)

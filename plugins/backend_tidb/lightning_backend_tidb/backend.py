@@ -12,19 +12,22 @@ import contextlib
 import hashlib
 import json
 import logging
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lightning_backend_tidb.encoder import DEFAULT_STATEMENT_BYTES, SqlStatementEncoder
+from lightning_backend_tidb.encoder import SqlStatementEncoder
 from lightning_core import (
     CONNECTION_ERRORS,
     Chunk,
-    ChunkResult,
-    ChunkState,
+    ChunkProgress,
     ConflictStrategy,
     DuplicateKeyError,
     EncodeError,
+    Encoder,
+    Engine,
+    PluginError,
     ReadPosition,
     RowBatch,
     TargetAddress,
@@ -34,11 +37,15 @@ from lightning_core import (
     connect,
     drop_if_unused,
     error_code,
+    failpoint,
     is_transient,
     quote_identifier,
     sql_mode_has,
     with_retries,
 )
+
+if TYPE_CHECKING:
+    from lightning_core import LightningConfig
 
 log = logging.getLogger(__name__)
 
@@ -80,23 +87,12 @@ class Ledger:
         return f"{quote_identifier(self.schema)}.{LEDGER_TABLE}"
 
 
-class TiDBBackend:
-    """Imports rows by running SQL on the ``[tidb]`` server (TiDB, MySQL, MariaDB)."""
+class _Session:
+    """One process's connection to the target and the task's ledger."""
 
-    name = "tidb"
-
-    def __init__(self, *, config: Any, task: str) -> None:
+    def __init__(self, config: LightningConfig, task: str) -> None:
         self._address: TargetAddress = address_from_config(config)
-        sql_mode = config.tidb.sql_mode or ""
-        self._no_backslash_escapes = sql_mode_has(sql_mode, "NO_BACKSLASH_ESCAPES")
-        self.accepts_raw_sql = not sql_mode_has(sql_mode, "ANSI_QUOTES")
-        """Rows of SQL dumps are sent as their source text (same dialect: the reader honours
-        the target's NO_BACKSLASH_ESCAPES), unless ANSI_QUOTES would read the dump's double-
-        quoted strings as identifiers."""
-        self._statement_bytes = int(
-            getattr(config.tikv_importer, "logical_import_batch_size", 0) or DEFAULT_STATEMENT_BYTES
-        )
-        self._ledger = (
+        self.ledger = (
             Ledger(schema=config.checkpoint.schema, task=task) if config.checkpoint.enable else None
         )
         self._conn: Any = None
@@ -114,30 +110,16 @@ class TiDBBackend:
             self._conn = conn
         return self._conn
 
-    def prepare(self) -> None:
-        """Create the progress ledger when checkpoints are on."""
-        if self._ledger is None:
-            return
-        with self.connection.cursor() as cur:
-            cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self._ledger.schema)}")
-            cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._ledger.table} ("
-                " task VARCHAR(64) NOT NULL, chunk CHAR(40) NOT NULL,"
-                " `offset` BIGINT NOT NULL, `rows` BIGINT NOT NULL, `bytes` BIGINT NOT NULL,"
-                " columns_json TEXT, mid TINYINT NOT NULL,"
-                " PRIMARY KEY (task, chunk))"
-            )
-
-    def committed_positions(self, chunk_keys: list[str]) -> dict[str, ChunkState]:
+    def durable(self, chunk_keys: Sequence[str]) -> dict[str, ChunkProgress]:
         """Positions the ledger holds for these chunks (the truth after a crash)."""
-        if self._ledger is None:
+        if self.ledger is None:
             return {}
         by_id = {chunk_id(key): key for key in chunk_keys}
         with self.connection.cursor() as cur:
             cur.execute(
                 f"SELECT chunk, `offset`, `rows`, `bytes`, columns_json, mid "
-                f"FROM {self._ledger.table} WHERE task = %s",
-                (self._ledger.task,),
+                f"FROM {self.ledger.table} WHERE task = %s",
+                (self.ledger.task,),
             )
             found = {}
             for cid, offset, rows, nbytes, columns_json, mid in cur.fetchall():
@@ -151,71 +133,15 @@ class TiDBBackend:
                     columns=tuple(columns) if columns is not None else None,
                     mid_statement=bool(mid),
                 )
-                found[key] = ChunkState(position=position, rows=rows, bytes=nbytes)
+                found[key] = ChunkProgress(position=position, bytes=nbytes)
         return found
 
-    def forget_chunks(self, chunk_keys: list[str]) -> None:
-        """Drop the ledger rows of these chunks (their table starts over)."""
-        ledger = self._ledger
-        if ledger is None or not chunk_keys:
-            return
-        ids = [chunk_id(key) for key in chunk_keys]
-
-        def delete() -> None:
-            import pymysql
-
-            marks = ",".join(["%s"] * len(ids))
-            try:
-                with self.connection.cursor() as cur:
-                    cur.execute(
-                        f"DELETE FROM {ledger.table} WHERE task = %s AND chunk IN ({marks})",
-                        (ledger.task, *ids),
-                    )
-            except pymysql.err.ProgrammingError as exc:
-                if error_code(exc) != NO_SUCH_TABLE:
-                    raise
-
-        with_retries(delete, what=f"forget the progress of {len(ids)} chunks in {ledger.table}")
-
-    def forget_task(self) -> None:
-        """Drop the ledger rows of this task (after a fully successful import)."""
-        ledger = self._ledger
-        if ledger is None:
-            return
-
-        def delete() -> None:
-            import pymysql
-
-            try:
-                with self.connection.cursor() as cur:
-                    cur.execute(f"DELETE FROM {ledger.table} WHERE task = %s", (ledger.task,))
-            except pymysql.err.ProgrammingError as exc:
-                if error_code(exc) != NO_SUCH_TABLE:  # no ledger: nothing to forget
-                    raise
-
-        with_retries(delete, what=f"forget the progress of task {ledger.task} in {ledger.table}")
-        drop_if_unused(self.connection, ledger.schema, LEDGER_TABLE)
-
-    def count_rows(self, table: TargetTable) -> int:
-        """``SELECT COUNT(*)`` of a target table."""
-        with self.connection.cursor() as cur:
-            cur.execute(f"SELECT COUNT(*) FROM {table.quoted}")
-            return int(cur.fetchone()[0])
-
-    def open_writer(
-        self, *, table: TargetTable, chunk: Chunk, strategy: ConflictStrategy
-    ) -> TiDBWriter:
-        """A writer for one chunk of ``table``."""
-        encoder = SqlStatementEncoder(
-            table,
-            strategy,
-            no_backslash_escapes=self._no_backslash_escapes,
-            max_bytes=self._statement_bytes,
-        )
-        return TiDBWriter(self, encoder, chunk, strategy)
-
-    def finish_table(self, table: TargetTable) -> None:
-        """Nothing to flush: every batch was committed as it was written."""
+    def reconnect(self) -> None:
+        """Drop the connection; the next use opens a new one."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
 
     def close(self) -> None:
         """Close the connection."""
@@ -223,11 +149,133 @@ class TiDBBackend:
             self._conn.close()
             self._conn = None
 
-    def _reconnect(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
+
+class TiDBBackend:
+    """The main process's side: the progress ledger. Rows are in the target as soon as a
+    writer returns, so engines need no closing or importing (each step is a no-op)."""
+
+    name = "tidb"
+
+    def __init__(self, *, config: LightningConfig, task: str) -> None:
+        self._session = _Session(config, task)
+
+    def prepare(self) -> None:
+        """Create the progress ledger when checkpoints are on."""
+        ledger = self._session.ledger
+        if ledger is None:
+            return
+        with self._session.connection.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(ledger.schema)}")
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {ledger.table} ("
+                " task VARCHAR(64) NOT NULL, chunk CHAR(40) NOT NULL,"
+                " `offset` BIGINT NOT NULL, `rows` BIGINT NOT NULL, `bytes` BIGINT NOT NULL,"
+                " columns_json TEXT, mid TINYINT NOT NULL,"
+                " PRIMARY KEY (task, chunk))"
+            )
+
+    def durable(self, chunk_keys: Sequence[str]) -> dict[str, ChunkProgress]:
+        """Positions the ledger holds for these chunks."""
+        return self._session.durable(chunk_keys)
+
+    def close_engine(self, engine: Engine) -> None:
+        """Nothing to close: every batch was committed as it was written."""
+
+    def import_engine(self, engine: Engine) -> None:
+        """Nothing to import: the rows are in the target."""
+
+    def cleanup_engine(self, engine: Engine) -> None:
+        """Nothing kept per engine."""
+
+    def forget_chunks(self, chunk_keys: Sequence[str]) -> None:
+        """Drop the ledger rows of these chunks (their table starts over)."""
+        ledger = self._session.ledger
+        if ledger is None or not chunk_keys:
+            return
+        ids = [chunk_id(key) for key in chunk_keys]
+        marks = ",".join(["%s"] * len(ids))
+        self._delete(
+            f"DELETE FROM {ledger.table} WHERE task = %s AND chunk IN ({marks})",
+            (ledger.task, *ids),
+            what=f"forget the progress of {len(ids)} chunks in {ledger.table}",
+        )
+
+    def forget_task(self) -> None:
+        """Drop the ledger rows of this task (after a fully successful import)."""
+        ledger = self._session.ledger
+        if ledger is None:
+            return
+        self._delete(
+            f"DELETE FROM {ledger.table} WHERE task = %s",
+            (ledger.task,),
+            what=f"forget the progress of task {ledger.task} in {ledger.table}",
+        )
+        drop_if_unused(self._session.connection, ledger.schema, LEDGER_TABLE)
+
+    def _delete(self, sql: str, arguments: tuple[str, ...], *, what: str) -> None:
+        def delete() -> None:
+            import pymysql
+
+            try:
+                with self._session.connection.cursor() as cur:
+                    cur.execute(sql, arguments)
+            except pymysql.err.ProgrammingError as exc:
+                if error_code(exc) != NO_SUCH_TABLE:  # no ledger: nothing to forget
+                    raise
+            except Exception:
+                self._session.reconnect()
+                raise
+
+        with_retries(delete, what=what)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._session.close()
+
+
+class TiDBWorker:
+    """A worker process's side: opens writers on this process's connection."""
+
+    def __init__(
+        self,
+        *,
+        config: LightningConfig,
+        task: str,
+        strategy: ConflictStrategy,
+        encoder: Callable[..., Encoder[object]] | None,
+    ) -> None:
+        if encoder is None:
+            raise PluginError('the tidb backend needs an encoder (encoder = "sql")')
+        self._session = _Session(config, task)
+        self._config = config
+        self._strategy = strategy
+        self._encoder = encoder
+        self.accepts_raw_sql = not sql_mode_has(config.tidb.sql_mode or "", "ANSI_QUOTES")
+        """Rows of SQL dumps are sent as their source text (same dialect: the reader honours
+        the target's NO_BACKSLASH_ESCAPES), unless ANSI_QUOTES would read the dump's double-
+        quoted strings as identifiers."""
+
+    def open_writer(
+        self,
+        *,
+        table: TargetTable,
+        engine: Engine,
+        index_engine: Engine,
+        chunk: Chunk,
+        start: ChunkProgress | None,
+    ) -> TiDBWriter:
+        """A writer for one chunk of ``table``."""
+        encoder = self._encoder(table=table, strategy=self._strategy, config=self._config)
+        if not isinstance(encoder, SqlStatementEncoder):
+            raise PluginError(
+                f"the tidb backend writes SQL statements, but encoder {type(encoder).__name__} "
+                'makes something else; install an encoder registered as "sql"'
+            )
+        return TiDBWriter(self._session, encoder, chunk, self._strategy)
+
+    def close(self) -> None:
+        """Close this process's connection."""
+        self._session.close()
 
 
 class TiDBWriter:
@@ -235,18 +283,18 @@ class TiDBWriter:
 
     def __init__(
         self,
-        backend: TiDBBackend,
+        session: _Session,
         encoder: SqlStatementEncoder,
         chunk: Chunk,
         strategy: ConflictStrategy,
     ) -> None:
-        self._backend = backend
+        self._session = session
         self._encoder = encoder
         self._chunk = chunk
         self._strategy = strategy
         self._path = chunk.file.path
         self._ledger_sql: str | None = None
-        ledger = backend._ledger
+        ledger = session.ledger
         if ledger is not None:
             self._ledger_sql = (
                 f"INSERT INTO {ledger.table} (task, chunk, `offset`, `rows`, `bytes`, "
@@ -256,13 +304,13 @@ class TiDBWriter:
             )
             self._ledger_key = (ledger.task, chunk_id(chunk.key))
 
-    def append_rows(self, batch: RowBatch, total_bytes: int = 0) -> ChunkResult:
+    def append_rows(self, batch: RowBatch, *, source_bytes: int) -> ChunkProgress:
         """Write a batch in one transaction with its ledger row; retried on transient errors.
 
-        :param total_bytes: source bytes of the chunk read up to the batch end (for the ledger).
+        :param source_bytes: source bytes of the chunk read up to the batch end.
+        :returns: the chunk's progress: the batch is committed.
         """
-        statements = self._encoder.encode(batch, self._path)
-        sent = sum(len(s.sql) for s in statements)
+        statements = self._encoder.encode_batch(batch, self._path)
 
         attempts = 0
 
@@ -271,7 +319,7 @@ class TiDBWriter:
             attempts += 1
             if attempts > 1 and self._already_committed(batch.end):
                 return  # the connection broke after COMMIT reached the server
-            conn = self._backend.connection
+            conn = self._session.connection
             try:
                 with conn.cursor() as cur:
                     cur.execute("BEGIN")
@@ -286,7 +334,7 @@ class TiDBWriter:
                                 *self._ledger_key,
                                 end.offset,
                                 end.rows,
-                                total_bytes,
+                                source_bytes,
                                 columns,
                                 int(end.mid_statement),
                             ),
@@ -303,27 +351,28 @@ class TiDBWriter:
             if code in ROW_ERRORS:
                 self._raise_for_row(batch, exc.__cause__)  # type: ignore[arg-type]
             raise
-        return ChunkResult(rows=batch.count, bytes=sent)
+        failpoint("tidb:committed")
+        return ChunkProgress(position=batch.end, bytes=source_bytes)
 
     def _already_committed(self, end: ReadPosition) -> bool:
         if self._ledger_sql is None:
             return False
-        saved = self._backend.committed_positions([self._chunk.key]).get(self._chunk.key)
+        saved = self._session.durable([self._chunk.key]).get(self._chunk.key)
         return saved is not None and saved.position.offset >= end.offset
 
     def _rollback(self, exc: BaseException) -> None:
         if error_code(exc) in CONNECTION_ERRORS or (is_transient(exc) and error_code(exc) is None):
-            self._backend._reconnect()
+            self._session.reconnect()
             return
         try:
-            with self._backend.connection.cursor() as cur:
+            with self._session.connection.cursor() as cur:
                 cur.execute("ROLLBACK")
         except Exception:
-            self._backend._reconnect()
+            self._session.reconnect()
 
     def _raise_for_row(self, batch: RowBatch, cause: BaseException) -> None:
         """Find the row of ``batch`` the server refuses and raise an error that names it."""
-        conn = self._backend.connection
+        conn = self._session.connection
         culprit = None
         try:
             with conn.cursor() as cur:
@@ -354,3 +403,4 @@ class TiDBWriter:
 
     def close(self) -> None:
         """Nothing buffered: batches are committed as they come."""
+        return None

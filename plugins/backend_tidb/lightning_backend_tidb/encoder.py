@@ -85,7 +85,7 @@ class SqlStatementEncoder:
             )
         return found
 
-    def encode(self, batch: RowBatch, path: str) -> list[Statement]:
+    def encode_batch(self, batch: RowBatch, path: str) -> list[Statement]:
         """The statements that write every row of ``batch``, in order."""
         if not batch.offsets:
             return []

@@ -2,22 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from lightning_core import BackendRecord, EncoderRecord, hookimpl
+from lightning_core import (
+    BackendRecord,
+    ConflictStrategy,
+    Encoder,
+    EncoderRecord,
+    TargetTable,
+    hookimpl,
+    sql_mode_has,
+)
+
+if TYPE_CHECKING:
+    from lightning_backend_tidb.backend import TiDBBackend, TiDBWorker
+    from lightning_backend_tidb.encoder import SqlStatementEncoder
+    from lightning_core import LightningConfig
 
 
-def _backend(*, config: Any, task: str) -> Any:
+def _backend(*, config: LightningConfig, task: str) -> TiDBBackend:
     from lightning_backend_tidb.backend import TiDBBackend
 
     return TiDBBackend(config=config, task=task)
 
 
-def _encoder(**kwargs: Any) -> Any:
-    from lightning_backend_tidb.encoder import SqlStatementEncoder
+def _worker(
+    *,
+    config: LightningConfig,
+    task: str,
+    strategy: ConflictStrategy,
+    encoder: Callable[..., Encoder[object]] | None,
+) -> TiDBWorker:
+    from lightning_backend_tidb.backend import TiDBWorker
 
-    return SqlStatementEncoder(**kwargs)
+    return TiDBWorker(config=config, task=task, strategy=strategy, encoder=encoder)
+
+
+def _encoder(
+    *, table: TargetTable, strategy: ConflictStrategy, config: LightningConfig
+) -> SqlStatementEncoder:
+    from lightning_backend_tidb.encoder import DEFAULT_STATEMENT_BYTES, SqlStatementEncoder
+
+    return SqlStatementEncoder(
+        table,
+        strategy,
+        no_backslash_escapes=sql_mode_has(config.tidb.sql_mode or "", "NO_BACKSLASH_ESCAPES"),
+        max_bytes=int(config.tikv_importer.logical_import_batch_size or DEFAULT_STATEMENT_BYTES),
+    )
 
 
 @hookimpl
@@ -27,6 +59,9 @@ def lightning_register_backends() -> Iterable[BackendRecord]:
         BackendRecord(
             name="tidb",
             factory=_backend,
+            worker_factory=_worker,
+            encoder="sql",
+            uses_engines=False,
             requires_empty_target=False,
             description="SQL statements on any MySQL-protocol server; ACID, populated tables OK",
         )

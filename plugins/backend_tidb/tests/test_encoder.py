@@ -28,7 +28,7 @@ def batch(rows: list[tuple[object, ...]], columns: tuple[str, ...] | None = None
 
 def test_statement_names_target_columns_in_their_spelling() -> None:
     encoder = SqlStatementEncoder(TABLE, REPLACE)
-    (statement,) = encoder.encode(
+    (statement,) = encoder.encode_batch(
         batch([(1, b"a'b", Decimal("1.50"))], ("ID", "name", "PRICE")), "f"
     )
     assert statement.sql == b"REPLACE INTO `db`.`t` (`id`,`Name`,`price`) VALUES (1,'a\\'b',1.50)"
@@ -43,13 +43,13 @@ def test_statement_names_target_columns_in_their_spelling() -> None:
     ],
 )
 def test_strategy_gives_the_verb(strategy: VerbStrategy, head: bytes) -> None:
-    (statement,) = SqlStatementEncoder(TABLE, strategy).encode(batch([(1, None, 2)]), "f")
+    (statement,) = SqlStatementEncoder(TABLE, strategy).encode_batch(batch([(1, None, 2)]), "f")
     assert statement.sql.startswith(head + b" `db`.`t` (`id`,`Name`,`price`) VALUES (1,NULL,2)")
 
 
 def test_statements_are_bounded_by_bytes_and_cover_every_row() -> None:
     rows = [(i, b"x" * 50, i) for i in range(100)]
-    statements = SqlStatementEncoder(TABLE, REPLACE, max_bytes=1000).encode(batch(rows), "f")
+    statements = SqlStatementEncoder(TABLE, REPLACE, max_bytes=1000).encode_batch(batch(rows), "f")
     assert len(statements) > 5
     assert all(len(s.sql) <= 1000 for s in statements)
     assert [s.first for s in statements] == sorted(s.first for s in statements)
@@ -59,26 +59,26 @@ def test_statements_are_bounded_by_bytes_and_cover_every_row() -> None:
 
 def test_one_row_bigger_than_the_bound_still_goes_alone() -> None:
     rows = [(1, b"x" * 5000, 1), (2, b"y", 2)]
-    statements = SqlStatementEncoder(TABLE, REPLACE, max_bytes=1000).encode(batch(rows), "f")
+    statements = SqlStatementEncoder(TABLE, REPLACE, max_bytes=1000).encode_batch(batch(rows), "f")
     assert [s.count for s in statements] == [1, 1]
 
 
 def test_no_backslash_escapes_doubles_quotes_only() -> None:
     encoder = SqlStatementEncoder(TABLE, REPLACE, no_backslash_escapes=True)
-    (statement,) = encoder.encode(batch([(1, b"a\\'b", 0)]), "f")
+    (statement,) = encoder.encode_batch(batch([(1, b"a\\'b", 0)]), "f")
     assert statement.sql.endswith(b"(1,'a\\''b',0)")
 
 
 def test_unknown_source_column_names_file_offset_and_table() -> None:
     encoder = SqlStatementEncoder(TABLE, REPLACE)
     with pytest.raises(EncodeError, match=r"dump\.sql:0: column 'colour' .* `db`\.`t`"):
-        encoder.encode(batch([(1, 2)], ("id", "colour")), "dump.sql")
+        encoder.encode_batch(batch([(1, 2)], ("id", "colour")), "dump.sql")
 
 
 def test_row_of_wrong_width_names_its_offset() -> None:
     encoder = SqlStatementEncoder(TABLE, REPLACE)
     with pytest.raises(EncodeError, match=r"f:10: row has 2 values but 3 columns"):
-        encoder.encode(batch([(1, b"a", 2), (1, b"b")]), "f")
+        encoder.encode_batch(batch([(1, b"a", 2), (1, b"b")]), "f")
 
 
 def test_single_row_statement_for_locating_a_refused_row() -> None:
@@ -96,7 +96,7 @@ def test_source_text_of_rows_is_sent_as_it_is() -> None:
         texts=texts,
         end=ReadPosition(offset=35),
     )
-    statements = SqlStatementEncoder(TABLE, REPLACE, max_bytes=60).encode(raw, "f")
+    statements = SqlStatementEncoder(TABLE, REPLACE, max_bytes=60).encode_batch(raw, "f")
     assert [s.sql for s in statements] == [
         b"REPLACE INTO `db`.`t` (`id`,`Name`,`price`) VALUES (1,'a\\nb',0x41)",
         b"REPLACE INTO `db`.`t` (`id`,`Name`,`price`) VALUES (2,NULL,1.50)",
@@ -125,7 +125,7 @@ def test_statements_take_rows_greedily_up_to_the_bound(
         end=ReadPosition(offset=len(texts)),
     )
     encoder = SqlStatementEncoder(TABLE, REPLACE, max_bytes=max_bytes)
-    statements = encoder.encode(raw, "f")
+    statements = encoder.encode_batch(raw, "f")
     # Greedy: a row joins the statement while head, rows and their commas stay in the bound.
     expected: list[tuple[int, int]] = []
     size = len(head)

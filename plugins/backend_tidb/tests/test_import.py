@@ -441,9 +441,11 @@ def test_one_tables_checkpoint_removed_then_that_table_starts_over(
         assert [r[0] for r in cur.fetchall()] == [1]
 
 
-def test_a_successful_import_leaves_no_progress_tables_behind(
+def test_a_successful_import_leaves_only_a_tombstone_behind(
     tmp_path: Path, target_database: str, target_connection: Any
 ) -> None:
+    """No ledger is left; the checkpoint keeps only the task's tombstone, so that running the
+    task again (say after a kill in the moment it finished) adds nothing."""
     dump = tmp_path / "dump"
     _write_small_dump(dump, "src", {"000": "INSERT INTO `t` VALUES (1,'a');\n"})
     schema = f"lt_cp_{uuid.uuid4().hex[:8]}"
@@ -462,4 +464,11 @@ def test_a_successful_import_leaves_no_progress_tables_behind(
             "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (schema,)
         )
         assert cur.fetchone()[0] == 0
-    assert not (tmp_path / "cp.json").exists()
+    records = [json.loads(line) for line in (tmp_path / "cp.json").read_text().splitlines()]
+    assert [r["type"] for r in records] == ["task", "completed"]
+    again = run_lightning(["--config", str(config)])
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stdout
+    with target_connection.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM `{target_database}`.`t`")
+        assert cur.fetchone()[0] == 1
