@@ -28,7 +28,7 @@ from lightning_core.pipeline.progress import ProgressReporter, summary_text, ter
 from lightning_core.pipeline.resume import TaskCheckpoint
 from lightning_core.pipeline.scheduler import Scheduler, TableRun
 from lightning_core.pipeline.schema import planned_targets
-from lightning_core.pipeline.sql_target import SqlTarget
+from lightning_core.pipeline.sql_target import open_target
 from lightning_core.pipeline.status import StatusServer
 from lightning_core.pipeline.task import task_id_of
 from lightning_core.plugins import PluginHost
@@ -114,14 +114,6 @@ class Importer:
             checkpoint.close()
         return summaries
 
-    def open_target(self) -> Target:
-        """The backend's target, or the core's SQL target on ``[tidb]``."""
-        if self.record.target_factory is None:
-            return SqlTarget(self.config)
-        return bind_options(self.record, self.record.target_factory, self.options)(
-            config=self.config
-        )
-
 
 class _Run:
     """The part of a run between opening the checkpoint and the summary."""
@@ -148,7 +140,7 @@ class _Run:
         self.states: dict[str, ChunkState] = {}
 
     def execute(self) -> list[TableSummary]:
-        target = self.importer.open_target()
+        target = open_target(self.record, self.config, self.importer.options)
         try:
             return self._execute(target)
         except BaseException:

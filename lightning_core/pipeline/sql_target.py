@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from lightning_core.interfaces import TargetTable
+from lightning_core.interfaces import Target, TargetTable
 from lightning_core.kv.checksum import KVChecksum
 from lightning_core.pipeline.schema import create_schemas
 from lightning_core.schema.ddl import parse_create_table
@@ -17,11 +18,23 @@ from lightning_core.target import address_from_config, connect, server_version
 if TYPE_CHECKING:
     from lightning_core.config_sections import LightningConfig
     from lightning_core.pipeline.plan import ImportPlan
+    from lightning_core.registry import BackendRecord
 
 log = logging.getLogger(__name__)
 
 #: Table names that InnoDB's dictionary spells as they are (others are encoded there).
 _PLAIN_NAME = re.compile(r"^\w+$", re.ASCII)
+
+
+def open_target(
+    record: BackendRecord, config: LightningConfig, options: Mapping[str, object]
+) -> Target:
+    """The backend's own target, or (the usual case) the SQL target on ``[tidb]``."""
+    if record.target_factory is None:
+        return SqlTarget(config)
+    from lightning_core.registry import bind_options
+
+    return bind_options(record, record.target_factory, options)(config=config)
 
 
 class SqlTarget:

@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable, Mapping
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
 
@@ -133,25 +134,30 @@ def _built() -> tuple[_Worker, Registry, BackendWorker]:
 
         config = worker.setup.config
         host = load_plugins()
-        options = host.validate_options(config)
-        registry = host.registry
-        record = registry.get("backend", config.tikv_importer.backend)
-        strategy_record = registry.get("conflict_strategy", config.tikv_importer.on_duplicate)
-        assert isinstance(record, BackendRecord)
-        assert isinstance(strategy_record, ConflictStrategyRecord)
-        strategy: ConflictStrategy = bind_options(
-            strategy_record, strategy_record.factory, options
-        )()
-        encoder = None
-        if record.encoder is not None:
-            encoder_record = registry.get("encoder", record.encoder)
-            assert isinstance(encoder_record, EncoderRecord)
-            encoder = bind_options(encoder_record, encoder_record.factory, options)
-        worker.backend = bind_options(record, record.worker_factory, options)(
-            config=config, task=worker.setup.task, strategy=strategy, encoder=encoder
+        worker.backend = build_backend_worker(
+            host.registry, config, worker.setup.task, host.validate_options(config)
         )
-        worker.registry = registry
+        worker.registry = host.registry
     return worker, worker.registry, worker.backend
+
+
+def build_backend_worker(
+    registry: Registry, config: LightningConfig, task: str, options: Mapping[str, object]
+) -> BackendWorker:
+    """The worker side of the configured backend, with its conflict strategy and encoder."""
+    record = registry.get("backend", config.tikv_importer.backend)
+    strategy_record = registry.get("conflict_strategy", config.tikv_importer.on_duplicate)
+    assert isinstance(record, BackendRecord)
+    assert isinstance(strategy_record, ConflictStrategyRecord)
+    strategy: ConflictStrategy = bind_options(strategy_record, strategy_record.factory, options)()
+    encoder = None
+    if record.encoder is not None:
+        encoder_record = registry.get("encoder", record.encoder)
+        assert isinstance(encoder_record, EncoderRecord)
+        encoder = bind_options(encoder_record, encoder_record.factory, options)
+    return bind_options(record, record.worker_factory, options)(
+        config=config, task=task, strategy=strategy, encoder=encoder
+    )
 
 
 def run_chunk(job: ChunkJob) -> ChunkOutcome:
@@ -175,6 +181,34 @@ def run_chunk(job: ChunkJob) -> ChunkOutcome:
 def _run_chunk(job: ChunkJob) -> ChunkOutcome:
     worker, registry, backend = _built()
     setup = worker.setup
+    sent = 0
+
+    def report(progress: ChunkProgress) -> None:
+        nonlocal sent
+        setup.events.put(Progress(job.chunk.key, job.table_name, progress))
+        sent += 1
+
+    def stopped() -> bool:
+        return setup.stop.is_set() or os.getppid() != worker.parent
+
+    finished = write_chunk(backend, registry, setup.config, job, report=report, stopped=stopped)
+    return ChunkOutcome(job.chunk.key, finished=finished, batches=sent)
+
+
+def write_chunk(
+    backend: BackendWorker,
+    registry: Registry,
+    config: LightningConfig,
+    job: ChunkJob,
+    *,
+    report: Callable[[ChunkProgress], None],
+    stopped: Callable[[], bool] = lambda: False,
+) -> bool:
+    """Read a chunk from its start position and write it through a writer of ``backend``,
+    calling ``report`` with each durable progress the writer returns.
+
+    :returns: True when the chunk was written to its end, False when ``stopped()`` said so.
+    """
     chunk = job.chunk
     reader_record = registry.find_reader(chunk.file.format or "")
     start = job.start.position if job.start is not None else None
@@ -182,8 +216,8 @@ def _run_chunk(job: ChunkJob) -> ChunkOutcome:
     raw = {"raw_sql": True} if reader_record.raw_sql and backend.accepts_raw_sql else {}
     reader = reader_record.factory(
         chunk=chunk,
-        mydumper=setup.config.mydumper,
-        sql_mode=setup.config.tidb.sql_mode or "",
+        mydumper=config.mydumper,
+        sql_mode=config.tidb.sql_mode or "",
         start=start,
         **raw,
     )
@@ -197,29 +231,25 @@ def _run_chunk(job: ChunkJob) -> ChunkOutcome:
     # offsets of compressed files count decompressed bytes, Parquet offsets count rows: neither
     # measures the file on disk, so such chunks report their size only when they are done
     measurable = chunk.file.compression is None and chunk.file.format != "parquet"
-    sent = 0
-
-    def report(progress: ChunkProgress | None) -> None:
-        nonlocal sent
-        if progress is not None:
-            setup.events.put(Progress(chunk.key, job.table_name, progress))
-            sent += 1
-
     finished = True
     try:
         for batch in reader.batches():
-            if setup.stop.is_set() or os.getppid() != worker.parent:
+            if stopped():
                 finished = False
                 break
             read_bytes = max(0, batch.end.offset - chunk.offset) if measurable else 0
-            report(writer.append_rows(batch, source_bytes=read_bytes))
+            progress = writer.append_rows(batch, source_bytes=read_bytes)
+            if progress is not None:
+                report(progress)
     except BaseException:
         with contextlib.suppress(Exception):  # the first error is the one to report
             writer.close()
         reader.close()
         raise
     try:
-        report(writer.close())
+        progress = writer.close()
+        if progress is not None:
+            report(progress)
     finally:
         reader.close()
-    return ChunkOutcome(chunk.key, finished=finished, batches=sent)
+    return finished

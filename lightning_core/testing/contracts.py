@@ -11,13 +11,34 @@ suite against your implementation::
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 
+from lightning_core.config_sections import LightningConfig
 from lightning_core.errors import LightningError
-from lightning_core.interfaces import CheckpointStore, Chunk, ConflictStrategy, RowBatch, Value
+from lightning_core.interfaces import (
+    INDEX_ENGINE_ID,
+    Backend,
+    CheckpointStore,
+    Chunk,
+    ChunkProgress,
+    ConflictStrategy,
+    Encoder,
+    Engine,
+    RowBatch,
+    TargetTable,
+    Value,
+)
+from lightning_core.kv.checksum import KVChecksum
+from lightning_core.pipeline.sql_target import open_target
+from lightning_core.pipeline.workers import ChunkJob, build_backend_worker, write_chunk
+from lightning_core.registry import BackendRecord, Registry
 
 
 class CheckpointStoreContract:
@@ -47,6 +68,16 @@ class CheckpointStoreContract:
         store.close()
         again = make_store()
         assert again.read() == records
+        again.close()
+
+    def test_replace_swaps_every_record(self, make_store: Callable[[], CheckpointStore]) -> None:
+        store = make_store()
+        store.append([{"type": "task"}, {"type": "chunk"}])
+        store.replace([{"type": "task", "n": 2}, {"type": "completed"}])
+        store.append([{"type": "after"}])
+        store.close()
+        again = make_store()
+        assert again.read() == [{"type": "task", "n": 2}, {"type": "completed"}, {"type": "after"}]
         again.close()
 
     def test_reset_forgets_everything(self, make_store: Callable[[], CheckpointStore]) -> None:
@@ -133,3 +164,238 @@ class SourceReaderContract:
             assert batch.end.rows == seen
             rest = self._read(make_reader, chunk, batch.end)
             assert [tuple(r) for b in rest for r in b.rows] == [tuple(r) for r in expected[seen:]]
+
+
+class EncoderContract:
+    """Encoders are deterministic and resumable: the same rows give the same output, and a
+    fresh encoder started at any batch end gives exactly what the first one gave from there.
+
+    Fixtures to provide: ``make_encoder`` — a callable returning a fresh encoder for the table;
+    ``batches`` — consecutive batches of one chunk (at least two) and the chunk's path.
+    """
+
+    @pytest.fixture
+    def make_encoder(self) -> Callable[[], Encoder[object]]:
+        raise NotImplementedError("provide a make_encoder fixture")
+
+    @pytest.fixture
+    def batches(self) -> tuple[list[RowBatch], str]:
+        raise NotImplementedError("provide a batches fixture")
+
+    @staticmethod
+    def _encode(encoder: Encoder[object], batches: list[RowBatch], path: str) -> list[object]:
+        return [encoder.encode_batch(batch, path) for batch in batches]
+
+    def test_same_rows_give_the_same_output(
+        self, make_encoder: Callable[[], Encoder[object]], batches: tuple[list[RowBatch], str]
+    ) -> None:
+        rows, path = batches
+        assert len(rows) >= 2, "the sample must hold more than one batch"
+        assert self._encode(make_encoder(), rows, path) == self._encode(make_encoder(), rows, path)
+
+    def test_resuming_at_any_batch_end_encodes_identically(
+        self, make_encoder: Callable[[], Encoder[object]], batches: tuple[list[RowBatch], str]
+    ) -> None:
+        rows, path = batches
+        whole = self._encode(make_encoder(), rows, path)
+        for start in range(1, len(rows)):
+            assert self._encode(make_encoder(), rows[start:], path) == whole[start:]
+
+
+class KVEncoderContract(EncoderContract):
+    """``EncoderContract`` for encoders of KV pairs (output ``(pairs, KVChecksum)``, as the
+    ``kv`` encoder gives): per-batch checksums also combine into the checksum of all pairs."""
+
+    def test_checksums_combine(
+        self, make_encoder: Callable[[], Encoder[object]], batches: tuple[list[RowBatch], str]
+    ) -> None:
+        rows, path = batches
+        combined = KVChecksum()
+        every_pair = KVChecksum()
+        for output in self._encode(make_encoder(), rows, path):
+            assert isinstance(output, tuple) and len(output) == 2
+            pairs, checksum = output
+            assert isinstance(checksum, KVChecksum)
+            combined.add(checksum)
+            every_pair.update(pairs)
+        assert combined == every_pair
+        assert combined.total_kvs > 0
+
+
+@attrs.frozen(kw_only=True)
+class BackendSetup:
+    """What ``BackendContract`` runs a backend with."""
+
+    config: LightningConfig
+    """A configuration with ``[tikv-importer] backend`` set to the backend, checkpoints on and
+    a target (the backend's own, or ``[tidb]``) that is reachable."""
+    table: TargetTable
+    """An empty table of the target, as the target describes it (with its model when the
+    backend needs one)."""
+    chunk: Chunk
+    """A chunk of source data for ``table`` that reads as at least three batches."""
+    rows: int
+    """Rows of ``chunk``."""
+    registry: Registry
+    """Where the backend's record, its encoder, the strategy and the readers are found."""
+
+
+class BackendContract:
+    """Backends keep what a writer reported durable across a kill of the worker, import exactly
+    the rows written, treat engine steps as idempotent and unknown engines as no-ops, and give
+    the target's checksum equal to the local one where the target has a checksum.
+
+    Fixture to provide: ``backend_setup`` — a ``BackendSetup``; it is used by one test, so
+    make a fresh empty table for each.
+    """
+
+    @pytest.fixture
+    def backend_setup(self) -> BackendSetup:
+        raise NotImplementedError("provide a backend_setup fixture")
+
+    @staticmethod
+    def _record(setup: BackendSetup) -> BackendRecord:
+        record = setup.registry.get("backend", setup.config.tikv_importer.backend)
+        assert isinstance(record, BackendRecord)
+        return record
+
+    @staticmethod
+    def _job(setup: BackendSetup, start: ChunkProgress | None = None) -> ChunkJob:
+        name = setup.table.quoted
+        return ChunkJob(
+            table=setup.table,
+            table_name=name,
+            chunk=setup.chunk,
+            engine=Engine(name, 0),
+            index_engine=Engine(name, INDEX_ENGINE_ID),
+            start=start,
+        )
+
+    def _write(
+        self, setup: BackendSetup, start: ChunkProgress | None = None
+    ) -> list[ChunkProgress]:
+        reported: list[ChunkProgress] = []
+        worker = build_backend_worker(setup.registry, setup.config, "contract", {})
+        try:
+            write_chunk(
+                worker,
+                setup.registry,
+                setup.config,
+                self._job(setup, start),
+                report=reported.append,
+            )
+        finally:
+            worker.close()
+        return reported
+
+    def _import(self, setup: BackendSetup, backend: Backend, *, times: int = 1) -> None:
+        job = self._job(setup)
+        for _ in range(times):
+            for engine in (job.engine, job.index_engine):
+                backend.close_engine(engine)
+                backend.import_engine(engine)
+                backend.cleanup_engine(engine)
+
+    def _check_target(self, setup: BackendSetup, reported: list[ChunkProgress]) -> None:
+        target = open_target(self._record(setup), setup.config, {})
+        try:
+            assert target.count_rows(setup.table) == setup.rows
+            remote = target.checksum(setup.table)
+            local = reported[-1].checksum
+            if remote is not None and self._record(setup).uses_engines:
+                assert remote == local
+        finally:
+            target.close()
+
+    def _backend(self, setup: BackendSetup) -> Backend:
+        record = self._record(setup)
+        backend = record.factory(config=setup.config, task="contract")
+        backend.prepare()
+        return backend
+
+    def test_imports_every_row_once_with_matching_checksums(
+        self, backend_setup: BackendSetup
+    ) -> None:
+        backend = self._backend(backend_setup)
+        try:
+            reported = self._write(backend_setup)
+            assert reported, "a writer must report durable progress by its close() at the latest"
+            assert reported[-1].rows == backend_setup.rows
+            self._import(backend_setup, backend)
+            self._check_target(backend_setup, reported)
+        finally:
+            backend.forget_task()
+            backend.close()
+
+    def test_engine_steps_are_idempotent(self, backend_setup: BackendSetup) -> None:
+        backend = self._backend(backend_setup)
+        try:
+            reported = self._write(backend_setup)
+            self._import(backend_setup, backend, times=2)
+            self._check_target(backend_setup, reported)
+        finally:
+            backend.forget_task()
+            backend.close()
+
+    def test_unknown_engines_are_no_ops(self, backend_setup: BackendSetup) -> None:
+        backend = self._backend(backend_setup)
+        try:
+            unknown = Engine("`no_such_db`.`no_such_table`", 7)
+            backend.close_engine(unknown)
+            backend.import_engine(unknown)
+            backend.cleanup_engine(unknown)
+        finally:
+            backend.close()
+
+    def test_durable_progress_survives_a_kill_of_the_worker(
+        self, backend_setup: BackendSetup
+    ) -> None:
+        setup = backend_setup
+        backend = self._backend(setup)
+        try:
+            reported = self._write_and_die(setup, after=2)
+            held = backend.durable([setup.chunk.key]).get(setup.chunk.key)
+            start = reported[-1] if reported else None
+            if held is not None and (start is None or held.position.offset > start.position.offset):
+                start = held
+            assert start is not None and 0 < start.rows < setup.rows, (
+                "the worker was killed after two durable batches"
+            )
+            rest = self._write(setup, start)
+            self._import(setup, backend)
+            self._check_target(setup, rest)
+        finally:
+            backend.forget_task()
+            backend.close()
+
+    def _write_and_die(self, setup: BackendSetup, *, after: int) -> list[ChunkProgress]:
+        """Write in a forked child that is SIGKILLed once ``after`` progresses were reported;
+        the progresses it reported, in order."""
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=self._child, args=(setup, send, after))
+        child.start()
+        send.close()
+        reported: list[ChunkProgress] = []
+        while True:
+            try:
+                reported.append(receive.recv())
+            except EOFError:
+                break
+        child.join()
+        assert child.exitcode == -signal.SIGKILL, f"the writer child ended with {child.exitcode}"
+        return reported
+
+    def _child(self, setup: BackendSetup, send: Any, after: int) -> None:
+        count = 0
+
+        def report(progress: ChunkProgress) -> None:
+            nonlocal count
+            send.send(progress)
+            count += 1
+            if count >= after:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        worker = build_backend_worker(setup.registry, setup.config, "contract", {})
+        write_chunk(worker, setup.registry, setup.config, self._job(setup), report=report)
+        os.kill(os.getpid(), signal.SIGKILL)  # fewer batches than asked: die all the same
