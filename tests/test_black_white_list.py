@@ -3,17 +3,21 @@ rules with Lightning's (MySQL replication) semantics, and imported as Lightning 
 
 from __future__ import annotations
 
+import fnmatch
 import logging
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lightning_core.config import DEFAULT_FILTER, LightningConfig, config_from_toml
 from lightning_core.errors import ConfigError
-from lightning_core.source.table_filter import TableFilter
+from lightning_core.source.table_filter import TableFilter, black_white_list_rules
 from lightning_core.testing.tasks import run_lightning, task_config
 
 SOURCE = "tidb-lightning.toml"
@@ -116,6 +120,62 @@ def test_lists_become_filter_rules_with_lightning_semantics(case: str) -> None:
     config = load(text)
     assert config.mydumper.filter == tuple(rules)
     assert imported(config) == expected
+
+
+def replication_rules_select(lists: dict[str, Sequence[Any]], schema: str, table: str) -> bool:
+    """Lightning's decision (tidb-tools' filter, MySQL's replication rules), from its docs."""
+
+    def matches(pattern: str, name: str) -> bool:
+        if pattern.startswith("~"):
+            return re.search(pattern[1:], name, re.IGNORECASE) is not None
+        return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+    def in_tables(pairs: Sequence[tuple[str, str]]) -> bool:
+        return any(matches(db, schema) and matches(tbl, table) for db, tbl in pairs)
+
+    if lists["do_dbs"]:
+        if not any(matches(pattern, schema) for pattern in lists["do_dbs"]):
+            return False
+    elif any(matches(pattern, schema) for pattern in lists["ignore_dbs"]):
+        return False
+    if in_tables(lists["do_tables"]):
+        return True
+    return not lists["do_tables"] and not in_tables(lists["ignore_tables"])
+
+
+SCHEMAS = ["shop", "shop_1", "Sales", "tmp", "x-y", "a.b", "数据"]
+NAMES = ["orders", "tmp_orders", "log", "log_2023", "t-1", "Log"]
+SCHEMA_PATTERNS = [*SCHEMAS, "shop*", "sho?_1", "[st]*", "~^sh", "~s$", "~^(tmp|sales)$"]
+TABLE_PATTERNS = [*NAMES, "log*", "*", "t?1", "~^tmp_", "~\\d+$"]
+
+
+@st.composite
+def black_white_lists(draw: st.DrawFn) -> dict[str, Sequence[Any]]:
+    def pairs(schemas: list[str]) -> st.SearchStrategy[list[tuple[str, str]]]:
+        pair = st.tuples(st.sampled_from(schemas), st.sampled_from(TABLE_PATTERNS))
+        return st.lists(pair, max_size=3)
+
+    return {
+        "do_dbs": draw(st.lists(st.sampled_from(SCHEMA_PATTERNS), max_size=3)),
+        "ignore_dbs": draw(st.lists(st.sampled_from(SCHEMA_PATTERNS), max_size=3)),
+        "do_tables": draw(pairs(SCHEMA_PATTERNS)),
+        "ignore_tables": draw(pairs(SCHEMA_PATTERNS)),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(black_white_lists())
+def test_rules_select_what_the_replication_rules_select(lists: dict[str, Sequence[Any]]) -> None:
+    try:
+        rules = black_white_list_rules(**lists)
+    except ConfigError:  # only do-tables that cannot be combined with do-dbs are refused
+        assert lists["do_dbs"] and lists["do_tables"]
+        return
+    table_filter = TableFilter.parse(rules)
+    for schema in SCHEMAS:
+        for table in NAMES:
+            expected = replication_rules_select(lists, schema, table)
+            assert table_filter.match_table(schema, table) == expected, (schema, table, rules)
 
 
 def test_punctuation_is_escaped_and_slashes_of_regexes_too() -> None:
