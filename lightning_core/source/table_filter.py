@@ -382,30 +382,32 @@ def black_white_list_rules(
     schema must match it (ignore-dbs is then not consulted), otherwise its schema must not
     match ignore-dbs; a table matching do-tables is kept, else one matching ignore-tables is
     dropped, else it is kept only when do-tables is empty. Names starting with ``~`` are
-    regular expressions, others wildcards. Tables of ``(db, table)`` pairs.
+    regular expressions, others wildcards. do-tables and ignore-tables are ``(db, table)``
+    pairs.
 
     :raises ConfigError: do-dbs and do-tables together in a way no rule list can say: a
         do-tables schema pattern that is not one of do-dbs, or no do-tables entry inside do-dbs.
     """
 
     def rule(db: str, table: str = "*", *, include: bool = True) -> str:
-        side = "*" if table == "*" else _black_white_list_name(table)
-        return ("" if include else "!") + _black_white_list_name(db) + "." + side
+        sign = "" if include else "!"
+        return f"{sign}{_black_white_list_name(db)}.{_black_white_list_name(table)}"
 
     if do_tables:
         kept = [(db, table) for db, table in do_tables if _inside(db, do_dbs, case_sensitive)]
         if not kept:
             raise ConfigError(
-                "no do-tables entry is in a schema of do-dbs, so nothing "
-                "would be imported; fix the lists or write [mydumper] filter instead"
+                "no do-tables entry is in a schema of do-dbs, so nothing would be imported; "
+                "fix the lists or write [mydumper] filter instead"
             )
         rules = [rule(db, table) for db, table in kept]
         if not do_dbs:  # a table outside do-tables is already excluded: ignore-tables is moot
             rules.extend(rule(db, include=False) for db in ignore_dbs)
         return tuple(rules)
-    rules = [rule(db) for db in do_dbs] if do_dbs else ["*.*"]
-    if not do_dbs:
-        rules.extend(rule(db, include=False) for db in ignore_dbs)
+    if do_dbs:
+        rules = [rule(db) for db in do_dbs]
+    else:
+        rules = ["*.*", *(rule(db, include=False) for db in ignore_dbs)]
     rules.extend(rule(db, table, include=False) for db, table in ignore_tables)
     return tuple(rules)
 
