@@ -13,6 +13,7 @@ import ast
 import difflib
 import enum
 import json
+import logging
 import os
 import re
 import tomllib
@@ -28,6 +29,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from lightning_core.config_sections import (
     DEFAULT_FILTER,
     LOG_LEVELS,
+    BlackWhiteListConfig,
     ByteSize,
     CheckpointConfig,
     ConflictConfig,
@@ -46,17 +48,20 @@ from lightning_core.config_sections import (
     RouteRule,
     Seconds,
     SecurityConfig,
+    TableNamePattern,
     TidbConfig,
     TikvImporterConfig,
     default_region_concurrency,
 )
 from lightning_core.dsn import REDACTED, redact_dsn
 from lightning_core.errors import ConfigError
+from lightning_core.source.table_filter import TableFilter, black_white_list_rules
 
 __all__ = [
     "DEFAULT_FILTER",
     "LOG_LEVELS",
     "TIDB_PASSWORD_ENV",
+    "BlackWhiteListConfig",
     "ByteSize",
     "CheckpointConfig",
     "ConflictConfig",
@@ -75,6 +80,7 @@ __all__ = [
     "RouteRule",
     "Seconds",
     "SecurityConfig",
+    "TableNamePattern",
     "TidbConfig",
     "TikvImporterConfig",
     "apply_environment",
@@ -92,6 +98,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -527,7 +535,58 @@ def config_from_mapping(data: Mapping[str, Any], source: str) -> LightningConfig
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: expected a table at the top level, got {_show(data)}")
-    return _structure(data, LightningConfig, source)
+    if _BLACK_WHITE_LIST not in data:
+        return _structure(data, LightningConfig, source)
+    rest = {key: value for key, value in data.items() if key != _BLACK_WHITE_LIST}
+    config = _structure(rest, LightningConfig, source)
+    lists = _structure(data[_BLACK_WHITE_LIST], BlackWhiteListConfig, source, [_BLACK_WHITE_LIST])
+    if lists.is_empty():
+        return config
+    if "filter" in rest.get("mydumper", {}):
+        raise ConfigError(
+            f"{source}: [black-white-list] and [mydumper] filter cannot both be set; "
+            "[black-white-list] is the deprecated form of the filter, so keep only one of them"
+        )
+    rules = _filter_of(lists, config.mydumper.case_sensitive, source)
+    log.warning(
+        "%s: [black-white-list] is deprecated; it is read as the equivalent "
+        "[mydumper] filter = [%s]",
+        source,
+        ", ".join(_toml_string(rule) for rule in rules),
+    )
+    return attrs.evolve(config, mydumper=attrs.evolve(config.mydumper, filter=rules))
+
+
+_BLACK_WHITE_LIST = "black-white-list"
+
+
+def _filter_of(lists: BlackWhiteListConfig, case_sensitive: bool, source: str) -> tuple[str, ...]:
+    """The ``[mydumper] filter`` rules selecting what ``lists`` selects.
+
+    :raises ConfigError: the lists have no equivalent rules, or a name is not a valid pattern.
+    """
+    try:
+        rules = black_white_list_rules(
+            do_dbs=lists.do_dbs,
+            ignore_dbs=lists.ignore_dbs,
+            do_tables=[(t.db_name, t.tbl_name) for t in lists.do_tables],
+            ignore_tables=[(t.db_name, t.tbl_name) for t in lists.ignore_tables],
+            case_sensitive=case_sensitive,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: [black-white-list]: {exc}") from exc
+    try:
+        TableFilter.parse(rules, case_sensitive)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: [black-white-list] has an invalid name: {exc}") from exc
+    return rules
+
+
+def _toml_string(text: str) -> str:
+    """``text`` as a TOML string: literal (``'...'``) when it can be, so backslashes stay."""
+    if "'" in text or any(ord(char) < 32 or ord(char) == 127 for char in text):
+        return json.dumps(text, ensure_ascii=False)
+    return f"'{text}'"
 
 
 def config_from_toml(text: str, source: str = "<string>") -> LightningConfig:

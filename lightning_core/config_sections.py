@@ -427,6 +427,35 @@ class RouteRule:
 
 
 @attrs.frozen(kw_only=True)
+class TableNamePattern:
+    """One ``do-tables`` / ``ignore-tables`` entry of ``[black-white-list]``."""
+
+    db_name: str
+    """Schema name: a wildcard pattern, or a regular expression after ``~``."""
+    tbl_name: str
+    """Table name: a wildcard pattern, or a regular expression after ``~``."""
+
+
+@attrs.frozen(kw_only=True)
+class BlackWhiteListConfig:
+    """``[black-white-list]``: the deprecated form of ``[mydumper] filter`` (MySQL's
+    replication rules), translated into filter rules when the file is read."""
+
+    do_dbs: tuple[str, ...] = ()
+    """Only schemas matching one of these are imported (ignore-dbs is then not consulted)."""
+    ignore_dbs: tuple[str, ...] = ()
+    """Schemas matching one of these are not imported."""
+    do_tables: tuple[TableNamePattern, ...] = ()
+    """Only tables matching one of these are imported (ignore-tables is then moot)."""
+    ignore_tables: tuple[TableNamePattern, ...] = ()
+    """Tables matching one of these are not imported."""
+
+    def is_empty(self) -> bool:
+        """No list has an entry: the section changes nothing, as in Lightning."""
+        return not (self.do_dbs or self.ignore_dbs or self.do_tables or self.ignore_tables)
+
+
+@attrs.frozen(kw_only=True)
 class LightningConfig:
     """The whole tidb-lightning.toml."""
 

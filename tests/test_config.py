@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from lightning_core import config_sections
 from lightning_core.config import (
     DEFAULT_FILTER,
+    BlackWhiteListConfig,
     ByteSize,
     CheckpointConfig,
     ConflictConfig,
@@ -32,6 +33,7 @@ from lightning_core.config import (
     PostRestoreConfig,
     RouteRule,
     SecurityConfig,
+    TableNamePattern,
     TidbConfig,
     TikvImporterConfig,
     config_from_mapping,
@@ -148,6 +150,8 @@ SECTION_CLASSES = [
     PostRestoreConfig,
     CronConfig,
     RouteRule,
+    BlackWhiteListConfig,
+    TableNamePattern,
     LightningConfig,
 ]
 
@@ -167,7 +171,8 @@ def test_every_field_has_a_docstring_and_the_class_is_frozen_kw_only(cls: type) 
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         first = attrs.fields(cls)[0].name
         instance = cls(
-            **({"schema_pattern": "a", "target_schema": "b"} if cls is RouteRule else {})
+            **({"schema_pattern": "a", "target_schema": "b"} if cls is RouteRule else {}),
+            **({"db_name": "a", "tbl_name": "b"} if cls is TableNamePattern else {}),
         )
         setattr(instance, first, None)
 

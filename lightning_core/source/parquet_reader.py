@@ -7,8 +7,14 @@ record batch (bounded memory); resuming skips whole row groups through the file'
 
 Column types map to ``Value`` types: integers → ``int``, floating point → ``float``, decimals →
 ``Decimal``, strings → ``str``, binary → ``bytes``, booleans → ``bool``, dates → ``date``,
-timestamps → naive ``datetime`` (a timestamp with a time zone is converted to UTC), times →
-``time``, durations → ``timedelta``, null → None; nanoseconds are truncated to microseconds.
+times → ``time`` (time of day, whatever ``isAdjustedToUTC`` says), durations → ``timedelta``,
+null → None; nanoseconds are truncated to microseconds.
+
+Timestamps follow Parquet's ``isAdjustedToUTC``, as Lightning does: an adjusted timestamp (and
+a legacy INT96 one, which Lightning also reads as UTC) is an instant, an aware ``datetime`` in
+UTC, which the encoders put into the session time zone; one that is not adjusted is a wall-clock
+time, a naive ``datetime`` stored as written (a TIMESTAMP column reads it in the session time
+zone).
 Dictionary-encoded columns are decoded. Other types (lists, structs, maps, ...) are a
 ``SourceError`` naming the column and its type.
 """
@@ -28,16 +34,21 @@ BATCH_ROWS = 4096
 _Convert = Callable[[Any], list[Value]]
 
 
-def _converter(path: str, name: str, type_: Any) -> _Convert:
-    """How to turn a pyarrow array of ``type_`` into Python values."""
+def _converter(path: str, name: str, type_: Any, physical_type: str) -> _Convert:
+    """How to turn a pyarrow array of ``type_`` into Python values.
+
+    :param physical_type: the column's Parquet type (``INT96``, ``INT64``, ...).
+    """
     import pyarrow as pa
     import pyarrow.types as pt
 
     if pt.is_dictionary(type_):
-        inner = _converter(path, name, type_.value_type)
+        inner = _converter(path, name, type_.value_type, physical_type)
         return lambda array: inner(array.dictionary_decode())
     if pt.is_timestamp(type_):
-        target = pa.timestamp("us")
+        # pyarrow gives isAdjustedToUTC=true a time zone; INT96 has no flag and is UTC
+        is_instant = type_.tz is not None or physical_type == "INT96"
+        target = pa.timestamp("us", tz="UTC" if is_instant else None)
         return lambda array: array.cast(target, safe=False).to_pylist()
     if pt.is_time(type_):
         target_time = pa.time64("us")
@@ -116,7 +127,10 @@ class ParquetReader:
         self._file = parquet = self._open()
         try:
             schema = parquet.schema_arrow
-            converters = [_converter(path, f.name, f.type) for f in schema]
+            physical_types = {column.path: column.physical_type for column in parquet.schema}
+            converters = [
+                _converter(path, f.name, f.type, physical_types.get(f.name, "")) for f in schema
+            ]
         except SourceError:
             self.close()
             raise

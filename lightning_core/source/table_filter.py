@@ -345,4 +345,89 @@ def _expand_imports(rules: Iterable[str]) -> Iterable[tuple[str, str | None]]:
             yield line, f"{path}:{number}"
 
 
-__all__ = ["SYSTEM_SCHEMAS", "TableFilter"]
+_UNESCAPED_SLASH = re.compile(r"(?<!\\)((?:\\\\)*)/")
+
+
+def _black_white_list_name(name: str) -> str:
+    """One side of a rule for a ``[black-white-list]`` name: ``~regex`` becomes ``/regex/``;
+    a wildcard name keeps ``*``, ``?`` and ``[...]`` and has other punctuation escaped."""
+    if name.startswith("~"):
+        return "/" + _UNESCAPED_SLASH.sub(r"\1\\/", name[1:]) + "/"
+    out: list[str] = []
+    in_class = False
+    for char in name:
+        if in_class or char in "*?[$_" or _is_ascii_alnum(char) or not char.isascii():
+            out.append(char)
+            in_class = (in_class or char == "[") and char != "]"
+        else:
+            out.append("\\" + char)
+    return "".join(out)
+
+
+def _is_plain_name(name: str) -> bool:
+    return not name.startswith("~") and not any(char in name for char in "*?[")
+
+
+def black_white_list_rules(
+    *,
+    do_dbs: Sequence[str] = (),
+    ignore_dbs: Sequence[str] = (),
+    do_tables: Sequence[tuple[str, str]] = (),
+    ignore_tables: Sequence[tuple[str, str]] = (),
+    case_sensitive: bool = False,
+) -> tuple[str, ...]:
+    """Filter rules that select what the deprecated ``[black-white-list]`` selects.
+
+    Lightning read the lists with MySQL's replication rules: when do-dbs is set a table's
+    schema must match it (ignore-dbs is then not consulted), otherwise its schema must not
+    match ignore-dbs; a table matching do-tables is kept, else one matching ignore-tables is
+    dropped, else it is kept only when do-tables is empty. Names starting with ``~`` are
+    regular expressions, others wildcards. do-tables and ignore-tables are ``(db, table)``
+    pairs.
+
+    :raises ConfigError: do-dbs and do-tables together in a way no rule list can say: a
+        do-tables schema pattern that is not one of do-dbs, or no do-tables entry inside do-dbs.
+    """
+
+    def rule(db: str, table: str = "*", *, include: bool = True) -> str:
+        sign = "" if include else "!"
+        return f"{sign}{_black_white_list_name(db)}.{_black_white_list_name(table)}"
+
+    if do_tables:
+        kept = [(db, table) for db, table in do_tables if _inside(db, do_dbs, case_sensitive)]
+        if not kept:
+            raise ConfigError(
+                "no do-tables entry is in a schema of do-dbs, so nothing would be imported; "
+                "fix the lists or write [mydumper] filter instead"
+            )
+        rules = [rule(db, table) for db, table in kept]
+        if not do_dbs:  # a table outside do-tables is already excluded: ignore-tables is moot
+            rules.extend(rule(db, include=False) for db in ignore_dbs)
+        return tuple(rules)
+    if do_dbs:
+        rules = [rule(db) for db in do_dbs]
+    else:
+        rules = ["*.*", *(rule(db, include=False) for db in ignore_dbs)]
+    rules.extend(rule(db, table, include=False) for db, table in ignore_tables)
+    return tuple(rules)
+
+
+def _inside(db: str, do_dbs: Sequence[str], case_sensitive: bool) -> bool:
+    """Whether the tables of the do-tables schema ``db`` all lie in a schema of do-dbs."""
+    if not do_dbs:
+        return True
+    if _is_plain_name(db):
+        schemas = TableFilter.parse(
+            [f"{_black_white_list_name(p)}.*" for p in do_dbs], case_sensitive
+        )
+        return schemas.match_schema(db)
+    if any(db == p or (not case_sensitive and db.lower() == p.lower()) for p in do_dbs):
+        return True
+    raise ConfigError(
+        f"do-tables schema pattern {db!r} is not one of do-dbs, and no "
+        "[mydumper] filter can require a table to match both; name the schemas in do-tables "
+        "or write [mydumper] filter instead"
+    )
+
+
+__all__ = ["SYSTEM_SCHEMAS", "TableFilter", "black_white_list_rules"]

@@ -90,14 +90,15 @@ def test_every_supported_type_round_trips(tmp_path):
             assert not isinstance(value, datetime.datetime) or value.tzinfo is None
 
 
-def test_timestamps_with_time_zone_become_naive_utc(tmp_path):
+def test_timestamps_with_time_zone_become_instants_in_utc(tmp_path):
     path = str(tmp_path / "tz.parquet")
     moment = datetime.datetime(2024, 6, 1, 12, 0, tzinfo=PLUS2)
     schema = pa.schema([("at", pa.timestamp("us", tz="+02:00")), ("u", pa.timestamp("s", "UTC"))])
     write_parquet(path, ["at", "u"], [(moment, moment)], schema)
-    assert _batches(path)[0].rows == [
-        (datetime.datetime(2024, 6, 1, 10, 0), datetime.datetime(2024, 6, 1, 10, 0))
-    ]
+    [row] = _batches(path)[0].rows
+    utc = datetime.datetime(2024, 6, 1, 10, 0, tzinfo=datetime.UTC)
+    assert row == (utc, utc)
+    assert all(value.utcoffset() == datetime.timedelta(0) for value in row)
 
 
 def test_nanoseconds_are_truncated(tmp_path):
