@@ -240,6 +240,21 @@ class BackendSetup:
     """Where the backend's record, its encoder, the strategy and the readers are found."""
 
 
+def describe_table(
+    registry: Registry, config: LightningConfig, schema: str, name: str
+) -> TargetTable:
+    """A table as the configured backend's target describes it (for ``BackendSetup.table``)."""
+    record = registry.get("backend", config.tikv_importer.backend)
+    assert isinstance(record, BackendRecord)
+    target = open_target(record, config, {})
+    try:
+        table = target.table(schema, name, model=record.needs_table_model)
+    finally:
+        target.close()
+    assert table is not None, f"{schema}.{name} is not on the target"
+    return table
+
+
 class BackendContract:
     """Backends keep what a writer reported durable across a kill of the worker, import exactly
     the rows written, treat engine steps as idempotent and unknown engines as no-ops, and give
