@@ -209,14 +209,43 @@ def _forget_table(config: Any, host: Any, store: Any, backend: Any, name: str) -
     for task in plan.tables:
         if f"{task.plan.target_schema}.{task.plan.target_table}".lower() == wanted:
             keys = [chunk.key for chunk in task.chunks]
-            store.append([{"type": "forget", "table": task.name, "keys": keys}])
+            engines = [e.engine for e in task.engines] + [task.index_engine]
+            store.append(
+                [
+                    {
+                        "type": "forget",
+                        "table": task.name,
+                        "keys": keys,
+                        "engines": [e.tag for e in engines],
+                    }
+                ]
+            )
             backend.forget_chunks(keys)
+            for engine in engines:
+                backend.cleanup_engine(engine)
             return task.name
     known = ", ".join(t.name for t in plan.tables) or "none"
     raise LightningError(
         f"--checkpoint-remove: no table {name!r} in this task (tables: {known}); give `db`.`table` "
         "as the target names it, or all"
     )
+
+
+def _ignore_errors(store: Any, which: str) -> list[str]:
+    """Set failed tables (all, or the named one) back to pending; their names."""
+    from lightning_core.checkpoints.state import fold_records, table_record
+
+    state = fold_records(store.read(), store.location)
+    if state is None:
+        return []
+    wanted = which.replace("`", "").lower()
+    failed = [
+        name
+        for name, table in state.tables.items()
+        if table.status == "failed" and wanted in ("all", name.replace("`", "").lower())
+    ]
+    store.append([table_record(name, status="pending") for name in failed])
+    return failed
 
 
 def ctl_main(argv: Sequence[str] | None = None) -> int:
@@ -235,6 +264,12 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
         "--checkpoint-error-destroy",
         metavar="all",
         help="forget the checkpoints of a failed task (all); imported rows stay in the target",
+    )
+    parser.add_argument(
+        "--checkpoint-error-ignore",
+        metavar="all|`db`.`table`",
+        help="clear the failed state of tables (all, or one) so that the next run retries what "
+        "they have not done; the rows already imported are kept",
     )
     parser.add_argument("--checkpoint-dump", action="store_true", help="print the checkpoint")
     parsed = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -266,6 +301,17 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
                 backend.close()
                 store.close()
             return 0
+        if parsed.checkpoint_error_ignore is not None:
+            try:
+                cleared = _ignore_errors(store, parsed.checkpoint_error_ignore)
+            finally:
+                store.close()
+            print(
+                f"failed state cleared for {', '.join(cleared)} in {store.location}"
+                if cleared
+                else f"no failed table in {store.location}"
+            )
+            return 0
         if parsed.checkpoint_dump:
             state = fold_records(store.read(), store.location)
             print(
@@ -284,15 +330,25 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
                             for k, v in state.chunks.items()
                         },
                         "tables": {
-                            k: {"status": v.status, "rows_before": v.rows_before}
+                            k: {
+                                "status": v.status,
+                                "error": v.error,
+                                "rows_before": v.rows_before,
+                                "table_id": v.table_id,
+                            }
                             for k, v in state.tables.items()
                         },
+                        "engines": state.engines,
+                        "completed": state.completed,
                     },
                     indent=2,
                 )
             )
             return 0
-        parser.error("nothing to do: give --checkpoint-remove=all or --checkpoint-dump")
+        parser.error(
+            "nothing to do: give --checkpoint-remove, --checkpoint-error-ignore or "
+            "--checkpoint-dump"
+        )
     except LightningError as exc:
         return _fail(exc)
     return 0

@@ -54,6 +54,17 @@ class Run:
         return self.returncode == -signal.SIGKILL
 
 
+def run_once(
+    command: Sequence[str],
+    *,
+    kill_at: KillPoint | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> Run:
+    """Run the import once in its own process group, killed at ``kill_at`` if given."""
+    return _run(command, env or {}, kill_at=kill_at, timeout=timeout)[0]
+
+
 def _run(
     command: Sequence[str], env: dict[str, str], *, kill_at: KillPoint | None, timeout: float
 ) -> tuple[Run, Counter[str]]:

@@ -1,0 +1,201 @@
+"""Engines in the plan, the table status ladder, table IDs, older checkpoints and worker start
+methods, through the tidb backend into the real MariaDB."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lightning_core.testing.crash import KillPoint, run_once
+from lightning_core.testing.tasks import lightning_command, run_lightning, task_config
+
+KEYED = "CREATE TABLE `t` (`id` int NOT NULL, `v` varchar(20), PRIMARY KEY (`id`));\n"
+
+
+@pytest.fixture
+def db(target_connection: Any) -> Iterator[str]:
+    name = f"lt_steps_{uuid.uuid4().hex[:10]}"
+    yield name
+    with target_connection.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}_cp`")
+
+
+def _dump(root: Path, db: str, files: int = 3, rows: int = 20) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{db}-schema-create.sql").write_text(f"CREATE DATABASE `{db}`;\n")
+    (root / f"{db}.t-schema.sql").write_text(KEYED)
+    for part in range(files):
+        values = ",".join(f"({part * 1000 + i},'v{i}')" for i in range(rows))
+        (root / f"{db}.t.{part:09d}.sql").write_text(f"INSERT INTO `t` VALUES {values};\n")
+    return root
+
+
+def _config(tmp_path: Path, dump: Path, db: str, extra: str = "", **kw: Any) -> Path:
+    path = tmp_path / "tidb-lightning.toml"
+    text = task_config(
+        dump,
+        checkpoint=tmp_path / "cp.json",
+        checkpoint_schema=f"{db}_cp",
+        on_duplicate="error",
+        extra=extra,
+        **kw,
+    )
+    path.write_text(text)
+    return path
+
+
+def _count(conn: Any, db: str) -> int:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM `{db}`.t")
+        return int(cur.fetchone()[0])
+
+
+def test_plan_json_lists_each_tables_engines_with_uuids_and_chunks(tmp_path: Path, db: str) -> None:
+    dump = _dump(tmp_path / "dump", db)
+    # 3 files of ~200 bytes against a batch-size of 300 bytes: more than one data engine
+    config = _config(tmp_path, dump, db)
+    config.write_text(config.read_text().replace("[mydumper]\n", "[mydumper]\nbatch-size = 300\n"))
+    done = run_lightning(["plan", "--config", str(config), "--json"])
+    assert done.returncode == 0, done.stderr
+    (table,) = json.loads(done.stdout)["tables"]
+    engines = table["engines"]
+    data = [e for e in engines if not e.get("index")]
+    (index,) = [e for e in engines if e.get("index")]
+    assert len(data) >= 2 and [e["id"] for e in data] == list(range(len(data)))
+    assert index["id"] == -1
+    chunks = [key for e in data for key in e["chunks"]]
+    assert len(chunks) == 3 and len(set(chunks)) == 3
+    tag = f"`{db}`.`t`:0"
+    assert data[0]["uuid"] == str(
+        uuid.uuid5(uuid.UUID("d68d6abe-c59e-45d6-ade8-e2b0ceb7bedf"), tag)
+    )
+
+
+def test_engine_uuids_are_lightnings() -> None:
+    from lightning_core import Engine
+
+    # computed with the namespace and tag TiDB Lightning uses (see the reference)
+    assert str(Engine("`db`.`t`", 0).uuid) == "a65740db-8738-5be7-8167-cd5dc61a6d79"
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_workers_start_with_spawn_and_forkserver(
+    tmp_path: Path, db: str, target_connection: Any, method: str
+) -> None:
+    dump = _dump(tmp_path / "dump", db)
+    config = _config(tmp_path, dump, db)
+    done = run_lightning(["--config", str(config)], env={"TIDB_LIGHTNING_WORKER_START": method})
+    assert done.returncode == 0, done.stderr
+    assert _count(target_connection, db) == 60
+
+
+def test_a_failed_check_is_kept_until_cleared(
+    tmp_path: Path, db: str, target_connection: Any
+) -> None:
+    dump = _dump(tmp_path / "dump", db)
+    config = _config(tmp_path, dump, db)
+    command = [*lightning_command(), "--config", str(config)]
+    killed = run_once(command, kill_at=KillPoint("post:rebased", 1))
+    assert killed.killed
+    with target_connection.cursor() as cur:  # another writer, between the import and its check
+        cur.execute(f"INSERT INTO `{db}`.t VALUES (999999, 'intruder')")
+    failed = run_lightning(["--config", str(config)])
+    assert failed.returncode == 1
+    assert "row count check" in failed.stderr and "a row count only" in failed.stderr
+    refused = run_lightning(["--config", str(config)])
+    assert refused.returncode == 1
+    assert "failed in an earlier run" in refused.stderr, refused.stderr
+    assert "--checkpoint-error-ignore" in refused.stderr
+    ctl = run_lightning_ctl(config, "--checkpoint-error-ignore=all")
+    assert ctl.returncode == 0 and "cleared" in ctl.stdout, ctl.stderr
+    relaxed = config.read_text() + '[post-restore]\nchecksum = "off"\n'
+    config.write_text(relaxed)
+    done = run_lightning(["--config", str(config)])
+    assert done.returncode == 0, done.stderr
+    assert _count(target_connection, db) == 61
+
+
+def run_lightning_ctl(config: Path, *args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from lightning_core.cli import ctl_main; sys.exit(ctl_main())",
+            "--config",
+            str(config),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_table_created_again_behind_the_checkpoint_is_refused(
+    tmp_path: Path, db: str, target_connection: Any
+) -> None:
+    dump = _dump(tmp_path / "dump", db)
+    config = _config(tmp_path, dump, db, region_concurrency=1)
+    command = [*lightning_command(), "--config", str(config)]
+    assert run_once(command, kill_at=KillPoint("chunk:done", 1)).killed
+    with target_connection.cursor() as cur:
+        cur.execute(f"DROP TABLE `{db}`.t")
+    refused = run_lightning(["--config", str(config)])
+    assert refused.returncode == 1
+    assert "dropped and created again" in refused.stderr, refused.stderr
+
+
+def test_a_checkpoint_of_the_previous_version_is_read(
+    tmp_path: Path, db: str, target_connection: Any
+) -> None:
+    from lightning_core.checkpoints.state import file_signature, settings_digest
+    from lightning_core.config import load_config_file
+    from lightning_core.pipeline.plan import make_plan
+    from lightning_core.pipeline.task import fingerprint_settings
+
+    dump = _dump(tmp_path / "dump", db)
+    config_path = _config(tmp_path, dump, db)
+    config = load_config_file(str(config_path))
+    plan = make_plan(config)
+    (task,) = plan.tables
+    first, *rest = task.chunks
+    # version 1 wrote: no version, no KV fields, "verified" tables; here one chunk was done
+    records = [
+        {
+            "type": "task",
+            "settings": settings_digest(fingerprint_settings(config, version=1)),
+            "files": {f.path: file_signature(f) for f in plan.data_files},
+        },
+        {"type": "table", "table": task.name, "rows_before": 0},
+        {
+            "type": "chunk",
+            "key": first.key,
+            "offset": first.file.size,
+            "rows": 20,
+            "columns": None,
+            "mid": False,
+            "bytes": first.file.size,
+            "done": True,
+        },
+    ]
+    with target_connection.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{db}`")
+        cur.execute(
+            f"CREATE TABLE `{db}`.t (`id` int NOT NULL, `v` varchar(20), PRIMARY KEY (`id`))"
+        )
+        cur.execute(f"INSERT INTO `{db}`.t VALUES " + ",".join(f"({i},'v{i}')" for i in range(20)))
+    (tmp_path / "cp.json").write_text("".join(json.dumps(r) + "\n" for r in records))
+    done = run_lightning(["--config", str(config_path)])
+    assert done.returncode == 0, done.stderr
+    assert "resuming from checkpoint" in done.stderr + done.stdout
+    assert _count(target_connection, db) == 60
+    assert len(rest) == 2
