@@ -199,3 +199,87 @@ def test_a_checkpoint_of_the_previous_version_is_read(
     assert "resuming from checkpoint" in done.stderr + done.stdout
     assert _count(target_connection, db) == 60
     assert len(rest) == 2
+
+
+def test_the_sql_target_gives_the_table_model_and_id(db: str, target_connection: Any) -> None:
+    import pickle
+
+    from lightning_core.config import config_from_toml
+    from lightning_core.pipeline.sql_target import SqlTarget
+
+    with target_connection.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{db}`")
+        cur.execute(
+            f"CREATE TABLE `{db}`.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(30) "
+            "NOT NULL, amount DECIMAL(10,2), UNIQUE KEY (name), KEY (amount, id))"
+        )
+    target = SqlTarget(config_from_toml(task_config("/nonexistent")))
+    try:
+        table = target.table(db, "t", model=True)
+        again = target.table(db, "t")
+    finally:
+        target.close()
+    assert table is not None and table.model is not None and again is not None
+    assert table.table_id > 0 and table.model.id == table.table_id == again.table_id
+    assert [c.name for c in table.model.columns] == ["id", "name", "amount"]
+    assert len(table.model.indexes) == 3
+    assert len(pickle.dumps(table)) < 4096
+
+
+class _Target:
+    """A target with a KV checksum, for the comparison logic alone."""
+
+    def __init__(self, checksum: Any) -> None:
+        self._checksum = checksum
+        self.steps: list[str] = []
+
+    def checksum(self, table: Any) -> Any:
+        return self._checksum
+
+    def count_rows(self, table: Any) -> int:
+        raise AssertionError("a target with a checksum is not counted")
+
+    def rebase(self, table: Any, max_row_id: int) -> None:
+        self.steps.append(f"rebase {max_row_id}")
+
+    def analyze(self, table: Any) -> None:
+        self.steps.append("analyze")
+
+
+@pytest.mark.parametrize("level", ["required", "optional"])
+def test_a_checksum_mismatch_stops_with_both_figures_or_warns(
+    level: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lightning_core import KVChecksum, TargetTable
+    from lightning_core.config import config_from_toml
+    from lightning_core.pipeline.postimport import TableOutcome, VerificationError, post_import
+
+    config = config_from_toml(task_config("/x") + f'[post-restore]\nchecksum = "{level}"\n')
+    table = TargetTable(schema="db", name="t", columns=("a",))
+    outcome = TableOutcome(
+        name="`db`.`t`",
+        table=table,
+        status="imported",
+        rows_read=3,
+        rows_before=0,
+        local=KVChecksum(123, 6, 90),
+        max_row_id=3,
+    )
+    target = _Target(KVChecksum(124, 6, 90))
+    steps: list[str] = []
+    if level == "required":
+        with pytest.raises(VerificationError) as failure:
+            post_import(outcome, target, config, steps.append)  # type: ignore[arg-type]
+        assert "(checksum: 124 vs 123) (total_kvs: 6 vs 6) (total_bytes: 90 vs 90)" in str(
+            failure.value
+        )
+        assert steps == ["rebased"]
+    else:
+        post_import(outcome, target, config, steps.append)  # type: ignore[arg-type]
+        assert steps == ["rebased", "checksummed", "analyzed"]
+        assert "checksum mismatched" in caplog.text
+    assert target.steps[0] == "rebase 3"
+    matching = _Target(KVChecksum(123, 6, 90))
+    done: list[str] = []
+    post_import(outcome, matching, config, done.append)  # type: ignore[arg-type]
+    assert done == ["rebased", "checksummed", "analyzed"]

@@ -318,3 +318,47 @@ def test_a_reader_plugin_adds_a_format_that_file_rules_can_name(
     without = run_cli("plan", "--config", str(config))
     assert without.returncode == 1
     assert "unknown type 'lines'" in without.stderr
+
+
+def test_plugin_options_reach_every_factory_of_the_component() -> None:
+    import attrs
+
+    from lightning_core.config import config_from_toml
+    from lightning_core.pipeline.workers import build_backend_worker
+    from lightning_core.plugins import load_plugins
+    from lightning_core.registry import BackendRecord, bind_options
+
+    @attrs.frozen
+    class Options:
+        root: str = "/default"
+
+    seen: dict[str, object] = {}
+
+    def coordinator(*, config: object, task: str, options: Options) -> object:
+        seen["backend"] = options
+        return object()
+
+    def worker(**kwargs: object) -> object:
+        seen["worker"] = kwargs["options"]
+        seen["encoder"] = kwargs["encoder"]
+        return object()
+
+    record = BackendRecord(
+        name="optioned",
+        factory=coordinator,  # type: ignore[arg-type]
+        worker_factory=worker,  # type: ignore[arg-type]
+        options_type=Options,
+        encoder="kv",
+    )
+    registry = load_plugins().registry
+    registry.add("backend", record, "test==0")
+    config = config_from_toml(
+        '[tikv-importer]\nbackend = "optioned"\n[plugin.optioned]\nroot = "/data"\n'
+    )
+    options = {"optioned": Options(root="/data")}
+    bind_options(record, record.factory, options)(config=config, task="t")
+    build_backend_worker(registry, config, "t", options)
+    assert seen["backend"] == seen["worker"] == Options(root="/data")
+    assert callable(seen["encoder"])  # the kv encoder's factory, found by name
+    bind_options(record, record.factory, {})(config=config, task="t")
+    assert seen["backend"] == Options()
