@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from lightning_core.testing.tasks import run_lightning
 
 REPO = Path(__file__).resolve().parent.parent
@@ -166,3 +168,18 @@ def test_imports_of_one_dump_into_two_targets_are_separate_tasks(tmp_path: Path)
             "[lightning]\nregion-concurrency = 7\n"
         )
     )  # concurrency may change between a run and its resume
+
+
+@pytest.mark.parametrize(
+    "section", ['[tidb]\npd-addr = "pd:2379"\n', '[tikv-importer]\naddr = "imp:8287"\n',
+                '[tikv-importer]\nsorted-kv-dir = "/mnt/kv"\n']
+)  # fmt: skip
+def test_the_kv_addresses_and_sorted_kv_dir_are_part_of_the_fingerprint(section: str) -> None:
+    from lightning_core.checkpoints.state import settings_digest
+    from lightning_core.config import config_from_toml
+    from lightning_core.pipeline.task import fingerprint_settings
+
+    base = f'[mydumper]\ndata-source-dir = "{EXAMPLE}"\n'
+    plain = settings_digest(fingerprint_settings(config_from_toml(base)))
+    changed = settings_digest(fingerprint_settings(config_from_toml(base + section)))
+    assert plain != changed

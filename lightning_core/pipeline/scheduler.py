@@ -144,7 +144,8 @@ class Scheduler:
         self._chunks: dict[Future[workers.ChunkOutcome], workers.ChunkJob] = {}
         self._engines: dict[Future[None], tuple[TableRun, Engine]] = {}
         self._posts: dict[Future[None], TableRun] = {}
-        self._steps: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._on_loop: queue.Queue[Callable[[], None]] = queue.Queue()
+        """Work that threads hand to the loop's thread (every checkpoint write happens there)."""
         self._received: dict[str, int] = {}
         self._failure: BaseException | None = None
         self._engine_pool: Executor | None = None
@@ -212,7 +213,7 @@ class Scheduler:
             done, _ = wait(futures, timeout=0.05, return_when=FIRST_COMPLETED)
             if events is not None:
                 self._drain(events, 0.05 if not done else 0)
-            self._record_steps()
+            self._run_handed_over()
             for future in done:
                 if future in self._chunks:
                     self._chunk_ended(future, events, stop)
@@ -222,7 +223,7 @@ class Scheduler:
                     self._post_ended(future, stop)
         if events is not None:
             self._drain(events, 0)
-        self._record_steps()
+        self._run_handed_over()
 
     def _start_chunks(self, pool: ProcessPoolExecutor) -> None:
         while self._waiting and len(self._chunks) < self._region_limit and not self._failure:
@@ -353,6 +354,7 @@ class Scheduler:
     def _import_engine(self, engine: Engine) -> None:
         log.info("engine %s (%s): closing and importing", engine.tag, engine.uuid)
         self._backend.close_engine(engine)
+        self._on_loop.put(lambda: self._checkpoint.save([engine_record(engine.tag, "closed")]))
         failpoints.reach("engine:closed")
         self._backend.import_engine(engine)
         failpoints.reach("engine:imported")
@@ -379,27 +381,30 @@ class Scheduler:
     def _submit_post(self, run: TableRun) -> None:
         assert self._post_pool is not None
         outcome = run.outcome(self._states, kv=self._record.uses_engines)
-        steps = self._steps
+
+        def reached(step: str) -> None:
+            def save() -> None:
+                self._set_status(run, step)
+                failpoints.reach(f"post:{step}")
+
+            self._on_loop.put(save)
 
         def job() -> None:
-            post_import(
-                outcome, self._target, self._config, lambda step: steps.put((run.name, step))
-            )
+            post_import(outcome, self._target, self._config, reached)
 
         self._posts[self._post_pool.submit(job)] = run
 
-    def _record_steps(self) -> None:
+    def _run_handed_over(self) -> None:
         while True:
             try:
-                name, step = self._steps.get_nowait()
+                work = self._on_loop.get_nowait()
             except queue.Empty:
                 return
-            self._set_status(self._runs[name], step)
-            failpoints.reach(f"post:{step}")
+            work()
 
     def _post_ended(self, future: Future[None], stop: Any) -> None:
         run = self._posts.pop(future)
-        self._record_steps()
+        self._run_handed_over()
         try:
             future.result()
         except BaseException as exc:
