@@ -41,7 +41,11 @@ from lightning_core.interfaces import (
     Value,
 )
 from lightning_core.kv.checksum import KVChecksum
+from lightning_core.kv.decoder import TableKVDecoder
+from lightning_core.kv.encoder import TableKVEncoder
+from lightning_core.kv.keys import record_prefix, table_prefix
 from lightning_core.pipeline.plan import EnginePlan, ImportPlan, TableTask
+from lightning_core.pipeline.schema_files import schema_statements
 from lightning_core.registry import (
     BackendRecord,
     CheckpointStoreRecord,
@@ -49,6 +53,7 @@ from lightning_core.registry import (
     EncoderRecord,
     SourceReaderRecord,
 )
+from lightning_core.schema.ddl import parse_create_table
 from lightning_core.schema.model import TableInfo
 from lightning_core.sqltext import format_row, quote_identifier, sql_mode_has
 from lightning_core.target import (
@@ -102,6 +107,8 @@ __all__ = [
     "SourceReader",
     "SourceReaderRecord",
     "TableInfo",
+    "TableKVDecoder",
+    "TableKVEncoder",
     "TableSummary",
     "TableTask",
     "Target",
@@ -119,7 +126,11 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "is_transient",
+    "parse_create_table",
     "quote_identifier",
+    "record_prefix",
+    "schema_statements",
     "sql_mode_has",
+    "table_prefix",
     "with_retries",
 ]
