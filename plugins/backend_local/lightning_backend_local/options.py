@@ -1,0 +1,16 @@
+"""``[plugin.local]``: the local backend's own settings."""
+
+from __future__ import annotations
+
+import attrs
+
+DEFAULT_STORE_DIR = "lightning-store"
+
+
+@attrs.frozen(kw_only=True)
+class LocalOptions:
+    """``[plugin.local]`` keys."""
+
+    store_dir: str = DEFAULT_STORE_DIR
+    """The embedded store's directory (relative paths are from the working directory); used
+    when ``[tidb] pd-addr`` is empty."""
