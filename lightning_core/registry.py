@@ -49,9 +49,7 @@ class KnownPackage:
 #: Which distribution provides a well-known component that is missing.
 KNOWN_PACKAGES: dict[tuple[Kind, str], KnownPackage] = {
     ("backend", "tidb"): KnownPackage("tidb-lightning-backend-tidb", "plugins/backend_tidb"),
-    ("backend", "local"): KnownPackage(
-        "tidb-lightning-backend-local", "plugins/backend_local", written=False
-    ),
+    ("backend", "local"): KnownPackage("tidb-lightning-backend-local", "plugins/backend_local"),
     ("backend", "importer"): KnownPackage(
         "tidb-lightning-backend-importer", "plugins/backend_importer", written=False
     ),

@@ -77,12 +77,12 @@ def test_unknown_config_key_names_file_section_and_nearest_key(tmp_path: Path) -
 
 
 def test_unknown_backend_says_what_to_install() -> None:
-    planned = run_lightning(["plan", "--backend", "local", "-d", str(EXAMPLE), *NO_SERVER])
+    planned = run_lightning(["plan", "--backend", "importer", "-d", str(EXAMPLE), *NO_SERVER])
     assert planned.returncode == 0  # planning touches no backend: a warning only
-    assert "tidb-lightning-backend-local" in planned.stderr
-    assert "./plugins/backend_local" in planned.stderr
+    assert "tidb-lightning-backend-importer" in planned.stderr
+    assert "./plugins/backend_importer" in planned.stderr
     assert "shop.customers" in planned.stdout
-    result = run_lightning(["--backend", "local", "-d", str(EXAMPLE), *NO_SERVER])
+    result = run_lightning(["--backend", "importer", "-d", str(EXAMPLE), *NO_SERVER])
     assert result.returncode == 1
     assert "not written yet" in result.stderr
 

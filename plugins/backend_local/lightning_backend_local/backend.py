@@ -1,0 +1,236 @@
+"""The local backend: workers encode rows into KV pairs and keep them in the worker — pairs
+never cross a process boundary — until a flush writes them as sorted runs into the engines on
+local disk; the main process merges each engine at close and ingests its ranges at import."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lightning_backend_local.engine import LocalEngine, RangeLimits, RunWriter
+from lightning_backend_local.options import LocalOptions
+from lightning_backend_local.store import EmbeddedStore
+from lightning_core import (
+    Chunk,
+    ChunkProgress,
+    ConfigError,
+    ConflictStrategy,
+    Encoder,
+    Engine,
+    KVChecksum,
+    PluginError,
+    RowBatch,
+    TableKVEncoder,
+    TargetTable,
+    failpoint,
+)
+
+if TYPE_CHECKING:
+    from lightning_core import LightningConfig
+
+#: Byte 10 of a record key (``t`` + 8-byte table ID + ``_r``) is ``r``; index keys have ``i``.
+_RECORD_MARK = ord("r")
+
+
+def task_root(config: LightningConfig, task: str) -> str:
+    """This task's directory under ``[tikv-importer] sorted-kv-dir``."""
+    sorted_kv_dir = config.tikv_importer.sorted_kv_dir
+    if not sorted_kv_dir:
+        raise ConfigError(
+            "[tikv-importer] sorted-kv-dir is empty: the local backend sorts KV pairs there; "
+            "set it (or --sorted-kv-dir) to a directory on a fast disk with room for about "
+            "twice the data"
+        )
+    return os.path.join(os.path.abspath(sorted_kv_dir), task)
+
+
+class LocalBackend:
+    """The main process's side: engine close (merge, duplicate check, ranges) and import."""
+
+    name = "local"
+
+    def __init__(self, *, config: LightningConfig, task: str, options: LocalOptions) -> None:
+        self._root = task_root(config, task)
+        self._limits = RangeLimits(
+            size=int(config.tikv_importer.region_split_size),
+            keys=int(config.tikv_importer.region_split_keys),
+        )
+        self._store = EmbeddedStore.open(options.store_dir)
+
+    def prepare(self) -> None:
+        """Create the task's directory under ``sorted-kv-dir``."""
+        os.makedirs(self._root, exist_ok=True)
+
+    def durable(self, chunk_keys: Sequence[str]) -> dict[str, ChunkProgress]:
+        """Nothing beyond the checkpoint: a chunk's runs are durable when progress is reported."""
+        return {}
+
+    def close_engine(self, engine: Engine) -> None:
+        """Merge the engine's runs, check for duplicate keys and cut its ranges."""
+        LocalEngine(self._root, engine).close(self._limits)
+        failpoint("local:closed")
+
+    def import_engine(self, engine: Engine) -> None:
+        """Ingest the engine's ranges into the embedded store."""
+        local = LocalEngine(self._root, engine)
+        files = local.range_files()
+        if files is None:
+            return
+        self._store.ingest(files)
+        failpoint("local:ingested")
+        local.mark_imported()
+
+    def cleanup_engine(self, engine: Engine) -> None:
+        """Remove the engine's files."""
+        LocalEngine(self._root, engine).cleanup()
+
+    def forget_chunks(self, chunk_keys: Sequence[str]) -> None:
+        """Runs live in engines, which ``cleanup_engine`` removes."""
+
+    def forget_task(self) -> None:
+        """Remove this task's directory under ``sorted-kv-dir`` (and the directory itself when
+        nothing else is in it)."""
+        root = Path(self._root)
+        if root.exists():
+            shutil.rmtree(root)
+        parent = root.parent
+        if parent.exists() and not any(parent.iterdir()):
+            parent.rmdir()
+
+    def close(self) -> None:
+        """Release the store."""
+        self._store.close()
+
+
+class LocalWorker:
+    """A worker process's side: opens writers that encode and buffer pairs."""
+
+    accepts_raw_sql = False
+
+    def __init__(
+        self,
+        *,
+        config: LightningConfig,
+        task: str,
+        strategy: ConflictStrategy,
+        encoder: Callable[..., Encoder[object]] | None,
+        options: LocalOptions,
+    ) -> None:
+        if encoder is None:
+            raise PluginError('the local backend needs an encoder (encoder = "kv")')
+        self._config = config
+        self._root = task_root(config, task)
+        self._encoder = encoder
+        self._budget = max(1 << 20, int(config.tikv_importer.local_writer_mem_cache_size))
+
+    def open_writer(
+        self,
+        *,
+        table: TargetTable,
+        engine: Engine,
+        index_engine: Engine,
+        chunk: Chunk,
+        start: ChunkProgress | None,
+    ) -> LocalWriter:
+        """A writer for one chunk: data pairs to ``engine``, index pairs to ``index_engine``."""
+        if table.model is None:
+            raise PluginError(f"no table model for {table.quoted}: the target did not give one")
+        tidb = self._config.tidb
+        encoder = self._encoder(
+            table=table.model,
+            sql_mode=tidb.sql_mode or "",
+            time_zone=str(tidb.session_vars.get("time_zone", "UTC")),
+            auto_id_base=chunk.row_id_base,
+            # the same moment on every run, so a resumed chunk encodes the same pairs again
+            now=datetime.datetime.fromtimestamp(
+                os.stat(chunk.file.path).st_mtime, tz=datetime.UTC
+            ).replace(tzinfo=None),
+        )
+        if not isinstance(encoder, TableKVEncoder):
+            raise PluginError(
+                f"the local backend encodes with a KV encoder, not {type(encoder).__name__}"
+            )
+        return LocalWriter(
+            encoder=encoder,
+            data=RunWriter(self._root, engine, chunk.key),
+            index=RunWriter(self._root, index_engine, chunk.key),
+            chunk=chunk,
+            start=start,
+            budget=self._budget,
+            per_row=1 + len(table.model.stored_indexes),
+        )
+
+    def close(self) -> None:
+        """Writers hold everything; nothing per process."""
+
+
+class LocalWriter:
+    """Encodes a chunk's batches, buffers the pairs and reports progress after each flush."""
+
+    def __init__(
+        self,
+        *,
+        encoder: TableKVEncoder,
+        data: RunWriter,
+        index: RunWriter,
+        chunk: Chunk,
+        start: ChunkProgress | None,
+        budget: int,
+        per_row: int,
+    ) -> None:
+        self._encoder = encoder
+        self._data = data
+        self._index = index
+        self._path = chunk.file.path
+        self._budget = budget
+        self._per_row = per_row
+        self._checksum = start.checksum.copy() if start is not None else KVChecksum()
+        self._max_row_id = start.max_row_id if start is not None else 0
+        self._pending: ChunkProgress | None = None
+        self._first_row = start.rows if start is not None else 0
+        """Row number of the first buffered row (names the next run)."""
+
+    def append_rows(self, batch: RowBatch, *, source_bytes: int) -> ChunkProgress | None:
+        """Encode and buffer a batch; flush and report once the buffers reach the budget."""
+        pairs, checksum = self._encoder.encode_batch(batch, self._path)
+        if len(pairs) != batch.count * self._per_row:
+            raise PluginError(
+                f"the encoder gave {len(pairs)} pairs for {batch.count} rows of {self._path}; "
+                f"the local backend expects {self._per_row} per row"
+            )
+        first = batch.end.rows - batch.count
+        per_row = self._per_row
+        offsets = batch.offsets
+        for index, (key, value) in enumerate(pairs):
+            row = index // per_row
+            target = self._data if key[10] == _RECORD_MARK else self._index
+            target.add(key, value, first + row, offsets[row])
+        self._checksum.add(checksum)
+        self._max_row_id = max(self._max_row_id, self._encoder.max_row_id)
+        self._pending = ChunkProgress(
+            position=batch.end,
+            bytes=source_bytes,
+            checksum=self._checksum.copy(),
+            max_row_id=self._max_row_id,
+        )
+        if self._data.buffered_bytes + self._index.buffered_bytes >= self._budget:
+            return self._flush()
+        return None
+
+    def _flush(self) -> ChunkProgress | None:
+        if self._pending is None:
+            return None
+        self._data.flush(self._first_row)
+        self._index.flush(self._first_row)
+        failpoint("local:flushed")
+        progress, self._pending = self._pending, None
+        self._first_row = progress.rows
+        return progress
+
+    def close(self) -> ChunkProgress | None:
+        """Flush what is buffered; the chunk's durable progress."""
+        return self._flush()

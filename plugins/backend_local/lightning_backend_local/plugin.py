@@ -1,0 +1,61 @@
+"""Hook implementations of the local backend distribution."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from lightning_backend_local.options import LocalOptions
+from lightning_core import BackendRecord, ConflictStrategy, Encoder, hookimpl
+
+if TYPE_CHECKING:
+    from lightning_backend_local.backend import LocalBackend, LocalWorker
+    from lightning_backend_local.store import EmbeddedTarget
+    from lightning_core import LightningConfig
+
+
+def _backend(*, config: LightningConfig, task: str, options: LocalOptions) -> LocalBackend:
+    from lightning_backend_local.backend import LocalBackend
+
+    return LocalBackend(config=config, task=task, options=options)
+
+
+def _worker(
+    *,
+    config: LightningConfig,
+    task: str,
+    strategy: ConflictStrategy,
+    encoder: Callable[..., Encoder[object]] | None,
+    options: LocalOptions,
+) -> LocalWorker:
+    from lightning_backend_local.backend import LocalWorker
+
+    return LocalWorker(
+        config=config, task=task, strategy=strategy, encoder=encoder, options=options
+    )
+
+
+def _target(*, config: LightningConfig, options: LocalOptions) -> EmbeddedTarget:
+    from lightning_backend_local.store import EmbeddedTarget
+
+    return EmbeddedTarget(config=config, options=options)
+
+
+@hookimpl
+def lightning_register_backends() -> Iterable[BackendRecord]:
+    """The ``local`` backend, into the embedded store."""
+    return [
+        BackendRecord(
+            name="local",
+            factory=_backend,
+            worker_factory=_worker,
+            target_factory=_target,
+            options_type=LocalOptions,
+            uses_engines=True,
+            needs_table_model=True,
+            encoder="kv",
+            requires_empty_target=True,
+            fork_safe=False,
+            description="KV pairs sorted in sorted-kv-dir, ingested into the embedded store",
+        )
+    ]
