@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rocksdict import Rdict
-
 from lightning_backend_local.engine import LocalEngine, RangeLimits, RunWriter
 from lightning_backend_local.sst import sst_options
+from rocksdict import Rdict
+
 from lightning_core import DuplicateKeyError, Engine, KVChecksum, record_prefix
 
 ENGINE = Engine("`db`.`t`", 0)
