@@ -335,6 +335,8 @@ def _make_converter() -> cattrs.Converter:
     csv_table = attrs_hook(CsvConfig)
 
     def csv_options(value: Any, type_: Any) -> CsvConfig:
+        if isinstance(value, dict) and isinstance(value.get("null"), str):
+            value = {**value, "null": [value["null"]]}  # one string or a list of them
         csv: CsvConfig = csv_table(value, type_)
         problem = csv.problem()
         if problem is not None:

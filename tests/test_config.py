@@ -100,7 +100,11 @@ def test_empty_file_gives_every_section_with_lightnings_defaults() -> None:
     assert mydumper.batch_import_ratio == 0.75
     assert mydumper.filter == DEFAULT_FILTER and mydumper.files == ()
     assert mydumper.csv == CsvConfig()
-    assert (mydumper.csv.separator, mydumper.csv.delimiter, mydumper.csv.null) == (",", '"', "\\N")
+    assert (mydumper.csv.separator, mydumper.csv.delimiter, mydumper.csv.null) == (
+        ",",
+        '"',
+        ("\\N",),
+    )
     tidb = config.tidb
     assert (tidb.host, tidb.port, tidb.user, tidb.password) == ("127.0.0.1", 4000, "root", "")
     assert (tidb.status_port, tidb.pd_addr, tidb.log_level) == (10080, "", "error")
@@ -187,7 +191,7 @@ def test_full_sample_loads_with_every_value() -> None:
     assert config.tikv_importer.store_write_bwlimit == 128 * 2**20
     assert config.mydumper.read_block_size == 128 * 1024
     assert config.mydumper.filter == ("shop.*", "!shop.tmp_*")
-    assert config.mydumper.csv.terminator == "\r\n" and config.mydumper.csv.null == "NULL"
+    assert config.mydumper.csv.terminator == "\r\n" and config.mydumper.csv.null == ("NULL",)
     assert config.mydumper.files[0].type == "$3"
     assert config.mydumper.files[1] == FileRule(
         path="shop.orders.00001.csv.zst",
