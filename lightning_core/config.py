@@ -52,6 +52,7 @@ from lightning_core.config_sections import (
 )
 from lightning_core.dsn import REDACTED, redact_dsn
 from lightning_core.errors import ConfigError
+from lightning_core.source.charset import DATA_CHARACTER_SETS
 
 __all__ = [
     "DEFAULT_FILTER",
@@ -364,7 +365,7 @@ def _make_converter() -> cattrs.Converter:
                 mydumper.character_set,
                 ("auto", "binary", "utf8mb4", "utf8", "gb18030", "gbk", "latin1"),
             ),
-            ("data-character-set", mydumper.data_character_set, ("binary", "utf8mb4", "utf8")),
+            ("data-character-set", mydumper.data_character_set, DATA_CHARACTER_SETS),
         ):
             if given.lower() not in allowed:
                 # sending bytes of another charset unconverted would corrupt text silently

@@ -358,7 +358,8 @@ class MydumperConfig:
     """Encoding of schema files: ``auto`` (UTF-8, else GB18030, per file), ``utf8mb4``,
     ``gb18030``, ``gbk``, ``latin1`` or ``binary`` (as is)."""
     data_character_set: str = "binary"
-    """Encoding of CSV data files, converted to UTF-8; ``binary`` converts nothing."""
+    """Encoding of the text in data files (SQL and CSV), converted to UTF-8: ``utf8mb4``,
+    ``gb18030``, ``gbk``, ``latin1``, or ``binary`` (as is)."""
     data_invalid_char_replace: str = "\ufffd"
     """Replaces bytes that data-character-set cannot decode."""
     case_sensitive: bool = False

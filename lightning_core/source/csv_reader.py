@@ -46,6 +46,7 @@ from typing import BinaryIO
 from lightning_core.config import CsvConfig, MydumperConfig
 from lightning_core.errors import ConfigError, SourceError
 from lightning_core.interfaces import Chunk, ReadPosition, RowBatch, Value
+from lightning_core.source.charset import convert_values, text_converter
 from lightning_core.source.compression import open_decompressed
 
 BATCH_ROWS = 4096
@@ -535,7 +536,8 @@ class CsvReader:
         whole. The chunk at offset 0 of a file with ``header = true`` takes its column names
         from the header line (None with ``header-schema-match = false``); later chunks use
         ``chunk.columns``.
-    :param mydumper: ``[mydumper]`` options; ``mydumper.csv`` shapes the parsing.
+    :param mydumper: ``[mydumper]`` options; ``mydumper.csv`` shapes the parsing, and values
+        are converted from ``data-character-set`` to UTF-8.
     :param sql_mode: unused by CSV (kept for the common reader signature).
     :param start: a ``RowBatch.end`` of an earlier read of this chunk, to resume after it.
     """
@@ -578,7 +580,12 @@ class CsvReader:
         rows: list[tuple[Value, ...]] = []
         starts: list[int] = []
         ends: list[int] = []
+        convert = text_converter(
+            self.mydumper.data_character_set, self.mydumper.data_invalid_char_replace
+        )
         for new_starts, new_ends, new_rows in _records(self._dialect, self._stream, chunk.end):
+            if convert is not None:
+                new_rows = convert_values(new_rows, convert)
             if header_pending:
                 header_pending = False
                 if config.header_schema_match:
