@@ -573,7 +573,7 @@ class CsvReader:
             columns = chunk.columns
         if columns is None and offset > 0 and config.header and config.header_schema_match:
             # A position saved without columns: the header still names them.
-            columns = read_header(chunk.file.path, chunk.file.compression, config)
+            columns = read_header(chunk.file.path, chunk.file.compression, self.mydumper)
         self._stream = _Stream(
             chunk.file.path, chunk.file.compression, offset, self.mydumper.read_block_size
         )
@@ -620,9 +620,10 @@ class CsvReader:
             self._stream = None
 
 
-def read_header(path: str, compression: str | None, csv: CsvConfig) -> tuple[str, ...]:
+def read_header(path: str, compression: str | None, mydumper: MydumperConfig) -> tuple[str, ...]:
     """Column names from the first record of a CSV file (used to give later chunks columns)."""
-    dialect = _Dialect(csv)
+    dialect = _Dialect(mydumper.csv)
+    convert = text_converter(mydumper.data_character_set, mydumper.data_invalid_char_replace)
     stream = _Stream(path, compression, 0, 64 * 1024)
     try:
         pos = 0
@@ -633,7 +634,8 @@ def read_header(path: str, compression: str | None, csv: CsvConfig) -> tuple[str
                 dialect, stream.buf, 0, stream.at_eof, 1 << 62, out, path, stream.base, 1
             )
             if out.rows:
-                return _column_names(out.rows[0])
+                row = out.rows if convert is None else convert_values(out.rows, convert)
+                return _column_names(row[0])
             if out.error is not None:
                 raise out.error
             if stream.at_eof:

@@ -169,7 +169,7 @@ def test_header_schema_match_false_skips_header(put):
 def test_header_with_quotes_and_escapes(put):
     path = put(b'"id","na,me",`x`\\t\n1,2,3\n')
     assert _batches(path, CsvConfig())[0].columns == ("id", "na,me", "`x`\t")
-    assert read_header(path, None, CsvConfig()) == ("id", "na,me", "`x`\t")
+    assert read_header(path, None, MydumperConfig()) == ("id", "na,me", "`x`\t")
 
 
 def test_later_chunk_uses_chunk_columns(put):
@@ -270,7 +270,7 @@ def test_resume_inside_compressed_file(tmp_path):
     rows = _numbered(10_000)
     path = str(tmp_path / "c.csv.gz")
     write_csv(path, ["a", "b", "c"], rows, CsvConfig(), compression="gz")
-    assert read_header(path, "gz", CsvConfig()) == ("a", "b", "c")
+    assert read_header(path, "gz", MydumperConfig()) == ("a", "b", "c")
     first = _batches(path, CsvConfig(), compression="gz")[0]
     rest = _rows(path, CsvConfig(), compression="gz", start=first.end)
     assert rest == rows[4096:]

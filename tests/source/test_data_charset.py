@@ -103,3 +103,12 @@ def test_config_accepts_lightnings_data_character_sets() -> None:
     assert replaced.mydumper.data_invalid_char_replace == "?"
     with pytest.raises(ConfigError, match="data-character-set = 'ebcdic' is not supported"):
         config_from_toml('[mydumper]\ndata-character-set = "ebcdic"\n')
+
+
+def test_header_of_split_chunks_is_converted(tmp_path: Path) -> None:
+    from lightning_core.source.csv_reader import read_header
+
+    path = tmp_path / "t.csv"
+    path.write_bytes("名字,b\n1,2\n".encode("gbk"))
+    mydumper = MydumperConfig(data_character_set="gbk")
+    assert read_header(str(path), None, mydumper) == ("名字", "b")
