@@ -55,6 +55,7 @@ from lightning_core.config_sections import (
 )
 from lightning_core.dsn import REDACTED, redact_dsn
 from lightning_core.errors import ConfigError
+from lightning_core.source.charset import DATA_CHARACTER_SETS
 from lightning_core.source.table_filter import TableFilter, black_white_list_rules
 
 __all__ = [
@@ -343,6 +344,8 @@ def _make_converter() -> cattrs.Converter:
     csv_table = attrs_hook(CsvConfig)
 
     def csv_options(value: Any, type_: Any) -> CsvConfig:
+        if isinstance(value, dict) and isinstance(value.get("null"), str):
+            value = {**value, "null": [value["null"]]}  # one string or a list of them
         csv: CsvConfig = csv_table(value, type_)
         problem = csv.problem()
         if problem is not None:
@@ -370,7 +373,7 @@ def _make_converter() -> cattrs.Converter:
                 mydumper.character_set,
                 ("auto", "binary", "utf8mb4", "utf8", "gb18030", "gbk", "latin1"),
             ),
-            ("data-character-set", mydumper.data_character_set, ("binary", "utf8mb4", "utf8")),
+            ("data-character-set", mydumper.data_character_set, DATA_CHARACTER_SETS),
         ):
             if given.lower() not in allowed:
                 # sending bytes of another charset unconverted would corrupt text silently

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import attrs
@@ -41,6 +42,11 @@ DEFAULT_FILTER: tuple[str, ...] = (
     "!METRICS_SCHEMA.*",
     "!INSPECTION_SCHEMA.*",
 )
+
+
+def _strings(value: str | Sequence[str]) -> tuple[str, ...]:
+    """One string or several, as a tuple (``[mydumper.csv] null`` takes either)."""
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def default_region_concurrency() -> int:
@@ -250,13 +256,31 @@ class CsvConfig:
     header_schema_match: bool = True
     """Header names are matched to the table's columns (false: header skipped, table order)."""
     not_null: bool = False
-    """No field is NULL: the ``null`` string is an ordinary value."""
-    null: str = "\\N"
-    """A field equal to this (unquoted) is NULL."""
+    """No field is NULL: the ``null`` strings are ordinary values."""
+    null: tuple[str, ...] = attrs.field(default=("\\N",), converter=_strings)
+    """A field equal to one of these (quoted or not, after unescaping) is NULL. TOML accepts
+    one string or a list; an empty list means ``[""]``."""
     backslash_escape: bool = True
-    """Backslash escapes inside fields are interpreted."""
+    """Escapes (by ``escaped-by``) inside fields are interpreted."""
+    escaped_by: str = "\\"
+    """The escape character: one single-byte character, or empty for none. As in Lightning,
+    ``backslash-escape = false`` turns off the default backslash; another character stays."""
     trim_last_separator: bool = False
     """A separator at the end of each line is dropped (deprecated: use terminator)."""
+
+    def escape(self) -> str:
+        """The escape character in force ("" for none), from escaped-by and backslash-escape."""
+        if self.backslash_escape and not self.escaped_by:
+            return "\\"
+        if not self.backslash_escape and self.escaped_by == "\\":
+            return ""
+        return self.escaped_by
+
+    def null_strings(self) -> tuple[str, ...]:
+        """The strings that are NULL (none with not-null)."""
+        if self.not_null:
+            return ()
+        return self.null or ("",)
 
     def problem(self) -> str | None:
         """Why these options cannot parse a file, or None when they can."""
@@ -267,6 +291,11 @@ class CsvConfig:
             return "separator must differ from the delimiter and the terminator"
         if self.delimiter and self.delimiter in terminators:
             return "delimiter must differ from the terminator"
+        if len(self.escaped_by.encode("utf-8")) > 1:
+            return f"escaped-by = {self.escaped_by!r}: use one single-byte character or ''"
+        escape = self.escape()
+        if escape and any(escape in s for s in (self.separator, self.delimiter, *terminators)):
+            return "escaped-by must not appear in the separator, delimiter or terminator"
         return None
 
 
@@ -329,7 +358,8 @@ class MydumperConfig:
     """Encoding of schema files: ``auto`` (UTF-8, else GB18030, per file), ``utf8mb4``,
     ``gb18030``, ``gbk``, ``latin1`` or ``binary`` (as is)."""
     data_character_set: str = "binary"
-    """Encoding of CSV data files, converted to UTF-8; ``binary`` converts nothing."""
+    """Encoding of the text in data files (SQL and CSV), converted to UTF-8: ``utf8mb4``,
+    ``gb18030``, ``gbk``, ``latin1``, or ``binary`` (as is)."""
     data_invalid_char_replace: str = "\ufffd"
     """Replaces bytes that data-character-set cannot decode."""
     case_sensitive: bool = False

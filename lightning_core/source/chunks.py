@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
-from lightning_core.config import CsvConfig, MydumperConfig
+from lightning_core.config import MydumperConfig
 from lightning_core.errors import SourceError
 from lightning_core.interfaces import Chunk, SourceFile
 from lightning_core.source.compression import open_decompressed
@@ -27,8 +27,8 @@ from lightning_core.source.discovery import TablePlan
 
 StatementEnds = Callable[[str, str | None, str], Iterator[int]]
 """``(path, compression, sql_mode) -> offsets just after each statement's ';'``."""
-ReadHeader = Callable[[str, str | None, CsvConfig], tuple[str, ...]]
-"""``(path, compression, csv) -> the header's column names``."""
+ReadHeader = Callable[[str, str | None, MydumperConfig], tuple[str, ...]]
+"""``(path, compression, mydumper) -> the header's column names``."""
 
 _SEARCH_BLOCK = 64 * 1024
 
@@ -91,7 +91,7 @@ def _file_ranges(
         columns = None
         if mydumper.csv.header and mydumper.csv.header_schema_match:
             reader = read_header or _default_read_header()
-            columns = tuple(reader(file.path, file.compression, mydumper.csv))
+            columns = tuple(reader(file.path, file.compression, mydumper))
         return _ranges(cuts), columns
     if file.format == "sql" and file.size > limit:
         finder = statement_ends or _default_statement_ends()

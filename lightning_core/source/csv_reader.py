@@ -15,19 +15,22 @@ Rules, in both parsers:
 * a field that starts with the delimiter is quoted: it ends at the next delimiter that is not
   doubled (``""`` stands for ``"``); separators and newlines inside are data; the closing
   delimiter must be followed by a separator, a terminator or the end of the file;
-* any other field is unquoted and ends at a separator or terminator; delimiter characters in
-  its middle are data;
-* with ``backslash-escape``, ``\\0 \\b \\n \\r \\t \\Z`` are NUL, backspace, LF, CR, tab and
-  Ctrl-Z, and ``\\`` before any other byte keeps that byte literally (``\\\\``, ``\\"``,
-  ``\\,``, an escaped newline), in quoted and unquoted fields alike;
-* an unquoted field equal to ``null`` (compared before unescaping) is NULL, a quoted one is
-  the string, as ``LOAD DATA`` reads ``NULL`` and ``"NULL"``; with ``backslash-escape`` the
+* any other field is unquoted and ends at a separator or terminator; a delimiter in it is a
+  syntax error (``ab"c``), as TiDB Lightning reports it;
+* with an escape character (``escaped-by``, ``\\`` by default; see ``CsvConfig.escape``),
+  ``\\0 \\b \\n \\r \\t \\Z`` are NUL, backspace, LF, CR, tab and Ctrl-Z, and ``\\`` before any
+  other byte keeps that byte literally (``\\\\``, ``\\"``, ``\\,``, an escaped newline), in
+  quoted and unquoted fields alike;
+* a field equal to one of the ``null`` strings after unescaping, quoted or not, is NULL, as
+  TiDB Lightning reads it (so ``null = ''`` makes ``""`` NULL); with an escape character the
   escape ``\\N`` is NULL whether quoted or not (TiDB Lightning documents ``\\N,"\\N"`` as two
-  NULLs) and whatever ``null`` is; with ``not-null`` nothing is NULL;
+  NULLs) and whatever ``null`` is, while ``\\\\N`` stays the text ``\\N``; with ``not-null``
+  nothing is NULL;
 * with ``trim-last-separator`` the separator at the end of a record is dropped: one trailing
   empty unquoted field is removed, as TiDB Lightning removes the last empty value (the first
   field always stays);
-* empty lines are skipped.
+* empty lines and lines of only whitespace (one unquoted field of spaces and tabs) are
+  skipped.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from typing import BinaryIO
 from lightning_core.config import CsvConfig, MydumperConfig
 from lightning_core.errors import ConfigError, SourceError
 from lightning_core.interfaces import Chunk, ReadPosition, RowBatch, Value
+from lightning_core.source.charset import convert_values, text_converter
 from lightning_core.source.compression import open_decompressed
 
 BATCH_ROWS = 4096
@@ -58,10 +62,6 @@ _ESCAPES: dict[int, int] = {
 }
 """Backslash sequences with a meaning; a backslash before any other byte keeps that byte."""
 
-_UNESCAPED: dict[bytes, bytes] = {
-    b"\\" + bytes([c]): bytes([_ESCAPES.get(c, c)]) for c in range(256)
-}
-_ESCAPE_RE = re.compile(rb"\\[\s\S]")
 
 # Fast path markers: "\X" (two latin-1 characters) becomes _DROP + the byte it stands for, so a
 # block keeps its length (byte offsets stay exact); _DROP is removed from the fields afterwards.
@@ -82,10 +82,6 @@ def _marks(specials: str) -> dict[str, str]:
     return marks
 
 
-def _unescape(value: bytes) -> bytes:
-    return _ESCAPE_RE.sub(lambda m: _UNESCAPED[m.group()], value)
-
-
 class _Dialect:
     """The compiled form of a ``CsvConfig``."""
 
@@ -103,70 +99,64 @@ class _Dialect:
         self.sep = sep
         self.delim = delim
         self.terms = terms
-        self.escape = config.backslash_escape
+        self.esc = config.escape().encode("latin-1")
+        """The escape byte, or b"" for none."""
+        self.escape = bool(self.esc)
         self.trim = config.trim_last_separator
-        self.null: bytes | None = None if config.not_null else config.null.encode("utf-8")
+        self.nulls = frozenset(n.encode("utf-8") for n in config.null_strings())
         self.null_n = self.escape and not config.not_null
+        """The escape + ``N`` is NULL (as LOAD DATA reads it)."""
+        self.esc_n = self.esc + b"N"
         self.longest_end = max(len(sep), *map(len, terms))
-        self.field_re, self.quoted_re = self._compile()
-        if self.escape:
-            pairs = [rb"\\[\s\S]"] + ([re.escape(delim * 2)] if delim else [])
-            self.quoted_token_re = re.compile(b"|".join(pairs))
+        self.esc_pair = re.escape(self.esc) + rb"[\s\S]"
+        self.unescaped = {self.esc + bytes([c]): bytes([_ESCAPES.get(c, c)]) for c in range(256)}
+        self.field_re, self.quoted_re, self.unquoted_re = self._compile()
+        pairs = ([self.esc_pair] if self.escape else []) + ([re.escape(delim * 2)] if delim else [])
+        self.token_re = re.compile(b"|".join(pairs) or rb"(?!)")  # (?!): never used then
         self.fast = self._fast_options()
-        # For the fast path: markers of escapes, of NULL fields, and NULLs' quoted spellings.
+        # For the fast path: markers of escapes; a field equal to the marker of \N is NULL.
         self.marks = _marks("\r\n" + sep.decode("latin-1") + delim.decode("latin-1"))
-        # The null string is NULL unquoted only (checked against the raw record when a field
-        # equals it); the escape \N is NULL quoted or not, and its marker is unambiguous.
-        self.null_markers: tuple[str | None, str | None] = (None, None)
-        self.quoted_nulls: list[bytes] = []
-        if self.null is not None:
-            n_marker = self.marks["\\N"] if self.null_n else None
-            text: str | None = None
-            if not (self.null_n and self.null == b"\\N"):
-                text = self.null.decode("latin-1")
-                if self.escape:
-                    text = _MARK_RE.sub(lambda m: self.marks[m.group()], text)
-                if delim:
-                    self.quoted_nulls = [delim + self.null + delim]
-            self.null_markers = (text, n_marker)
+        self.n_marker = self.marks["\\N"] if self.null_n else None
+        self.null_texts = frozenset(n.decode("latin-1") for n in self.nulls)
 
-    def _compile(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes] | None]:
+    def _compile(
+        self,
+    ) -> tuple[re.Pattern[bytes], re.Pattern[bytes] | None, re.Pattern[bytes]]:
         esc = re.escape
         sep, delim = self.sep, self.delim
         stops = {sep[:1], *(t[:1] for t in self.terms)}
         specials = b"|".join(esc(s) for s in sorted([sep, *self.terms], key=len, reverse=True))
         plain = b"".join(esc(s) for s in sorted(stops))
-        escape = [rb"\\[\s\S]"] if self.escape else []
-        no_bs = rb"\\" if self.escape else b""
-        unquoted = [b"[^" + plain + no_bs + b"]++", *escape]
-        unquoted.append(b"(?!" + specials + b")[" + plain + b"]")
+        escape = [self.esc_pair] if self.escape else []
+        no_esc = esc(self.esc) if self.escape else b""
+        # An unquoted field stops at a delimiter too: a quote in its middle is an error.
+        ustops = plain + (esc(delim[:1]) if delim and delim[:1] not in stops else b"")
+        uspecials = specials + (b"|" + esc(delim) if delim else b"")
+        unquoted = [b"[^" + ustops + no_esc + b"]++", *escape]
+        unquoted.append(b"(?!" + uspecials + b")[" + ustops + b"]")
         ubody = b"(?:" + b"|".join(unquoted) + b")*+"
         end = b"(" + specials + rb"|\Z)"
         if not delim:
-            return re.compile(b"()()()(" + ubody + b")" + end), None
+            return re.compile(b"()()()(" + ubody + b")" + end), None, re.compile(ubody)
         d = esc(delim)
-        quoted = [b"[^" + esc(delim[:1]) + no_bs + b"]++", *escape, d + d]
+        quoted = [b"[^" + esc(delim[:1]) + no_esc + b"]++", *escape, d + d]
         if len(delim) > 1:
             quoted.append(b"(?!" + d + b")" + esc(delim[:1]))
         qbody = b"(?:" + b"|".join(quoted) + b")*+"
         field = b"(?:(" + d + b")(" + qbody + b")" + d + b"|(?!" + d + b")()(" + ubody + b"))"
         # Groups: 1 open delimiter, 2 quoted body, 3 (unused), 4 unquoted body, 5 end.
-        return re.compile(field + end), re.compile(d + qbody)
+        return re.compile(field + end), re.compile(d + qbody), re.compile(ubody)
 
     def _fast_options(self) -> dict[str, object] | None:
         """Keyword arguments for ``csv.reader``, or None when the csv module cannot be used."""
         sep, delim = self.sep, self.delim
         if len(sep) != 1 or len(delim) > 1 or self.config.terminator not in ("", "\n", "\r\n"):
             return None
-        special = b"\r\n" + (b"\\" if self.escape else b"")
+        if self.esc not in (b"", b"\\"):
+            return None  # the markers stand for backslash escapes only
+        special = b"\r\n" + self.esc
         if sep in special or (delim and delim in special):
             return None
-        null = self.null
-        if null is not None:
-            if any(c in null for c in (sep, delim or sep, b"\r", b"\n")):
-                return None
-            if self.escape and b"\\" in null and null != b"\\N":
-                return None
         if delim:
             return {
                 "delimiter": sep.decode("latin-1"),
@@ -178,24 +168,18 @@ class _Dialect:
 
     # -- general parser ------------------------------------------------------------------------
 
-    def quoted_value(self, body: bytes) -> bytes | None:
-        if self.null_n and body == b"\\N":
+    def value(self, body: bytes) -> bytes | None:
+        """The value of a field body (quotes stripped): unescaped and undoubled, or NULL."""
+        if self.null_n and body == self.esc_n:
             return None
-        if self.escape and b"\\" in body:
+        if (self.escape and self.esc in body) or (self.delim and self.delim in body):
             doubled = self.delim * 2
-            return self.quoted_token_re.sub(
-                lambda m: self.delim if m.group() == doubled else _UNESCAPED[m.group()], body
+            body = self.token_re.sub(
+                lambda m: self.delim if m.group() == doubled else self.unescaped[m.group()], body
             )
-        if self.delim and self.delim * 2 in body:
-            return body.replace(self.delim * 2, self.delim)
-        return body
-
-    def unquoted_value(self, body: bytes) -> bytes | None:
-        if self.null is not None and (body == self.null or (self.null_n and body == b"\\N")):
-            return None
-        if self.escape and b"\\" in body:
-            return _unescape(body)
-        return body
+            if body == self.esc_n and self.null_n:
+                return body  # an escaped escape before N is the text, not NULL
+        return None if body in self.nulls else body
 
 
 class _Parsed:
@@ -235,9 +219,9 @@ def _parse_general(
     # Pattern.scanner (undocumented, stable since Python 2) matches field after field, each
     # where the previous one ended, without a Python-level loop around re.match.
     scan: Callable[[], re.Match[bytes] | None] = d.field_re.scanner(buf, pos).match  # type: ignore[attr-defined]
-    escape = d.escape
-    doubled = d.delim * 2 if d.delim else None
-    null = d.null
+    esc = d.esc if d.escape else None
+    delim = d.delim or None
+    nulls = d.nulls
     for m in iter(scan, None):
         start = last  # each match starts where the previous one ended
         last = m.end()
@@ -246,13 +230,14 @@ def _parse_general(
         opened, qbody, _, ubody, end = m.groups()
         # The helpers run only when a field needs work: most fields are taken as they are.
         if opened:
-            if (escape and b"\\" in qbody) or (doubled is not None and doubled in qbody):
-                qbody = d.quoted_value(qbody)
-            fields.append(qbody)
+            if qbody in nulls or (esc and esc in qbody) or (delim and delim in qbody):
+                fields.append(d.value(qbody))
+            else:
+                fields.append(qbody)
             trailing = 0
         else:
-            if ubody == null or (escape and b"\\" in ubody):
-                fields.append(d.unquoted_value(ubody))
+            if ubody in nulls or (esc and esc in ubody):
+                fields.append(d.value(ubody))
             else:
                 fields.append(ubody)
             trailing = 0 if ubody else trailing + 1
@@ -262,8 +247,8 @@ def _parse_general(
             continue
         if not at_eof and last >= n:
             return rec_start
-        if len(fields) == 1 and not opened and not ubody:
-            fields = []  # an empty line
+        if len(fields) == 1 and not opened and (not ubody or ubody.isspace()):
+            fields = []  # an empty line, or one of only whitespace
             trailing = 0
             rec_start = last
             if last >= n:
@@ -317,9 +302,23 @@ def _diagnose(
             "check [mydumper.csv] separator, delimiter and backslash-escape",
             buf[after : after + 40],
         )
+    if d.delim:
+        m = d.unquoted_re.match(buf, p)
+        assert m is not None
+        quote = m.end()
+        if buf.startswith(d.delim, quote):
+            return SourceError(
+                path,
+                base + quote,
+                "a delimiter (quote) inside an unquoted field; quote the whole field and double "
+                "the quotes in it, or check [mydumper.csv] delimiter",
+                buf[p : p + 40],
+            )
     if not at_eof:
         return None
-    return SourceError(path, base + n - 1, "backslash at the end of the file", buf[p : p + 40])
+    return SourceError(
+        path, base + n - 1, "escape character at the end of the file", buf[p : p + 40]
+    )
 
 
 def _parse_fast(
@@ -360,7 +359,8 @@ def _fast_block(
     view = buf[pos:] if pos else buf
     text = codecs.latin_1_decode(view)[0]
     lines = view
-    if d.escape and "\\" in text:
+    escaped = d.escape and "\\" in text
+    if escaped:
         marks = d.marks
         if at_eof and (len(view) - len(view.rstrip(b"\\"))) % 2:
             return False, pos  # a lone backslash at the end: the general parser reports it
@@ -376,8 +376,9 @@ def _fast_block(
     limit = stop - pos
     sentinel = next((s for s in _SENTINELS if s not in text), None)
     sentinel_b = sentinel.encode("latin-1") if sentinel is not None else b""
-    null, null_n = d.null_markers
-    quoted_nulls = d.quoted_nulls
+    n_marker, esc_n = d.n_marker, d.esc_n
+    null_texts, null_bytes = d.null_texts, d.nulls
+    quote = d.delim.decode("latin-1")
     sep = d.sep.decode("latin-1")
     trim = d.trim
     starts_append, ends_append, rows_append = out.starts.append, out.ends.append, out.rows.append
@@ -387,9 +388,10 @@ def _fast_block(
         for row in reader:
             end = ends[reader.line_num - 1]
             if not at_eof and end >= n:
-                return True, pos + prev
-            if not row:
-                prev = end
+                # an incomplete record, unless a quote in an unquoted field already spoils it
+                return not (quote and any(quote in f for f in row)), pos + prev
+            if not row or (len(row) == 1 and not text[prev:end].strip(" \t\r\n\v\f")):
+                prev = end  # an empty line, or one of only whitespace
                 continue
             if prev >= limit:
                 return True, pos + prev
@@ -402,17 +404,11 @@ def _fast_block(
                 # An empty unquoted last field leaves the record ending with a separator.
                 if text.endswith(sep, prev, body_end):
                     row.pop()
-            nulls: list[int] | None = None
-            if null is not None and null in row:
-                record = view[prev:end]
-                for quoted in quoted_nulls:
-                    if quoted in record:
-                        return False, pos + prev  # a NULL-looking field may be quoted
-                nulls = [i for i, f in enumerate(row) if f in (null, null_n)]
-            elif null_n is not None and null_n in row:
-                nulls = [i for i, f in enumerate(row) if f in (null, null_n)]
             if sentinel is not None:
                 joined = sentinel.join(row)
+                if quote and quote in joined:
+                    # a doubled quote in a quoted field, or a quote in an unquoted one (an error)
+                    return False, pos + prev
                 if _DROP in joined:
                     joined = joined.replace(_DROP, "")
                 try:
@@ -420,10 +416,20 @@ def _fast_block(
                 except UnicodeEncodeError:
                     values = [_field_bytes(f) for f in row]
             else:
+                if quote and any(quote in f for f in row):
+                    return False, pos + prev
                 values = [_field_bytes(f) for f in row]
-            if nulls:
-                for i in nulls:
-                    values[i] = None
+            if escaped:
+                # compared after unescaping; the escape \N is NULL, an escaped \\N is not
+                if (n_marker is not None and n_marker in row) or not null_bytes.isdisjoint(values):
+                    for i, f in enumerate(row):
+                        v = values[i]
+                        if f == n_marker or (v in null_bytes and v != esc_n):
+                            values[i] = None
+            elif null_texts and not null_texts.isdisjoint(row):
+                for i, f in enumerate(row):
+                    if f in null_texts:
+                        values[i] = None
             starts_append(pos + prev)
             ends_append(pos + end)
             rows_append(tuple(values))
@@ -530,7 +536,8 @@ class CsvReader:
         whole. The chunk at offset 0 of a file with ``header = true`` takes its column names
         from the header line (None with ``header-schema-match = false``); later chunks use
         ``chunk.columns``.
-    :param mydumper: ``[mydumper]`` options; ``mydumper.csv`` shapes the parsing.
+    :param mydumper: ``[mydumper]`` options; ``mydumper.csv`` shapes the parsing, and values
+        are converted from ``data-character-set`` to UTF-8.
     :param sql_mode: unused by CSV (kept for the common reader signature).
     :param start: a ``RowBatch.end`` of an earlier read of this chunk, to resume after it.
     """
@@ -566,14 +573,19 @@ class CsvReader:
             columns = chunk.columns
         if columns is None and offset > 0 and config.header and config.header_schema_match:
             # A position saved without columns: the header still names them.
-            columns = read_header(chunk.file.path, chunk.file.compression, config)
+            columns = read_header(chunk.file.path, chunk.file.compression, self.mydumper)
         self._stream = _Stream(
             chunk.file.path, chunk.file.compression, offset, self.mydumper.read_block_size
         )
         rows: list[tuple[Value, ...]] = []
         starts: list[int] = []
         ends: list[int] = []
+        convert = text_converter(
+            self.mydumper.data_character_set, self.mydumper.data_invalid_char_replace
+        )
         for new_starts, new_ends, new_rows in _records(self._dialect, self._stream, chunk.end):
+            if convert is not None:
+                new_rows = convert_values(new_rows, convert)
             if header_pending:
                 header_pending = False
                 if config.header_schema_match:
@@ -608,9 +620,10 @@ class CsvReader:
             self._stream = None
 
 
-def read_header(path: str, compression: str | None, csv: CsvConfig) -> tuple[str, ...]:
+def read_header(path: str, compression: str | None, mydumper: MydumperConfig) -> tuple[str, ...]:
     """Column names from the first record of a CSV file (used to give later chunks columns)."""
-    dialect = _Dialect(csv)
+    dialect = _Dialect(mydumper.csv)
+    convert = text_converter(mydumper.data_character_set, mydumper.data_invalid_char_replace)
     stream = _Stream(path, compression, 0, 64 * 1024)
     try:
         pos = 0
@@ -621,7 +634,8 @@ def read_header(path: str, compression: str | None, csv: CsvConfig) -> tuple[str
                 dialect, stream.buf, 0, stream.at_eof, 1 << 62, out, path, stream.base, 1
             )
             if out.rows:
-                return _column_names(out.rows[0])
+                row = out.rows if convert is None else convert_values(out.rows, convert)
+                return _column_names(row[0])
             if out.error is not None:
                 raise out.error
             if stream.at_eof:

@@ -13,7 +13,9 @@ unless ``default-file-rules = false``, the built-in rules for mydumper / dumplin
 ``*-schema-trigger(s).sql``, ``*-schema-post.sql``, ``metadata``, ``*.bak``   ignored
 ==============================================  ==========================================
 
-SQL and CSV files (and schema files) may end in ``.gz``, ``.gzip``, ``.zst`` or ``.zstd``.
+SQL and CSV files (and schema files) may end in ``.gz``, ``.gzip``, ``.zst``, ``.zstd`` or
+``.snappy``; the first bytes of each compressed file that is imported are checked. A compression
+we cannot read (``.lzo``, ``.lz4``, ``.xz``, ...) is an error only for a file that is imported.
 Names in built-in rules are percent-decoded (dumpling writes ``%2F`` for ``/`` and so on).
 Then ``[mydumper] filter`` is applied to the source names and ``[[routes]]`` maps them to the
 target names. A file that no rule matches is reported in :attr:`SourcePlan.unmatched`.
@@ -31,7 +33,7 @@ import attrs
 from lightning_core.config import FileRule, MydumperConfig, RouteRule
 from lightning_core.errors import ConfigError, SourceError
 from lightning_core.interfaces import FileKind, SourceFile
-from lightning_core.source.compression import COMPRESSIONS
+from lightning_core.source.compression import COMPRESSIONS, header_problem
 from lightning_core.source.routes import Router
 from lightning_core.source.table_filter import TableFilter
 
@@ -91,7 +93,7 @@ _TYPE_KINDS: dict[str, tuple[FileKind, str | None]] = {
 _IGNORE = "ignore"
 
 # Compression formats other tools write that we cannot read: matched, then refused clearly.
-_UNSUPPORTED_COMPRESSIONS = frozenset({"lz4", "xz", "lzo", "snappy", "bz2", "bzip2"})
+_UNSUPPORTED_COMPRESSIONS = frozenset({"lz4", "xz", "lzo", "bz2", "bzip2"})
 
 _TEMPLATE_VARIABLE = re.compile(r"\$(?:(\$)|\{(\w+)\}|(\w+))")
 
@@ -281,7 +283,7 @@ def _unescape(name: str) -> str:
         return name
 
 
-def _compression_of(value: str, path: str, where: str) -> str | None:
+def _compression_of(value: str, where: str) -> str | None:
     value = value.strip().lower()
     if not value:
         return None
@@ -289,9 +291,7 @@ def _compression_of(value: str, path: str, where: str) -> str | None:
     if name is not None:
         return name
     if value in _UNSUPPORTED_COMPRESSIONS:
-        raise SourceError(
-            path, 0, f"{value} compression is not supported; decompress the file or use gzip/zstd"
-        )
+        return value  # refused by _check_compression if the file is imported
     raise _NoRule(f"{where}: unknown compression {value!r}")
 
 
@@ -309,7 +309,7 @@ def _apply_rule(rule: _CompiledFileRule, match: re.Match[str], rel: str, path: s
         schema, table = _unescape(schema), _unescape(table)
     if not schema or (kind is not FileKind.SCHEMA_CREATE and not table):
         raise ConfigError(f"{rule.where}: {rel} gives an empty schema or table name")
-    compression = _compression_of(rule.expand(match, rule.rule.compression), path, rule.where)
+    compression = _compression_of(rule.expand(match, rule.rule.compression), rule.where)
     if compression is None and not rule.rule.compression:
         # A custom rule that says nothing about compression: trust the file name.
         compression = COMPRESSIONS.get(os.path.splitext(rel)[1].lower())
@@ -325,6 +325,22 @@ def _apply_rule(rule: _CompiledFileRule, match: re.Match[str], rel: str, path: s
         compression=compression,
         key=rule.expand(match, rule.rule.key),
     )
+
+
+def _check_compression(file: SourceFile) -> None:
+    """Refuse an imported file whose compression we cannot read or whose header is wrong."""
+    if file.compression is None:
+        return
+    if file.compression in _UNSUPPORTED_COMPRESSIONS:
+        raise SourceError(
+            file.path,
+            0,
+            f"{file.compression} compression is not supported; decompress the file, "
+            "recompress it with gzip, zstd or snappy, or exclude its table with [mydumper] filter",
+        )
+    problem = header_problem(file.path, file.compression)
+    if problem is not None:
+        raise SourceError(file.path, 0, problem)
 
 
 def _route_file(rules: Sequence[_CompiledFileRule], rel: str, path: str) -> _Routed | None:
@@ -430,6 +446,7 @@ def discover(
             if not table_filter.match_schema(routed.schema):
                 filtered.append(rel)
                 continue
+            _check_compression(source_file)
             earlier = schema_creates.setdefault(routed.schema, source_file)
             if earlier is not source_file:
                 raise SourceError(
@@ -442,6 +459,7 @@ def discover(
         if not table_filter.match_table(routed.schema, routed.table):
             filtered.append(rel)
             continue
+        _check_compression(source_file)
         builder = by_source.setdefault((routed.schema, routed.table), _TableBuilder())
         if routed.kind is FileKind.TABLE_SCHEMA:
             builder.schema_files.append(source_file)

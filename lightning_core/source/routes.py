@@ -2,8 +2,10 @@
 
 Each rule has a schema pattern, an optional table pattern and a target. Patterns are wildcards:
 ``*`` (any run of characters), ``?`` (one character), ``[a-z]`` and ``[!a-z]`` (a character or
-not one of them); everything else is literal. A rule without a table pattern routes a whole
-schema and keeps table names; a rule with one routes matching tables and takes priority.
+not one of them); everything else is literal. A pattern that starts with ``~`` is a regular
+expression instead (as in TiDB Lightning's table router), matched anywhere in the name unless
+anchored: ``~^shard_[0-9]+$``. A rule without a table pattern routes a whole schema and keeps
+table names; a rule with one routes matching tables and takes priority.
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ from lightning_core.config import RouteRule
 from lightning_core.errors import ConfigError
 
 _SECTION = "[[routes]]"
+
+
+def _compile_pattern(pattern: str, case_sensitive: bool = False) -> re.Pattern[str]:
+    """Compile a ``[[routes]]`` pattern to a full-match regex: ``~regex`` or a wildcard.
+
+    :raises re.error: a ``~`` pattern is not a valid regular expression.
+    """
+    if not pattern.startswith("~"):
+        return compile_wildcard(pattern, case_sensitive)
+    flags = re.DOTALL | (0 if case_sensitive else re.IGNORECASE)
+    # Go's MatchString finds the expression anywhere in the name; fullmatch needs the padding.
+    return re.compile(f".*?(?:{pattern[1:]}).*", flags)
 
 
 def compile_wildcard(pattern: str, case_sensitive: bool = False) -> re.Pattern[str]:
@@ -89,18 +103,19 @@ class Router:
                     f"{where}: same patterns as {_SECTION} #{seen[key] + 1}; remove one of them"
                 )
             seen[key] = index
-            compiled.append(
-                _CompiledRoute(
-                    index=index,
-                    rule=rule,
-                    schema=compile_wildcard(rule.schema_pattern, case_sensitive),
-                    table=(
-                        compile_wildcard(rule.table_pattern, case_sensitive)
-                        if rule.table_pattern
-                        else None
-                    ),
+            try:
+                schema = _compile_pattern(rule.schema_pattern, case_sensitive)
+                table = (
+                    _compile_pattern(rule.table_pattern, case_sensitive)
+                    if rule.table_pattern
+                    else None
                 )
-            )
+            except re.error as exc:
+                raise ConfigError(
+                    f"{where}: invalid regular expression after '~': {exc}; fix the pattern "
+                    "or drop the '~' for a wildcard"
+                ) from exc
+            compiled.append(_CompiledRoute(index=index, rule=rule, schema=schema, table=table))
         return cls(tuple(compiled))
 
     def __bool__(self) -> bool:

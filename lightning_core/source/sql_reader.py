@@ -32,6 +32,7 @@ import attrs
 from lightning_core.config import MydumperConfig
 from lightning_core.errors import SourceError
 from lightning_core.interfaces import Chunk, ReadPosition, RowBatch, Value
+from lightning_core.source.charset import convert_batch, text_converter
 from lightning_core.source.compression import open_decompressed
 from lightning_core.source.sql_grammar import (
     SKIPPED_STATEMENTS_TEXT,
@@ -299,6 +300,9 @@ class SqlReader:
         self._batch_rows = max(1, batch_rows)
         self._raw = raw_sql
         self._block = max(mydumper.read_block_size, _MIN_BLOCK)
+        self._convert = text_converter(
+            mydumper.data_character_set, mydumper.data_invalid_char_replace
+        )
         self._file: BinaryIO | None = open_decompressed(self._path, chunk.file.compression)
         self._base = self._start.offset
         self._eof = False
@@ -339,7 +343,17 @@ class SqlReader:
     # -- the loop ---------------------------------------------------------------------------
 
     def batches(self) -> Iterator[RowBatch]:
-        """Yield the rows of the chunk from the start position to the chunk's end."""
+        """Yield the rows of the chunk from the start position to the chunk's end.
+
+        String values are converted from ``data-character-set`` to UTF-8.
+        """
+        if self._convert is None:
+            yield from self._read_batches()
+            return
+        for batch in self._read_batches():
+            yield convert_batch(batch, self._convert)
+
+    def _read_batches(self) -> Iterator[RowBatch]:
         start = self._start
         total = start.rows
         columns = start.columns if start.mid_statement else None

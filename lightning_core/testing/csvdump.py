@@ -2,9 +2,10 @@
 
 ``write_csv`` is the inverse of ``lightning_core.source.csv_reader.CsvReader``: a file it writes
 reads back to the same rows under the same ``CsvConfig``. A value the options cannot express
-(a NULL under ``not-null``; a separator inside a field when there is neither quoting nor
-backslash escape; an empty unquoted last field under ``trim-last-separator``) raises
-``ValueError`` instead of writing a file that reads back differently.
+(a NULL under ``not-null``; a string equal to a ``null`` string; a separator inside a field
+when there is neither quoting nor backslash escape; an empty unquoted last field under
+``trim-last-separator``; a line of only whitespace) raises ``ValueError`` instead of writing a
+file that reads back differently.
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ class _FieldWriter:
         self.sep = csv.separator.encode("utf-8")
         self.delim = csv.delimiter.encode("utf-8")
         self.term = (csv.terminator or "\n").encode("utf-8")
-        self.null = csv.null.encode("utf-8")
+        nulls = csv.null_strings()
+        self.null = nulls[0].encode("utf-8") if nulls else b""
+        self.nulls = frozenset(n.encode("utf-8") for n in nulls)
+        if csv.escape() not in ("", "\\"):
+            raise ValueError(f"escaped-by = {csv.escaped_by!r}: write_csv writes backslashes only")
+        self.escape = csv.escape() == "\\"
         # Bytes that must be escaped in an unquoted field.
         starts = {self.sep[0], self.term[0], ord("\r"), ord("\n"), ord("\\")}
         self.unquoted_escapes = {
@@ -60,34 +66,23 @@ class _FieldWriter:
             return self.null
         data = _value_bytes(value)
         csv = self.csv
+        if data in self.nulls and not (self.escape and data == b"\\N"):
+            raise ValueError(f"{value!r} equals a null string of {csv}: it would read as NULL")
         if self.delim:
-            if csv.backslash_escape:
+            if self.escape:
                 data = data.replace(b"\\", b"\\\\")
             return self.delim + data.replace(self.delim, self.delim * 2) + self.delim
-        if csv.backslash_escape and self.unquoted_escapes:
+        if self.escape and self.unquoted_escapes:
             escaped = bytearray()
             table = self.unquoted_escapes
             for c in data:
                 escaped += table.get(c, bytes((c,)))
-            data = bytes(escaped)
-            if not csv.not_null and (data == self.null or data == b"\\N"):
-                data = self._unlike_null(data)
-            return data
-        if (
-            any(s in data for s in (self.sep, self.term, b"\r", b"\n"))
-            or (csv.backslash_escape and b"\\" in data)
-            or (not csv.not_null and data == self.null)
+            return bytes(escaped)
+        if any(s in data for s in (self.sep, self.term, b"\r", b"\n")) or (
+            self.escape and b"\\" in data
         ):
             raise ValueError(f"{value!r} cannot be written unquoted under {csv}")
         return data
-
-    @staticmethod
-    def _unlike_null(data: bytes) -> bytes:
-        """Spell a non-NULL field that equals the null string with one redundant escape."""
-        for i, c in enumerate(data):
-            if c not in _SPECIAL_ESCAPES and c != ord("\\"):
-                return data[:i] + b"\\" + data[i:]
-        raise ValueError(f"{data!r} equals the null string and cannot be escaped")
 
     def line(self, values: Sequence[Value]) -> bytes:
         fields = [self.field(v) for v in values]
@@ -96,8 +91,8 @@ class _FieldWriter:
             if len(fields) > 1 and not fields[-1]:
                 raise ValueError("trim-last-separator drops an empty last field; write it quoted")
             body += self.sep
-        if not body:
-            raise ValueError("an empty line is skipped by the reader; this row cannot be written")
+        if not body or (body.isspace() and self.sep not in body):
+            raise ValueError("an empty or blank line is skipped by the reader: cannot be written")
         return body + self.term
 
 

@@ -50,9 +50,9 @@ def config(max_region_size: int, strict: bool = True, **csv: object) -> Mydumper
     )
 
 
-def fake_header(path: str, compression: str | None, csv: CsvConfig) -> tuple[str, ...]:
+def fake_header(path: str, compression: str | None, mydumper: MydumperConfig) -> tuple[str, ...]:
     with open(path, "rb") as stream:
-        return tuple(stream.readline().decode().strip().split(csv.separator))
+        return tuple(stream.readline().decode().strip().split(mydumper.csv.separator))
 
 
 def fake_statement_ends(path: str, compression: str | None, sql_mode: str) -> Iterator[int]:

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import attrs
 import pytest
+import zstandard
 
 from lightning_core.config import FileRule, MydumperConfig, RouteRule
 from lightning_core.errors import ConfigError, SourceError
 from lightning_core.interfaces import FileKind
 from lightning_core.source.discovery import SourcePlan, TablePlan, discover
+
+ZSTD = zstandard.ZstdCompressor().compress(b"x")
+"""A valid zstd file: discovery checks the header of each compressed file it plans."""
 
 
 def write(root: Path, rel: str, content: bytes | str = b"x") -> Path:
@@ -87,13 +91,13 @@ def test_mydumper_layout(tmp_path: Path) -> None:
 
 def test_formats_and_compression(tmp_path: Path) -> None:
     write(tmp_path, "db.a.1.csv.gz", gzip.compress(b"x\n1\n"))
-    write(tmp_path, "db.a.2.csv.zst", b"zst")
-    write(tmp_path, "db.a.3.CSV.ZSTD", b"zst")
+    write(tmp_path, "db.a.2.csv.zst", ZSTD)
+    write(tmp_path, "db.a.3.CSV.ZSTD", ZSTD)
     write(tmp_path, "db.b.0001.parquet", b"PAR1")
     write(tmp_path, "db.b.0002.snappy.parquet", b"PAR1")
-    write(tmp_path, "db.c.sql.gzip", b"g")
+    write(tmp_path, "db.c.sql.gzip", gzip.compress(b"g"))
     write(tmp_path, "db.c-schema.sql.gz", gzip.compress(b"CREATE TABLE c (x int);"))
-    write(tmp_path, "db-schema-create.sql.zst", b"z")
+    write(tmp_path, "db-schema-create.sql.zst", ZSTD)
     plan = plan_of(tmp_path)
     a = table(plan, "db", "a")
     assert [(f.format, f.compression, f.sort_key) for f in a.data_files] == [
@@ -200,7 +204,7 @@ def test_duplicate_schema_files_are_refused(tmp_path: Path) -> None:
 
 def test_duplicate_schema_create_files_are_refused(tmp_path: Path) -> None:
     write(tmp_path, "a/db-schema-create.sql")
-    write(tmp_path, "b/db-schema-create.sql.gz")
+    write(tmp_path, "b/db-schema-create.sql.gz", gzip.compress(b"x"))
     with pytest.raises(SourceError, match="second CREATE DATABASE"):
         plan_of(tmp_path)
 
@@ -332,7 +336,7 @@ def test_custom_rules_come_first(tmp_path: Path) -> None:
 def test_custom_rule_types_and_go_style_names(tmp_path: Path) -> None:
     write(tmp_path, "x/create_db_a.sql")
     write(tmp_path, "x/create_a_t.sql")
-    write(tmp_path, "x/a_t_1.sql.zst")
+    write(tmp_path, "x/a_t_1.sql.zst", ZSTD)
     write(tmp_path, "x/a_t_$2.sql")
     rules = (
         FileRule(pattern=r"create_db_(\w+)\.sql$", schema="$1", type="schema-schema"),

@@ -246,7 +246,7 @@ def test_write_csv_multichar_separator_and_delimiter_error(
         delimiter="<@",
         terminator="\r\n",
         header=True,
-        null="NULL",
+        null="nil",
         backslash_escape=True,
     )
     data = _data_dir(tmp_path / "data", source.name)
@@ -267,7 +267,7 @@ def test_write_csv_multichar_separator_and_delimiter_error(
         'delimiter = "<@"\n'
         'terminator = "\\r\\n"\n'
         "header = true\n"
-        'null = "NULL"\n'
+        'null = "nil"\n'
         "backslash-escape = true\n"
     )
     _import(tmp_path, data, source.name, target_database, "error", csv)
