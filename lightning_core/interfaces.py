@@ -346,8 +346,11 @@ class Backend(Protocol):
 
     name: str
 
-    def prepare(self) -> None:
-        """Make ready to write (create ledgers, directories, check the cluster)."""
+    def prepare(self, source_bytes: int) -> None:
+        """Make ready to write (create ledgers, directories, check the cluster and the space).
+
+        :param source_bytes: bytes of source data this run will import, for space checks.
+        """
         ...
 
     def durable(self, chunk_keys: Sequence[str]) -> Mapping[str, ChunkProgress]:

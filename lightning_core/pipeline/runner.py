@@ -161,7 +161,7 @@ class _Run:
         self.plan = plan
         if self.checkpoint.new_task:
             self.backend.forget_task()
-        self.backend.prepare()
+        self.backend.prepare(plan.total_bytes)
         self.states = self._resume_states()
         runs = self._table_runs(targets, target)
         progress = self.progress = ProgressReporter(

@@ -325,7 +325,7 @@ class BackendContract:
     def _backend(self, setup: BackendSetup) -> Backend:
         record = self._record(setup)
         backend = record.factory(config=setup.config, task="contract")
-        backend.prepare()
+        backend.prepare(setup.chunk.file.size)
         return backend
 
     def test_imports_every_row_once_with_matching_checksums(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import resource
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,12 +26,19 @@ from lightning_core import (
     PluginError,
     RowBatch,
     TableKVEncoder,
+    TargetError,
     TargetTable,
     failpoint,
 )
 
 if TYPE_CHECKING:
     from lightning_core import LightningConfig
+
+#: Disk an engine takes per byte of source: the pairs (about 1.5× the source with the suffixes
+#: that detect duplicates) in the merged runs and once more in the ranges cut from them.
+ENGINE_BYTES_PER_SOURCE_BYTE = 3
+#: Open files the merge of an engine's runs may need at once.
+OPEN_FILES_NEEDED = 4096
 
 #: Byte 10 of a record key (``t`` + 8-byte table ID + ``_r``) is ``r``; index keys have ``i``.
 _RECORD_MARK = ord("r")
@@ -61,9 +69,21 @@ class LocalBackend:
         )
         self._store = EmbeddedStore.open(options.store_dir)
 
-    def prepare(self) -> None:
-        """Create the task's directory under ``sorted-kv-dir``."""
+    def prepare(self, source_bytes: int) -> None:
+        """Create the task's directory under ``sorted-kv-dir``, after checking that its disk
+        has room for the engines and that enough files may be open."""
         os.makedirs(self._root, exist_ok=True)
+        used = sum(f.stat().st_size for f in Path(self._root).rglob("*") if f.is_file())
+        needed = source_bytes * ENGINE_BYTES_PER_SOURCE_BYTE - used
+        free = shutil.disk_usage(self._root).free
+        if needed > free:
+            raise TargetError(
+                f"sorted-kv-dir {os.path.dirname(self._root)} has {free >> 20} MiB free, but "
+                f"the engines of {source_bytes >> 20} MiB of source data need about "
+                f"{needed >> 20} MiB more; free space or set [tikv-importer] sorted-kv-dir to a "
+                "larger disk"
+            )
+        _raise_open_file_limit()
 
     def durable(self, chunk_keys: Sequence[str]) -> dict[str, ChunkProgress]:
         """Nothing beyond the checkpoint: a chunk's runs are durable when progress is reported."""
@@ -104,6 +124,19 @@ class LocalBackend:
     def close(self) -> None:
         """Release the store."""
         self._store.close()
+
+
+def _raise_open_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= OPEN_FILES_NEEDED:
+        return
+    if hard == resource.RLIM_INFINITY or hard >= OPEN_FILES_NEEDED:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES_NEEDED, hard))
+        return
+    raise TargetError(
+        f"the open-file limit is {soft} (hard limit {hard}) but merging engines needs "
+        f"{OPEN_FILES_NEEDED}; raise it (`ulimit -n {OPEN_FILES_NEEDED}`) and run again"
+    )
 
 
 class LocalWorker:

@@ -159,7 +159,7 @@ class TiDBBackend:
     def __init__(self, *, config: LightningConfig, task: str) -> None:
         self._session = _Session(config, task)
 
-    def prepare(self) -> None:
+    def prepare(self, source_bytes: int) -> None:
         """Create the progress ledger when checkpoints are on."""
         ledger = self._session.ledger
         if ledger is None:
