@@ -231,6 +231,23 @@ def _forget_table(config: Any, host: Any, store: Any, backend: Any, name: str) -
     )
 
 
+def _export(config: Any, host: Any, out_dir: str, tables: str | None) -> int:
+    from lightning_core.registry import BackendRecord, bind_options
+
+    record = host.registry.get("backend", config.tikv_importer.backend)
+    assert isinstance(record, BackendRecord)
+    if record.exporter is None:
+        raise LightningError(
+            f"--export: the {record.name} backend keeps no store of its own to export (its "
+            "tables are on the target server: dump them with mydumper or dumpling)"
+        )
+    wanted = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    exporter = bind_options(record, record.exporter, host.validate_options(config))
+    written = exporter(config=config, out_dir=out_dir, tables=wanted)
+    print(f"exported {len(written)} tables to {out_dir}: {', '.join(written)}")
+    return 0
+
+
 def _ignore_errors(store: Any, which: str) -> list[str]:
     """Set failed tables (all, or the named one) back to pending; their names."""
     from lightning_core.checkpoints.state import fold_records, table_record
@@ -272,6 +289,17 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
         "they have not done; the rows already imported are kept",
     )
     parser.add_argument("--checkpoint-dump", action="store_true", help="print the checkpoint")
+    parser.add_argument(
+        "--export",
+        metavar="DIR",
+        help="write the tables of the backend's store (the local backend's embedded store) to "
+        "DIR as a mydumper dump that myloader and tidb-lightning load",
+    )
+    parser.add_argument(
+        "--export-tables",
+        metavar="db.table,...",
+        help="with --export: only these tables",
+    )
     parsed = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         config = config_from_args(parsed)
@@ -280,6 +308,8 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
         from lightning_core.plugins import load_plugins
 
         host = load_plugins()
+        if parsed.export is not None:
+            return _export(config, host, parsed.export, parsed.export_tables)
         task = task_id_of(config)
         store = host.registry.get("checkpoint_store", config.checkpoint.driver).factory(
             config=config, task=task

@@ -80,12 +80,16 @@ class BackendRecord(ComponentRecord):
       worker process; ``strategy`` is the ``ConflictStrategy`` of ``on-duplicate``, ``encoder``
       the factory of the encoder this record names (its own options bound), or None;
     - ``target_factory(config=)`` → the ``Target``; None means the core's SQL target on the
-      ``[tidb]`` server.
+      ``[tidb]`` server;
+    - ``exporter(config=, out_dir=, tables=)`` → writes the tables of a store the backend keeps
+      itself as a mydumper dump (``tidb-lightning-ctl --export``), returning their names;
+      None for backends whose data is on a server.
     """
 
     factory: Callable[..., Backend]
     worker_factory: Callable[..., BackendWorker]
     target_factory: Callable[..., Target] | None = None
+    exporter: Callable[..., list[str]] | None = None
     uses_engines: bool = False
     """True: the core closes and imports each engine once its chunks are written. False (tidb):
     rows are in the target when a writer returns; each table is one implicit engine."""

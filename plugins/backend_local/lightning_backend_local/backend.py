@@ -158,7 +158,7 @@ class LocalWorker:
         self._config = config
         self._root = task_root(config, task)
         self._encoder = encoder
-        self._budget = max(1 << 20, int(config.tikv_importer.local_writer_mem_cache_size))
+        self._budget = max(1, int(config.tikv_importer.local_writer_mem_cache_size))
 
     def open_writer(
         self,

@@ -41,6 +41,14 @@ def _target(*, config: LightningConfig, options: LocalOptions) -> EmbeddedTarget
     return EmbeddedTarget(config=config, options=options)
 
 
+def _export(
+    *, config: LightningConfig, out_dir: str, tables: list[str] | None, options: LocalOptions
+) -> list[str]:
+    from lightning_backend_local.export import export_store
+
+    return export_store(options.store_dir, out_dir, tables)
+
+
 @hookimpl
 def lightning_register_backends() -> Iterable[BackendRecord]:
     """The ``local`` backend, into the embedded store."""
@@ -50,6 +58,7 @@ def lightning_register_backends() -> Iterable[BackendRecord]:
             factory=_backend,
             worker_factory=_worker,
             target_factory=_target,
+            exporter=_export,
             options_type=LocalOptions,
             uses_engines=True,
             needs_table_model=True,
