@@ -1,0 +1,173 @@
+"""Benchmark: the local backend into the embedded store, next to myloader into MariaDB and to
+raw SST writing of the same pairs, on the same mydumper dump.
+
+    .venv/bin/python bench/bench_local_backend.py [--rows 1000000] [--threads 2]
+
+1. Builds and dumps ``bench_src.sbtest1`` as ``bench_tidb_backend.py`` does (sysbench-like:
+   BIGINT primary key, INT with a secondary index, CHAR(120), CHAR(60)).
+2. Loads the dump with ``myloader -t THREADS`` into MariaDB (checked with ``CHECKSUM TABLE``).
+3. Imports it with ``tidb-lightning --backend local`` into a fresh embedded store (the import
+   checks its own checksum against the store's).
+4. Writes the store's pairs again with ``SstFileWriter`` alone, sorted, in region-sized files:
+   the floor for the sort-and-write part of the local backend.
+5. Prints wall and CPU seconds, cores used (CPU ÷ wall), MB/s of source per core, peak RSS, and
+   the ratios local / myloader and local / raw SST writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_tidb_backend import (
+    LIGHTNING_DB,
+    MYLOADER_DB,
+    SOURCE_DB,
+    Server,
+    build_source,
+    dump_source,
+    lightning_command,
+    log,
+    settle,
+    table_checksum,
+    timed,
+    tool_command,
+    verify,
+)
+from lightning_backend_local.sst import write_sst
+from lightning_backend_local.store import EmbeddedStore
+
+REGION_BYTES = 96 * 1024 * 1024
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _local_config(path: Path, server: Server, dump: Path, threads: int) -> None:
+    path.write_text(
+        f"""[lightning]
+level = "warn"
+file = "{path.with_name("tidb-lightning.log")}"
+region-concurrency = {threads}
+
+[checkpoint]
+enable = false
+
+[tikv-importer]
+backend = "local"
+sorted-kv-dir = "{path.with_name("sorted-kv")}"
+
+[mydumper]
+data-source-dir = "{dump}"
+
+[tidb]
+host = "{server.host}"
+port = {server.port}
+user = "{server.user}"
+password = "{server.password}"
+
+[plugin.local]
+store-dir = "{path.with_name("store")}"
+""",
+        encoding="utf-8",
+    )
+
+
+def _raw_sst(store_dir: Path, out: Path) -> tuple[float, float, int]:
+    """Write the store's pairs as region-sized SST files; (wall s, CPU s, bytes of pairs)."""
+    store = EmbeddedStore.open(str(store_dir))
+    try:
+        pairs = list(store.scan(b""))
+    finally:
+        store.close()
+    out.mkdir()
+    started, cpu = time.perf_counter(), time.process_time()
+    size = 0
+    batch: list[tuple[bytes, bytes]] = []
+    files = 0
+    for key, value in pairs:
+        batch.append((key, value))
+        size += len(key) + len(value)
+        if size >= REGION_BYTES * (files + 1):
+            write_sst(str(out / f"{files:06d}.sst"), batch)
+            batch, files = [], files + 1
+    write_sst(str(out / f"{files:06d}.sst"), batch)
+    return time.perf_counter() - started, time.process_time() - cpu, size
+
+
+def main() -> None:
+    """Build, dump, load with each tool, report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3306)
+    parser.add_argument("--user", default="root")
+    parser.add_argument("--password", default="")
+    args = parser.parse_args()
+    args.on_duplicate = "replace"
+    server = Server(host=args.host, port=args.port, user=args.user, password=args.password)
+    lightning = lightning_command()
+    build_source(server, args.rows, rebuild=False)
+    conn = server.connect()
+    try:
+        checksum = table_checksum(conn, SOURCE_DB)
+    finally:
+        conn.close()
+    work = Path(tempfile.mkdtemp(prefix="bench_local_backend_"))
+    try:
+        dump = work / "dump"
+        source_bytes = dump_source(server, dump, args.threads)
+        results: dict[str, tuple[float, float, int | None]] = {}
+
+        conn = server.connect()
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{MYLOADER_DB}`")
+        settle(conn)
+        before = _children_cpu()
+        wall, rss = timed(tool_command("myloader", server, dump, work / "unused.toml", args))
+        results["myloader"] = (wall, _children_cpu() - before, rss)
+        verify(server, MYLOADER_DB, args.rows, checksum)
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{MYLOADER_DB}`")
+            cur.execute(f"DROP DATABASE IF EXISTS `{LIGHTNING_DB}`")
+        conn.close()
+
+        config = work / "tidb-lightning.toml"
+        _local_config(config, server, dump, args.threads)
+        before = _children_cpu()
+        wall, rss = timed([lightning, "--config", str(config)])
+        results["local"] = (wall, _children_cpu() - before, rss)
+        log(f"local: {wall:.2f} s")
+
+        wall, cpu, pair_bytes = _raw_sst(work / "store", work / "raw-sst")
+        results["raw sst"] = (wall, cpu, None)
+        log(f"raw SST writing of {pair_bytes / 1e6:.1f} MB of pairs: {wall:.2f} s")
+
+        print(f"rows={args.rows} threads={args.threads} source={source_bytes / 1e6:.1f} MB")
+        print(
+            f"{'tool':<9} {'wall s':>7} {'CPU s':>7} {'cores':>6} {'MB/s/core':>10} {'RSS MiB':>8}"
+        )
+        for tool, (wall, cpu, rss) in results.items():
+            cores = max(cpu / wall, 1e-9)
+            per_core = source_bytes / 1e6 / wall / cores
+            shown = f"{rss / 1024:.0f}" if rss else "-"
+            print(f"{tool:<9} {wall:7.2f} {cpu:7.2f} {cores:6.2f} {per_core:10.1f} {shown:>8}")
+        local = results["local"][0]
+        print(f"ratio local/myloader (wall): {local / results['myloader'][0]:.2f}")
+        print(f"ratio local/raw SST writing (wall): {local / results['raw sst'][0]:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
