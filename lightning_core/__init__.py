@@ -55,6 +55,7 @@ from lightning_core.registry import (
 )
 from lightning_core.schema.ddl import parse_create_table
 from lightning_core.schema.model import TableInfo
+from lightning_core.source.discovery import TablePlan
 from lightning_core.sqltext import format_row, quote_identifier, sql_mode_has
 from lightning_core.target import (
     CONNECTION_ERRORS,
@@ -109,6 +110,7 @@ __all__ = [
     "TableInfo",
     "TableKVDecoder",
     "TableKVEncoder",
+    "TablePlan",
     "TableSummary",
     "TableTask",
     "Target",

@@ -228,6 +228,15 @@ class Engine:
         """True for the table's index engine."""
         return self.id == INDEX_ENGINE_ID
 
+    @property
+    def names(self) -> tuple[str, str]:
+        """The table's database and name, unquoted."""
+        quoted = self.table
+        split = quoted.index("`.`", 1)
+        while quoted[1:split].replace("``", "").count("`"):  # a "`.`" inside the database name
+            split = quoted.index("`.`", split + 1)
+        return quoted[1:split].replace("``", "`"), quoted[split + 3 : -1].replace("``", "`")
+
 
 def _zero_checksum() -> KVChecksum:
     from lightning_core.kv.checksum import KVChecksum  # the kv package reads RowBatch from here

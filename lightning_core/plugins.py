@@ -132,34 +132,8 @@ class PluginHost:
             raise PluginError(f"{exc}; the plugin implements a hook that does not exist") from exc
 
     def validate_options(self, config: Any, source: str | None = None) -> dict[str, Any]:
-        """Second configuration pass: each ``[plugin.<name>]`` table by its component's type.
-
-        Returns the validated options by component name; a table for a component that is not
-        installed, or that takes no options, is a ``ConfigError``.
-        """
-        from lightning_core.config import plugin_options
-        from lightning_core.errors import ConfigError
-        from lightning_core.registry import KINDS
-
-        types = {
-            entry.record.name: entry.record.options_type
-            for kind in KINDS
-            for entry in self.registry.entries(kind)
-            if entry.record.options_type is not None
-        }
-        validated: dict[str, Any] = {}
-        for name in config.plugin:
-            options_type = types.get(name)
-            if options_type is None:
-                known = ", ".join(sorted(types)) or "none"
-                where = f"{source}: " if source else ""
-                raise ConfigError(
-                    f"{where}[plugin.{name}] configures no installed component that takes "
-                    f"options (components with options: {known}); fix the name, install the "
-                    "plugin or remove the table"
-                )
-            validated[name] = plugin_options(config, name, options_type, source=source)
-        return validated
+        """Second configuration pass: see ``validate_plugin_options``."""
+        return validate_plugin_options(self.registry, config, source)
 
     def hooks_of(self, plugin: LoadedPlugin) -> list[str]:
         """Names of the hooks a plugin implements."""
@@ -181,6 +155,39 @@ class PluginHost:
     def after_import(self, context: ImportContext, tables: list[TableSummary]) -> None:
         """Run ``lightning_after_import`` of every plugin."""
         self._pm.hook.lightning_after_import(context=context, tables=tables)
+
+
+def validate_plugin_options(
+    registry: Registry, config: Any, source: str | None = None
+) -> dict[str, Any]:
+    """Each ``[plugin.<name>]`` table validated by its component's ``options_type``.
+
+    Returns the validated options by component name; a table for a component that is not
+    installed, or that takes no options, is a ``ConfigError``.
+    """
+    from lightning_core.config import plugin_options
+    from lightning_core.errors import ConfigError
+    from lightning_core.registry import KINDS
+
+    types = {
+        entry.record.name: entry.record.options_type
+        for kind in KINDS
+        for entry in registry.entries(kind)
+        if entry.record.options_type is not None
+    }
+    validated: dict[str, Any] = {}
+    for name in config.plugin:
+        options_type = types.get(name)
+        if options_type is None:
+            known = ", ".join(sorted(types)) or "none"
+            where = f"{source}: " if source else ""
+            raise ConfigError(
+                f"{where}[plugin.{name}] configures no installed component that takes "
+                f"options (components with options: {known}); fix the name, install the "
+                "plugin or remove the table"
+            )
+        validated[name] = plugin_options(config, name, options_type, source=source)
+    return validated
 
 
 def _builtin_plugins() -> Iterable[LoadedPlugin]:

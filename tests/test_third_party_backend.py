@@ -14,10 +14,14 @@ from types import ModuleType
 
 import pytest
 
-from lightning_core import Chunk, FileKind, SourceFile
-from lightning_core.config import config_from_toml
-from lightning_core.plugins import load_plugins
-from lightning_core.testing.contracts import BackendContract, BackendSetup, describe_table
+from lightning_core.testing.contracts import (
+    BackendContract,
+    BackendSetup,
+    config_from_toml,
+    data_chunk,
+    describe_table,
+    registry_with,
+)
 from lightning_core.testing.sqldump import write_sql_dump
 from lightning_core.testing.tasks import task_config
 
@@ -41,8 +45,7 @@ class TestDirectoryBackend(BackendContract):
     @pytest.fixture
     def backend_setup(self, tmp_path: Path) -> BackendSetup:
         plugin = _plugin()
-        registry = load_plugins().registry
-        registry.add("backend", plugin.RECORD, "lightning-directory-backend==0.1")
+        registry = registry_with(("backend", plugin.RECORD))
         dump = tmp_path / "dump"
         dump.mkdir()
         data = dump / "shop.items.000000000.sql"
@@ -63,18 +66,10 @@ class TestDirectoryBackend(BackendContract):
         )
         config = config_from_toml(text, "tidb-lightning.toml")
         plugin.table_dir(root, "shop", "items").mkdir(parents=True)  # an empty target table
-        source = SourceFile(
-            path=str(data),
-            schema="shop",
-            table="items",
-            kind=FileKind.DATA,
-            format="sql",
-            size=data.stat().st_size,
-        )
         return BackendSetup(
             config=config,
             table=describe_table(registry, config, "shop", "items"),
-            chunk=Chunk(file=source, index=0),
+            chunk=data_chunk(str(data), "shop", "items"),
             rows=ROWS,
             registry=registry,
         )

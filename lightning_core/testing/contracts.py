@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 import pytest
 
+from lightning_core.config import config_from_toml
 from lightning_core.config_sections import LightningConfig
 from lightning_core.errors import LightningError
 from lightning_core.interfaces import (
@@ -31,14 +32,18 @@ from lightning_core.interfaces import (
     ConflictStrategy,
     Encoder,
     Engine,
+    FileKind,
     RowBatch,
+    SourceFile,
     TargetTable,
     Value,
 )
 from lightning_core.kv.checksum import KVChecksum
+from lightning_core.pipeline.plan import ImportPlan, make_plan
 from lightning_core.pipeline.sql_target import open_target
 from lightning_core.pipeline.workers import ChunkJob, build_backend_worker, write_chunk
-from lightning_core.registry import BackendRecord, Registry
+from lightning_core.plugins import load_plugins, validate_plugin_options
+from lightning_core.registry import BackendRecord, ComponentRecord, Kind, Registry, bind_options
 
 
 class CheckpointStoreContract:
@@ -240,19 +245,69 @@ class BackendSetup:
     """Where the backend's record, its encoder, the strategy and the readers are found."""
 
 
+def _options(setup: BackendSetup) -> dict[str, Any]:
+    return validate_plugin_options(setup.registry, setup.config)
+
+
+def registry_with(*records: tuple[Kind, ComponentRecord]) -> Registry:
+    """The registry of the installed plugins plus ``(kind, record)`` pairs, e.g. the record of
+    a backend under test that is not installed (for ``BackendSetup.registry``)."""
+    registry = load_plugins().registry
+    for kind, record in records:
+        registry.add(kind, record, "test")
+    return registry
+
+
+def data_chunk(path: str, schema: str, table: str, data_format: str = "sql") -> Chunk:
+    """A whole data file of ``schema.table`` as one chunk (for ``BackendSetup.chunk``); the
+    SQL reader yields one batch per INSERT statement, the CSV reader one per 4096 rows."""
+    source = SourceFile(
+        path=path,
+        schema=schema,
+        table=table,
+        kind=FileKind.DATA,
+        format=data_format,
+        size=os.path.getsize(path),
+    )
+    return Chunk(file=source, index=0)
+
+
 def describe_table(
     registry: Registry, config: LightningConfig, schema: str, name: str
 ) -> TargetTable:
-    """A table as the configured backend's target describes it (for ``BackendSetup.table``)."""
+    """A table as the configured backend's target describes it (for ``BackendSetup.table``);
+    create it first on the target (with your target's own means, or ``Target.create_schemas``
+    of a plan from ``plan_of(config)``)."""
     record = registry.get("backend", config.tikv_importer.backend)
     assert isinstance(record, BackendRecord)
-    target = open_target(record, config, {})
+    target = open_target(record, config, validate_plugin_options(registry, config))
     try:
         table = target.table(schema, name, model=record.needs_table_model)
     finally:
         target.close()
     assert table is not None, f"{schema}.{name} is not on the target"
     return table
+
+
+def plan_of(config: LightningConfig) -> ImportPlan:
+    """The plan of a configuration's data source, as ``tidb-lightning plan`` makes it."""
+    return make_plan(config)
+
+
+__all__ = [
+    "BackendContract",
+    "BackendSetup",
+    "CheckpointStoreContract",
+    "ConflictStrategyContract",
+    "EncoderContract",
+    "KVEncoderContract",
+    "SourceReaderContract",
+    "config_from_toml",
+    "data_chunk",
+    "describe_table",
+    "plan_of",
+    "registry_with",
+]
 
 
 class BackendContract:
@@ -290,7 +345,7 @@ class BackendContract:
         self, setup: BackendSetup, start: ChunkProgress | None = None
     ) -> list[ChunkProgress]:
         reported: list[ChunkProgress] = []
-        worker = build_backend_worker(setup.registry, setup.config, "contract", {})
+        worker = build_backend_worker(setup.registry, setup.config, "contract", _options(setup))
         try:
             write_chunk(
                 worker,
@@ -312,7 +367,7 @@ class BackendContract:
                 backend.cleanup_engine(engine)
 
     def _check_target(self, setup: BackendSetup, reported: list[ChunkProgress]) -> None:
-        target = open_target(self._record(setup), setup.config, {})
+        target = open_target(self._record(setup), setup.config, _options(setup))
         try:
             assert target.count_rows(setup.table) == setup.rows
             remote = target.checksum(setup.table)
@@ -324,7 +379,8 @@ class BackendContract:
 
     def _backend(self, setup: BackendSetup) -> Backend:
         record = self._record(setup)
-        backend = record.factory(config=setup.config, task="contract")
+        factory = bind_options(record, record.factory, _options(setup))
+        backend = factory(config=setup.config, task="contract")
         backend.prepare(setup.chunk.file.size)
         return backend
 
@@ -411,6 +467,6 @@ class BackendContract:
             if count >= after:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        worker = build_backend_worker(setup.registry, setup.config, "contract", {})
+        worker = build_backend_worker(setup.registry, setup.config, "contract", _options(setup))
         write_chunk(worker, setup.registry, setup.config, self._job(setup), report=report)
         os.kill(os.getpid(), signal.SIGKILL)  # fewer batches than asked: die all the same

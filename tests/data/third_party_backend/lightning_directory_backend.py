@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -39,7 +38,6 @@ from lightning_core import (
 )
 
 NAME = "directory"
-_QUOTED = re.compile(r"`((?:[^`]|``)*)`\.`((?:[^`]|``)*)`")
 
 
 @attrs.frozen(kw_only=True)
@@ -54,8 +52,6 @@ Opts = DirectoryOptions | None
 
 def _root(config: LightningConfig, options: Opts) -> Path:
     root = options.root if options is not None else ""
-    if not root:  # BackendContract passes no options=, or only defaults: read the table
-        root = str(config.plugin.get(NAME, {}).get("root", ""))
     if not root:
         raise ConfigError(f'[plugin.{NAME}] root = "..." is required by backend = "{NAME}"')
     return Path(root)
@@ -66,9 +62,8 @@ def table_dir(root: Path, schema: str, name: str) -> Path:
     return root / "tables" / f"{schema}.{name}"
 
 
-def _engine_table_dir(root: Path, engine: Engine) -> Path | None:
-    match = _QUOTED.fullmatch(engine.table)  # ```db`.`table```
-    return table_dir(root, *(p.replace("``", "`") for p in match.groups())) if match else None
+def _engine_table_dir(root: Path, engine: Engine) -> Path:
+    return table_dir(root, *engine.names)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -158,7 +153,7 @@ class DirectoryBackend:
     root: Path
     name: str = NAME
 
-    def prepare(self) -> None:
+    def prepare(self, source_bytes: int) -> None:
         (self.root / "engines").mkdir(parents=True, exist_ok=True)
 
     def durable(self, chunk_keys: Sequence[str]) -> Mapping[str, ChunkProgress]:
@@ -172,7 +167,7 @@ class DirectoryBackend:
     def import_engine(self, engine: Engine) -> None:
         source = self._engine_dir(engine)
         tables = _engine_table_dir(self.root, engine)
-        if not source.is_dir() or tables is None:
+        if not source.is_dir():
             return
         tables.mkdir(parents=True, exist_ok=True)
         os.replace(source, tables / source.name)  # one rename: all of the engine or none
