@@ -283,3 +283,35 @@ def test_a_checksum_mismatch_stops_with_both_figures_or_warns(
     done: list[str] = []
     post_import(outcome, matching, config, done.append)  # type: ignore[arg-type]
     assert done == ["rebased", "checksummed", "analyzed"]
+
+
+def test_a_run_that_imported_nothing_does_not_block_the_corrected_rerun(
+    tmp_path: Path, db: str, target_connection: Any
+) -> None:
+    dump = _dump(tmp_path / "dump", db)
+    config = _config(tmp_path, dump, db)
+    good = config.read_text()
+    config.write_text(good.replace("port = 3306", "port = 1"))
+    failed = run_lightning(["--config", str(config)])
+    assert failed.returncode == 1
+    config.write_text(good)
+    fixed = run_lightning(["--config", str(config)])
+    assert fixed.returncode == 0, fixed.stderr
+    assert "held no progress" in fixed.stderr + fixed.stdout
+    assert _count(target_connection, db) == 60
+
+
+def test_changed_settings_under_progress_are_named(
+    tmp_path: Path, db: str, target_connection: Any
+) -> None:
+    dump = _dump(tmp_path / "dump", db)
+    config = _config(tmp_path, dump, db, region_concurrency=1)
+    command = [*lightning_command(), "--config", str(config)]
+    assert run_once(command, kill_at=KillPoint("chunk:done", 1)).killed
+    config.write_text(
+        config.read_text().replace('on-duplicate = "error"', 'on-duplicate = "ignore"')
+    )
+    refused = run_lightning(["--config", str(config)])
+    assert refused.returncode == 1
+    assert "on_duplicate changed" in refused.stderr, refused.stderr
+    assert "--checkpoint-remove=all" in refused.stderr

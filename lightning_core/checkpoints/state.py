@@ -90,6 +90,8 @@ class TaskState:
     """Path → [size, mtime_ns] of every input data file."""
     version: int = RECORDS_VERSION
     """Records version of the task record."""
+    fingerprint: dict[str, Any] | None = None
+    """The settings behind ``settings`` (version 2), to name the ones that changed."""
     chunks: dict[str, ChunkState] = attrs.Factory(dict)
     prefixes: dict[str, str] = attrs.Factory(dict)
     """Chunk key → digest of the chunk's bytes up to its saved position."""
@@ -115,8 +117,35 @@ def settings_digest(settings: dict[str, Any]) -> str:
 def fresh_state(settings: dict[str, Any], files: Sequence[SourceFile]) -> TaskState:
     """The state of a task that has not started: its settings digest and input signatures."""
     return TaskState(
-        settings=settings_digest(settings), files={f.path: file_signature(f) for f in files}
+        settings=settings_digest(settings),
+        files={f.path: file_signature(f) for f in files},
+        fingerprint=json.loads(json.dumps(settings, sort_keys=True, default=str)),
     )
+
+
+def has_progress(state: TaskState) -> bool:
+    """True when anything was committed under this checkpoint."""
+    return any(c.done or c.progress.rows for c in state.chunks.values()) or any(
+        t.status != "pending" for t in state.tables.values()
+    )
+
+
+def changed_settings(saved: TaskState, fresh: TaskState) -> list[str]:
+    """The settings (``mydumper.filter``, ``target``...) that differ between two states."""
+    if saved.fingerprint is None or fresh.fingerprint is None:
+        return []
+    changed = []
+    for key in sorted(saved.fingerprint.keys() | fresh.fingerprint.keys()):
+        old, new = saved.fingerprint.get(key), fresh.fingerprint.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed += [
+                f"{key}.{sub}"
+                for sub in sorted(old.keys() | new.keys())
+                if old.get(sub) != new.get(sub)
+            ]
+        elif old != new:
+            changed.append(key)
+    return changed
 
 
 def prefix_digest(chunk: Chunk, end: int) -> str:
@@ -152,7 +181,12 @@ def fold_records(records: Iterable[dict[str, Any]], where: str) -> TaskState | N
                     f"this one reads up to {RECORDS_VERSION}); resume with that version, or "
                     + REMOVE_HINT
                 )
-            state = TaskState(settings=record["settings"], files=record["files"], version=version)
+            state = TaskState(
+                settings=record["settings"],
+                files=record["files"],
+                version=version,
+                fingerprint=record.get("fingerprint"),
+            )
             continue
         if state is None:
             raise CheckpointError(
@@ -240,6 +274,7 @@ def task_record(state: TaskState) -> dict[str, Any]:
         "type": "task",
         "version": RECORDS_VERSION,
         "settings": state.settings,
+        "fingerprint": state.fingerprint,
         "files": state.files,
     }
 
@@ -264,10 +299,17 @@ def accept_inputs(
     part that was already imported.
     """
     if saved.settings != fresh.settings:
+        changed = changed_settings(saved, fresh)
+        what = (
+            ", ".join(changed)
+            if changed
+            else "backend, on-duplicate, [mydumper], [[routes]], the target, pd-addr, the "
+            "importer address or sorted-kv-dir"
+        )
         raise CheckpointError(
-            f"the checkpoint in {store.location} was written with other settings (backend, "
-            "on-duplicate, [mydumper], [[routes]], the target, pd-addr, the importer address "
-            "or sorted-kv-dir changed); restore them, or " + REMOVE_HINT
+            f"the checkpoint in {store.location} holds progress made with other settings "
+            f"({what} changed); restore them, or start over with `tidb-lightning-ctl --config "
+            "<this config> --checkpoint-remove=all` (rows already imported stay in the target)"
         )
     by_path: dict[str, list[Chunk]] = {}
     for chunk in chunks:

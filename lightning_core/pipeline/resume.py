@@ -19,6 +19,7 @@ from lightning_core.checkpoints.state import (
     accept_inputs,
     fold_records,
     fresh_state,
+    has_progress,
     prefix_digest,
     settings_digest,
     task_record,
@@ -66,6 +67,13 @@ class TaskCheckpoint:
                 self.new_task = False
                 return saved
             saved = None  # a finished task's tombstone: nothing of it to protect
+        if saved is not None and saved.settings != fresh.settings and not has_progress(saved):
+            log.warning(
+                "the checkpoint in %s held no progress (a run that failed before importing "
+                "anything); starting over with today's settings",
+                store.location,
+            )
+            saved = None
         if saved is None:
             store.replace([task_record(fresh)])
             return fresh
