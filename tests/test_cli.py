@@ -183,3 +183,16 @@ def test_the_kv_addresses_and_sorted_kv_dir_are_part_of_the_fingerprint(section:
     plain = settings_digest(fingerprint_settings(config_from_toml(base)))
     changed = settings_digest(fingerprint_settings(config_from_toml(base + section)))
     assert plain != changed
+
+
+def test_a_task_that_imports_nothing_fails_and_says_why(tmp_path: Path) -> None:
+    from lightning_core.testing.tasks import task_config
+
+    (tmp_path / "dump").mkdir()
+    (tmp_path / "dump" / "README.txt").write_text("not a dump\n")
+    config = tmp_path / "tidb-lightning.toml"
+    config.write_text(task_config(tmp_path / "dump"))
+    done = run_lightning(["--config", str(config)])
+    assert done.returncode == 1
+    assert "nothing to import" in done.stderr and "1 files matching no file rule" in done.stderr
+    assert "match no file rule and are not imported: README.txt" in done.stderr

@@ -21,7 +21,7 @@ from lightning_core.checkpoints.state import (
     table_record,
 )
 from lightning_core.context import ImportContext, TableSummary
-from lightning_core.errors import CheckpointError, TargetError
+from lightning_core.errors import CheckpointError, LightningError, TargetError
 from lightning_core.interfaces import Backend, Target, TargetTable
 from lightning_core.pipeline.plan import ImportPlan, make_plan
 from lightning_core.pipeline.progress import ProgressReporter, summary_text, terminal_stream
@@ -61,8 +61,7 @@ class Importer:
         """Import every planned table; exit paths keep the checkpoints consistent."""
         started = time.monotonic()
         plan = make_plan(self.config, self.registry.reader_formats())
-        for path in plan.source.unmatched:
-            log.warning("%s matches no file rule and is not imported", path)
+        _check_something_to_import(plan)
         checkpoint = TaskCheckpoint(self.config, self.registry, self.task_id)
         try:
             state = checkpoint.open(plan)
@@ -87,13 +86,6 @@ class Importer:
                     )
                     return []
                 self.host.before_import(context)
-                if not plan.tables:
-                    log.warning("no tables to import in %s", plan.source.data_source_dir)
-                    print(
-                        f"Warning: no table data found in {plan.source.data_source_dir} (see "
-                        "`tidb-lightning plan` for how its files were classified)",
-                        file=sys.stderr,
-                    )
                 run = _Run(self, plan, state, checkpoint, backend, context)
                 summaries = run.execute()
                 self.host.after_import(context, summaries)
@@ -275,6 +267,35 @@ class _Run:
             runs[task.name] = run
         self.checkpoint.save(records)
         return runs
+
+
+def _check_something_to_import(plan: ImportPlan) -> None:
+    """Warn on the console about files no rule routes; refuse a task that imports nothing."""
+    source = plan.source
+    if source.unmatched:
+        shown = ", ".join(source.unmatched[:5]) + (
+            f" and {len(source.unmatched) - 5} more" if len(source.unmatched) > 5 else ""
+        )
+        log.warning("files that match no file rule and are not imported: %s", shown)
+        print(
+            f"Warning: {len(source.unmatched)} files match no file rule and are not imported: "
+            f"{shown}",
+            file=sys.stderr,
+        )
+    if not source.tables and not source.schemas:
+        reasons = []
+        if source.filtered:
+            reasons.append(f"{len(source.filtered)} files excluded by [mydumper] filter")
+        if source.unmatched:
+            reasons.append(f"{len(source.unmatched)} files matching no file rule")
+        if source.ignored:
+            reasons.append(f"{len(source.ignored)} files of kinds that are not imported")
+        found = "; ".join(reasons) if reasons else "no files at all"
+        raise LightningError(
+            f"nothing to import in {source.data_source_dir}: no schema or data file of any "
+            f"table ({found}); check data-source-dir and [mydumper] filter, and see "
+            "`tidb-lightning plan` for how each file was classified"
+        )
 
 
 def _check_table(name: str, saved: TableState, table: TargetTable, *, started: bool) -> None:
