@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -78,6 +79,22 @@ def _fail(exc: LightningError, code: int = 1) -> int:
     return code
 
 
+def _stop_on_signals() -> list[int]:
+    """Ctrl-C and SIGTERM (``kill``, ``docker stop``, ``timeout``) both stop the import the same
+    way: scheduling stops, batches in flight commit, the checkpoint is saved. Set here whatever
+    the dispositions inherited (a background job ignores SIGINT). The returned list gets the
+    signal number when SIGTERM arrived."""
+    received: list[int] = []
+
+    def on_terminate(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, on_terminate)
+    return received
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``tidb-lightning``: import, ``plan`` or ``plugins``."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -90,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lightning_core.flags import config_from_args
 
     parsed = _import_parser().parse_args(args)
+    terminated = _stop_on_signals()
     try:
         config = config_from_args(parsed)
         from lightning_core.plugins import load_plugins
@@ -108,12 +126,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("config: %s", json.dumps(redacted(config), default=str, sort_keys=True))
         Importer(config, host).run()
     except ImportInterrupted as exc:
+        if terminated:
+            return _fail(ImportInterrupted(f"terminated (SIGTERM); {exc}"), code=143)
         return _fail(exc, code=130)
     except LightningError as exc:
         return _fail(exc)
     except KeyboardInterrupt:
         print("Error: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return 143 if terminated else 130
     except Exception as exc:
         log.exception("internal error")
         print(

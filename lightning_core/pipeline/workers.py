@@ -115,7 +115,8 @@ def start_context(backend: BackendRecord) -> BaseContext:
 
 
 def init_worker(setup: WorkerSetup) -> None:
-    """Per-process start: die with the parent, ignore Ctrl-C (the parent stops us cleanly)."""
+    """Per-process start: die with the parent, ignore Ctrl-C and SIGTERM (the parent stops us
+    cleanly)."""
     global _worker
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -123,6 +124,7 @@ def init_worker(setup: WorkerSetup) -> None:
     except OSError:  # not Linux: the stop event still ends the work
         log.debug("PR_SET_PDEATHSIG unavailable")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the parent stops us, or dies and kills us
     _worker = _Worker(setup=setup, parent=os.getppid())
 
 
