@@ -315,3 +315,40 @@ def test_changed_settings_under_progress_are_named(
     assert refused.returncode == 1
     assert "on_duplicate changed" in refused.stderr, refused.stderr
     assert "--checkpoint-remove=all" in refused.stderr
+
+
+def _kill(conn: Any, thread_id: int) -> None:
+    with conn.cursor() as cur:
+        cur.execute(f"KILL {thread_id}")
+
+
+def test_the_main_process_reconnects_after_a_lost_connection(
+    db: str, target_connection: Any
+) -> None:
+    """A server restart or a killed connection is retried on a new connection, in the SQL
+    target and in the mysql checkpoint store alike — never an internal error."""
+    from lightning_core.checkpoints.mysql_store import MySQLCheckpointStore
+    from lightning_core.config import config_from_toml
+    from lightning_core.pipeline.sql_target import SqlTarget
+    from lightning_core.target import address_from_config
+
+    with target_connection.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{db}`")
+        cur.execute(f"CREATE TABLE `{db}`.t (id INT)")
+        cur.execute(f"INSERT INTO `{db}`.t VALUES (1), (2)")
+    config = config_from_toml(task_config("/nonexistent"))
+    target = SqlTarget(config)
+    store = MySQLCheckpointStore(address_from_config(config), f"{db}_cp", "task")
+    try:
+        table = target.table(db, "t")
+        assert table is not None and target.count_rows(table) == 2
+        _kill(target_connection, target._conn().thread_id())
+        assert target.count_rows(table) == 2
+        store.append([{"type": "task"}])
+        assert store._conn is not None
+        _kill(target_connection, store._conn.thread_id())
+        store.append([{"type": "chunk"}])
+        assert [r["type"] for r in store.read()] == ["task", "chunk"]
+    finally:
+        target.close()
+        store.close()

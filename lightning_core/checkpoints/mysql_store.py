@@ -7,6 +7,7 @@ the dsn is empty, on the ``[tidb]`` target — as Loader kept its checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -47,6 +48,11 @@ class MySQLCheckpointStore:
                 )
         return self._conn.cursor()
 
+    def _retry_rules(self) -> dict[str, Any]:
+        """A lost connection is opened again; a server restart of some seconds is survived.
+        (A record written twice, when the connection broke after its commit, folds the same.)"""
+        return {"retries": 6, "on_retry": lambda _error: self.close()}
+
     def read(self) -> list[dict[str, Any]]:
         """Every record of this task, oldest first."""
 
@@ -58,7 +64,9 @@ class MySQLCheckpointStore:
                 )
                 return [json.loads(row[0]) for row in cur.fetchall()]
 
-        return with_retries(select, what=f"read checkpoints from {self.location}")
+        return with_retries(
+            select, what=f"read checkpoints from {self.location}", **self._retry_rules()
+        )
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
         """Insert records (autocommit)."""
@@ -71,7 +79,7 @@ class MySQLCheckpointStore:
                     rows,
                 )
 
-        with_retries(insert, what=f"write checkpoints to {self.location}")
+        with_retries(insert, what=f"write checkpoints to {self.location}", **self._retry_rules())
 
     def replace(self, records: Iterable[dict[str, Any]]) -> None:
         """Delete this task's records and insert ``records``, in one transaction."""
@@ -93,7 +101,7 @@ class MySQLCheckpointStore:
                     self.close()  # a broken transaction dies with its connection
                     raise
 
-        with_retries(swap, what=f"rewrite checkpoints in {self.location}")
+        with_retries(swap, what=f"rewrite checkpoints in {self.location}", **self._retry_rules())
 
     def reset(self) -> None:
         """Delete this task's records."""
@@ -103,7 +111,8 @@ class MySQLCheckpointStore:
         self.close()  # the next use creates the table again
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (a broken one is just dropped)."""
         if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):
+                conn.close()

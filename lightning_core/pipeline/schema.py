@@ -23,6 +23,7 @@ from lightning_core.pipeline.plan import ImportPlan
 from lightning_core.pipeline.schema_files import schema_statements
 from lightning_core.source.discovery import TablePlan
 from lightning_core.sqltext import quote_identifier
+from lightning_core.target import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ def _execute(conn: Any, sql: str, where: str) -> None:
         with conn.cursor() as cur:
             cur.execute(sql.encode("utf-8", "surrogateescape"))
     except pymysql.err.MySQLError as exc:
+        if is_transient(exc):
+            raise  # the server, not the statement: the caller retries the whole creation
         raise SchemaError(
             f"{where}: the target refused the statement ({exc}); fix the schema file or create "
             "the object on the target yourself and run with [mydumper] no-schema = true"

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from lightning_core.errors import TargetError
 from lightning_core.interfaces import Target, TargetTable
 from lightning_core.kv.checksum import KVChecksum
 from lightning_core.pipeline.schema import create_schemas
 from lightning_core.schema.ddl import parse_create_table
 from lightning_core.sqltext import quote_identifier
-from lightning_core.target import address_from_config, connect, server_version
+from lightning_core.target import address_from_config, connect, server_version, with_retries
 
 if TYPE_CHECKING:
     from lightning_core.config_sections import LightningConfig
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from lightning_core.registry import BackendRecord
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Table names that InnoDB's dictionary spells as they are (others are encoded there).
 _PLAIN_NAME = re.compile(r"^\w+$", re.ASCII)
@@ -37,10 +41,16 @@ def open_target(
     return bind_options(record, record.target_factory, options)(config=config)
 
 
+#: Attempts of each statement of the main process: a server restart of some seconds is
+#: survived (the connection is opened again).
+RETRIES = 6
+
+
 class SqlTarget:
     """Schemas, table models and post-import checks through SQL.
 
-    Safe to use from several threads: each thread gets its own connection.
+    Safe to use from several threads: each thread gets its own connection. Every statement is
+    retried on the server's transient errors, on a new connection when the old one was lost.
     """
 
     def __init__(self, config: LightningConfig) -> None:
@@ -61,11 +71,37 @@ class SqlTarget:
                 self._connections.append(conn)
         return conn
 
+    def _drop_connection(self, _error: BaseException) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            with self._lock:
+                self._connections.remove(conn)
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _run(self, what: str, action: Callable[[Any], T]) -> T:
+        """``action(connection)`` with the target's retry rules."""
+        return with_retries(
+            lambda: action(self._conn()),
+            what=what,
+            retries=RETRIES,
+            on_retry=self._drop_connection,
+        )
+
+    def _query(self, what: str, sql: str, arguments: tuple[object, ...] = ()) -> list[Any]:
+        def run(conn: Any) -> list[Any]:
+            with conn.cursor() as cur:
+                cur.execute(sql, arguments or None)
+                return list(cur.fetchall())
+
+        return self._run(what, run)
+
     @property
     def version(self) -> str:
         """The server's ``version()``."""
         if self._version is None:
-            self._version = server_version(self._conn())
+            self._version = self._run(f"read the version of {self.location}", server_version)
         return self._version
 
     @property
@@ -76,23 +112,25 @@ class SqlTarget:
     def create_schemas(self, plan: ImportPlan) -> None:
         """Databases, tables and views of the plan's schema files (see ``pipeline.schema``)."""
         mydumper = self._config.mydumper
-        create_schemas(
-            self._conn(),
-            plan,
-            sql_mode=self._config.tidb.sql_mode or "",
-            no_schema=mydumper.no_schema,
-            character_set=mydumper.character_set,
+        self._run(
+            f"create the schemas on {self.location}",
+            lambda conn: create_schemas(
+                conn,
+                plan,
+                sql_mode=self._config.tidb.sql_mode or "",
+                no_schema=mydumper.no_schema,
+                character_set=mydumper.character_set,
+            ),
         )
 
     def table(self, schema: str, name: str, *, model: bool = False) -> TargetTable | None:
         """The table's writable columns, its ID and (with ``model``) its model."""
-        with self._conn().cursor() as cur:
-            cur.execute(
-                "SELECT COLUMN_NAME, EXTRA FROM information_schema.COLUMNS "
-                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-                (schema, name),
-            )
-            found = cur.fetchall()
+        found = self._query(
+            f"read the columns of {schema}.{name}",
+            "SELECT COLUMN_NAME, EXTRA FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (schema, name),
+        )
         if not found:
             return None
         columns = tuple(row[0] for row in found if "GENERATED" not in (row[1] or "").upper())
@@ -100,16 +138,13 @@ class SqlTarget:
         info = None
         if model:
             quoted = f"{quote_identifier(schema)}.{quote_identifier(name)}"
-            with self._conn().cursor() as cur:
-                cur.execute(f"SHOW CREATE TABLE {quoted}")
-                statement = cur.fetchone()[1]
-            info = parse_create_table(statement, table_id=table_id, schema=schema)
+            (row,) = self._query(f"read the definition of {quoted}", f"SHOW CREATE TABLE {quoted}")
+            info = parse_create_table(row[1], table_id=table_id, schema=schema)
         return TargetTable(schema=schema, name=name, columns=columns, table_id=table_id, model=info)
 
     def _table_id(self, schema: str, name: str) -> int:
         """TiDB's table ID, or InnoDB's (MariaDB, MySQL): it changes when the table is created
         again (also by TRUNCATE). 0 when the server does not say."""
-        import pymysql
 
         if self.is_tidb:
             query = (
@@ -126,27 +161,24 @@ class SqlTarget:
         else:
             return 0
         try:
-            with self._conn().cursor() as cur:
-                cur.execute(query, arguments)
-                row = cur.fetchone()
-        except pymysql.err.MySQLError as exc:  # no privilege, another engine: no ID
+            rows = self._query(f"read the ID of {schema}.{name}", query, arguments)
+        except TargetError as exc:  # no privilege, another engine: no ID
             log.debug("no table ID for %s.%s: %s", schema, name, exc)
             return 0
-        return int(row[0]) if row is not None and row[0] is not None else 0
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
     def count_rows(self, table: TargetTable) -> int:
         """``SELECT COUNT(*)``."""
-        with self._conn().cursor() as cur:
-            cur.execute(f"SELECT COUNT(*) FROM {table.quoted}")
-            return int(cur.fetchone()[0])
+        rows = self._query(
+            f"count the rows of {table.quoted}", f"SELECT COUNT(*) FROM {table.quoted}"
+        )
+        return int(rows[0][0])
 
     def checksum(self, table: TargetTable) -> KVChecksum | None:
         """``ADMIN CHECKSUM TABLE`` on TiDB; None on other servers (they have no KV pairs)."""
         if not self.is_tidb:
             return None
-        with self._conn().cursor() as cur:
-            cur.execute(f"ADMIN CHECKSUM TABLE {table.quoted}")
-            row = cur.fetchone()
+        (row,) = self._query(f"checksum {table.quoted}", f"ADMIN CHECKSUM TABLE {table.quoted}")
         # Db_name, Table_name, Checksum_crc64_xor, Total_kvs, Total_bytes
         return KVChecksum(int(row[2]), int(row[3]), int(row[4]))
 
@@ -160,23 +192,24 @@ class SqlTarget:
         option = "AUTO_RANDOM_BASE" if auto_random else "AUTO_INCREMENT"
         if not auto_random and not self.is_tidb and not self._has_auto_increment(table):
             return  # only TiDB has an implicit row ID to move
-        with self._conn().cursor() as cur:
-            cur.execute(f"ALTER TABLE {table.quoted} {option}={max_row_id + 1}")
+        self._query(
+            f"rebase the auto IDs of {table.quoted}",
+            f"ALTER TABLE {table.quoted} {option}={max_row_id + 1}",
+        )
 
     def _has_auto_increment(self, table: TargetTable) -> bool:
-        with self._conn().cursor() as cur:
-            cur.execute(
-                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
-                "AND TABLE_NAME = %s AND EXTRA LIKE %s",
-                (table.schema, table.name, "%auto_increment%"),
-            )
-            return bool(cur.fetchone()[0])
+        rows = self._query(
+            f"read the columns of {table.quoted}",
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+            "AND TABLE_NAME = %s AND EXTRA LIKE %s",
+            (table.schema, table.name, "%auto_increment%"),
+        )
+        return bool(rows[0][0])
 
     def analyze(self, table: TargetTable) -> None:
         """``ANALYZE TABLE`` on TiDB (other servers keep their statistics themselves)."""
         if self.is_tidb:
-            with self._conn().cursor() as cur:
-                cur.execute(f"ANALYZE TABLE {table.quoted}")
+            self._query(f"analyze {table.quoted}", f"ANALYZE TABLE {table.quoted}")
 
     def close(self) -> None:
         """Close every thread's connection."""
