@@ -29,6 +29,8 @@ from lightning_core.interfaces import (
     SourceReader,
     Value,
 )
+from lightning_core.kv.encoder import RowFailure, TableKVEncoder
+from lightning_core.kv.plan import ConversionStep, KeyColumn, RestoreColumn, TablePlan
 from lightning_core.pipeline.targets import TargetTable
 from lightning_core.registry import (
     BackendRecord,
@@ -63,20 +65,26 @@ __all__ = [
     "ConfigError",
     "ConflictStrategy",
     "ConflictStrategyRecord",
+    "ConversionStep",
     "DuplicateKeyError",
     "EncodeError",
     "EncoderRecord",
     "FileKind",
     "ImportContext",
+    "KeyColumn",
     "LightningError",
     "PluginError",
     "ReadPosition",
+    "RestoreColumn",
     "RowBatch",
+    "RowFailure",
     "SchemaError",
     "SourceError",
     "SourceFile",
     "SourceReader",
     "SourceReaderRecord",
+    "TableKVEncoder",
+    "TablePlan",
     "TableSummary",
     "TargetAddress",
     "TargetError",
