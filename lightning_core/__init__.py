@@ -29,6 +29,7 @@ from lightning_core.interfaces import (
     SourceReader,
     Value,
 )
+from lightning_core.kv.collation import general_ci_weight_table
 from lightning_core.kv.encoder import RowFailure, TableKVEncoder
 from lightning_core.kv.plan import ConversionStep, KeyColumn, RestoreColumn, TablePlan
 from lightning_core.pipeline.targets import TargetTable
@@ -39,6 +40,7 @@ from lightning_core.registry import (
     EncoderRecord,
     SourceReaderRecord,
 )
+from lightning_core.schema.values import MysqlTime
 from lightning_core.sqltext import format_row, quote_identifier, sql_mode_has
 from lightning_core.target import (
     CONNECTION_ERRORS,
@@ -73,6 +75,7 @@ __all__ = [
     "ImportContext",
     "KeyColumn",
     "LightningError",
+    "MysqlTime",
     "PluginError",
     "ReadPosition",
     "RestoreColumn",
@@ -96,6 +99,7 @@ __all__ = [
     "drop_if_unused",
     "error_code",
     "format_row",
+    "general_ci_weight_table",
     "hookimpl",
     "hookspec",
     "is_transient",

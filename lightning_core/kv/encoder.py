@@ -35,6 +35,7 @@ from lightning_core.kv.memcomparable import (
     encode_float,
     encode_int,
 )
+from lightning_core.kv.mydecimal import MAX_SCALE
 from lightning_core.kv.plan import (
     CollationKind,
     ConversionStep,
@@ -61,6 +62,7 @@ from lightning_core.kv.rowcodec import (
 from lightning_core.schema.convert import (
     NO_DEFAULT,
     WarningCounter,
+    datetime_text,
     make_converter,
     passthrough,
     row_defaults,
@@ -119,8 +121,9 @@ def key_column(column: ColumnInfo, *, table: str = "", length: int = -1) -> KeyC
         precision, frac = ft.flen, max(ft.decimal, 0)
         return KeyColumn(
             offset=offset,
-            kind=KeyKind.OTHER,
+            kind=KeyKind.DECIMAL if precision > 0 else KeyKind.OTHER,
             encode=lambda v: b"\x06" + encode_decimal_payload(v, precision, frac),
+            decimal=(precision, min(frac, MAX_SCALE)) if precision > 0 else None,
         )
     if ft.is_string:
         where = f"{table}.`{column.name}`" if table else f"`{column.name}`"
@@ -186,8 +189,11 @@ _VALUE_KINDS = {
 }
 
 
-def _value_kind(encode: ValueEncoder) -> ValueKind:
-    return _VALUE_KINDS.get(encode, ValueKind.OTHER)
+def _value_kind(ft: FieldType, encode: ValueEncoder) -> tuple[ValueKind, tuple[int, int] | None]:
+    """The kind of ``value_encoder(ft)``, and the ``(precision, scale)`` of a DECIMAL kind."""
+    if ft.tp == ColumnType.NEWDECIMAL and ft.flen > 0:
+        return ValueKind.DECIMAL, (ft.flen, max(ft.decimal, 0))
+    return _VALUE_KINDS.get(encode, ValueKind.OTHER), None
 
 
 def _index_plan(table: TableInfo, index: IndexInfo, pk_lengths: dict[int, int]) -> IndexPlan:
@@ -239,14 +245,16 @@ def _restore_column(
     as_count: bool | None = None,
 ) -> RestoreColumn:
     encode = value_encoder(col.ft)
+    kind, decimal = _value_kind(col.ft, encode)
     return RestoreColumn(
         column_id=col.id,
         from_row=from_row,
         position=position,
         as_count=col.ft.collation in BIN_COLLATIONS if as_count is None else as_count,
-        kind=_value_kind(encode),
+        kind=kind,
         encode=encode,
         prefix=_prefix(col, length) if from_row else None,
+        decimal=decimal,
     )
 
 
@@ -386,13 +394,15 @@ class TableKVEncoder:
             if cut is not None and cut < 0 and not needs_restored_data(column.ft):
                 continue  # the clustered key restores it
             encode = value_encoder(column.ft)
+            kind, decimal = _value_kind(column.ft, encode)
             columns.append(
                 ValueColumn(
                     column_id=column.id,
                     offset=column.offset,
-                    kind=_value_kind(encode),
+                    kind=kind,
                     encode=encode,
                     null_default=column.default is None and column.default_expr is None,
+                    decimal=decimal,
                 )
             )
         return tuple(columns)
@@ -434,6 +444,7 @@ class TableKVEncoder:
                 position=position,
                 convert=self._converters[offset],
                 passthrough=self._passthroughs[offset],
+                datetime_text=datetime_text(self.table.columns[offset].ft),
             )
             for offset, position in layout
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from lightning_core.schema.convert import Converter, Passthrough
+from lightning_core.schema.convert import Converter, DatetimeText, Passthrough
 
 KeyEncoder = Callable[[Any], bytes]
 ValueEncoder = Callable[[Any], bytes]
@@ -25,7 +25,7 @@ class KeyKind(enum.IntEnum):
     """How a non-NULL value becomes a comparable datum (flag byte + payload) in a key."""
 
     OTHER = 0
-    """Only the callable knows (DECIMAL, TIME/duration)."""
+    """Only the callable knows (TIME/duration, DECIMAL without a precision)."""
     INT = 1
     """``03`` + 8 bytes big-endian of ``value + 2**63`` (signed integers, YEAR)."""
     UINT = 2
@@ -36,6 +36,8 @@ class KeyKind(enum.IntEnum):
     """``01`` + memcomparable bytes of the collation key (see :class:`CollationKind`)."""
     TIME = 5
     """``04`` + 8 bytes big-endian of the packed DATE/DATETIME/TIMESTAMP."""
+    DECIMAL = 6
+    """``06`` + precision + scale + MyDecimal binary, of the column's ``decimal`` layout."""
 
 
 class CollationKind(enum.IntEnum):
@@ -53,7 +55,7 @@ class ValueKind(enum.IntEnum):
     """How a non-NULL value becomes its column data in a row-format-v2 value."""
 
     OTHER = 0
-    """Only the callable knows (DECIMAL, TIME/duration, JSON)."""
+    """Only the callable knows (TIME/duration, JSON, DECIMAL without a precision)."""
     INT = 1
     """Fewest of 1/2/4/8 bytes, little-endian, signed."""
     UINT = 2
@@ -64,6 +66,8 @@ class ValueKind(enum.IntEnum):
     """The bytes."""
     TIME = 5
     """The packed time as UINT."""
+    DECIMAL = 6
+    """Precision + scale + MyDecimal binary, of the column's ``decimal`` layout."""
 
 
 @attrs.frozen(kw_only=True)
@@ -84,6 +88,8 @@ class ConversionStep:
     convert: Converter
     passthrough: Passthrough | None
     """Values ``convert`` returns unchanged (a kernel may skip the call for them)."""
+    datetime_text: DatetimeText | None = None
+    """Date text a kernel may parse itself."""
 
 
 @attrs.frozen(kw_only=True)
@@ -97,6 +103,8 @@ class KeyColumn:
     collation: CollationKind = CollationKind.BINARY
     collate: Callable[[bytes], bytes] | None = None
     prefix: Prefix | None = None
+    decimal: tuple[int, int] | None = None
+    """``(precision, scale)`` of a DECIMAL kind."""
 
 
 @attrs.frozen(kw_only=True)
@@ -113,6 +121,8 @@ class RestoreColumn:
     kind: ValueKind
     encode: ValueEncoder
     prefix: Prefix | None = None
+    decimal: tuple[int, int] | None = None
+    """``(precision, scale)`` of a DECIMAL kind."""
 
 
 @attrs.frozen(kw_only=True)
@@ -136,6 +146,8 @@ class ValueColumn:
     encode: ValueEncoder
     null_default: bool
     """A NULL is left out entirely (its default is NULL) instead of listed as NULL."""
+    decimal: tuple[int, int] | None = None
+    """``(precision, scale)`` of a DECIMAL kind."""
 
 
 @attrs.frozen(kw_only=True)

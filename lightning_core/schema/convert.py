@@ -723,10 +723,13 @@ class Passthrough:
     ``bytes`` of at most ``max_bytes`` bytes (-1: any) and ``max_chars`` characters (-1: any),
     at least ``min_bytes`` bytes, not ending in a space if ``no_trailing_space``, whose content
     ``text`` allows: ``"binary"`` any bytes, ``"utf8"`` valid UTF-8, ``"utf8mb3"`` valid UTF-8
-    without 4-byte characters, ``"ascii"`` only ASCII.
+    without 4-byte characters, ``"ascii"`` only ASCII. Decimals: a ``Decimal`` with exactly
+    ``scale`` fraction digits (exponent ``-scale``) and at most ``precision`` digits, not
+    negative if ``unsigned`` (``decimal`` is ``(precision, scale, unsigned)``).
     """
 
     int_range: tuple[int, int] | None = None
+    decimal: tuple[int, int, bool] | None = None
     text: Literal["binary", "utf8", "utf8mb3", "ascii"] | None = None
     max_chars: int = -1
     max_bytes: int = -1
@@ -739,6 +742,11 @@ def passthrough(ft: FieldType) -> Passthrough | None:
     if ft.is_integer:
         low, high, uhigh = _INT_RANGES[ft.tp]
         return Passthrough(int_range=(0, uhigh) if ft.unsigned else (low, high))
+    if ft.tp in (ColumnType.NEWDECIMAL, ColumnType.DECIMAL):
+        precision = ft.flen if ft.flen > 0 else 10
+        if precision > 65:
+            return None
+        return Passthrough(decimal=(precision, max(ft.decimal, 0), ft.unsigned))
     if not ft.is_string:
         return None
     charset = ft.charset.lower()
@@ -761,6 +769,28 @@ def passthrough(ft: FieldType) -> Passthrough | None:
     )
 
 
+@attrs.frozen(kw_only=True)
+class DatetimeText:
+    """A shortcut for the usual DATE/DATETIME source text, valid in every SQL mode.
+
+    ``bytes`` of exactly ``YYYY-MM-DD`` or ``YYYY-MM-DD hh:mm:ss`` (ASCII digits) with month
+    1-12, day from 1 to the days of that month, ``hh`` <= 23 and ``mm``, ``ss`` <= 59 convert to
+    ``MysqlTime(year, month, day, hh, mm, ss)``, or ``MysqlTime(year, month, day)`` when
+    ``date_only``. Other values must go through the converter.
+    """
+
+    date_only: bool
+
+
+def datetime_text(ft: FieldType) -> DatetimeText | None:
+    """The :class:`DatetimeText` shortcut of a DATE/DATETIME column (TIMESTAMPs move to UTC)."""
+    if ft.tp == ColumnType.DATE:
+        return DatetimeText(date_only=True)
+    if ft.tp == ColumnType.DATETIME:
+        return DatetimeText(date_only=False)
+    return None
+
+
 def _with_passthrough(rule: Passthrough | None, convert: Converter) -> Converter:
     """``convert`` behind a check that returns pass-through values at once (one call, not
     three, for the common clean integer or ASCII value)."""
@@ -776,7 +806,7 @@ def _with_passthrough(rule: Passthrough | None, convert: Converter) -> Converter
 
         return integer
     if rule.text in ("binary", None):
-        return convert
+        return convert  # decimals: the check costs what the converter does
     limit = min(n for n in (rule.max_chars, rule.max_bytes, 1 << 62) if n >= 0)
     no_space = rule.no_trailing_space
 

@@ -11,10 +11,18 @@
 #include <string.h>
 
 /* kind codes: lightning_core.kv.plan.KeyKind / ValueKind / CollationKind */
-enum { K_OTHER = 0, K_INT = 1, K_UINT = 2, K_FLOAT = 3, K_BYTES = 4, K_TIME = 5 };
+enum { K_OTHER = 0, K_INT = 1, K_UINT = 2, K_FLOAT = 3, K_BYTES = 4, K_TIME = 5, K_DECIMAL = 6 };
 enum { C_BINARY = 0, C_PAD_BIN = 1, C_GENERAL_CI = 2 };
 /* passthrough codes (lightning_encoder_native.kernel) */
-enum { P_NONE = 0, P_INT = 1, P_BINARY = 2, P_UTF8 = 3, P_UTF8MB3 = 4, P_ASCII = 5 };
+enum { P_NONE = 0, P_INT = 1, P_BINARY = 2, P_UTF8 = 3, P_UTF8MB3 = 4, P_ASCII = 5, P_DECIMAL = 6 };
+/* DatetimeText shortcut codes */
+enum { DT_NONE = 0, DT_DATETIME = 1, DT_DATE = 2 };
+
+/* classes and tables the plan hands over (set by Kernel.__init__; one per process is enough,
+ * they are the same objects for every table) */
+static PyObject *DecimalType, *MysqlTimeType;
+static const unsigned char *general_ci_weights; /* 2 bytes big-endian per BMP code point */
+static PyObject *general_ci_table;
 
 /* --- byte buffers ------------------------------------------------------------------------ */
 
@@ -168,48 +176,149 @@ static int pack_time(PyObject *v, uint64_t *out) {
     return 0;
 }
 
-/* UTF-8 as Python's strict decoder accepts it; returns the character count, -1 if invalid,
- * and sets *four when a 4-byte sequence occurs. stop_chars >= 0: *cut = bytes of the first
- * stop_chars characters. */
+/* The length of the valid UTF-8 sequence at s (as Python's strict decoder accepts it: no
+ * overlongs, surrogates or code points above U+10FFFF), or -1. */
+static inline Py_ssize_t utf8_next(const unsigned char *s, Py_ssize_t n) {
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    Py_ssize_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return -1;
+    }
+    if (len > n) return -1;
+    for (Py_ssize_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80) return -1;
+        cp = (cp << 6) | (s[k] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return -1;
+    return len;
+}
+
+static inline uint32_t utf8_code_point(const unsigned char *s, Py_ssize_t len) {
+    static const unsigned char lead_mask[5] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+    uint32_t cp = s[0] & lead_mask[len];
+    for (Py_ssize_t k = 1; k < len; k++) cp = (cp << 6) | (s[k] & 0x3F);
+    return cp;
+}
+
+/* Characters of valid UTF-8 (-1 if invalid); *four: a 4-byte sequence occurs. stop_chars >= 0:
+ * *cut = bytes of the first stop_chars characters. */
 static Py_ssize_t utf8_scan(const unsigned char *s, Py_ssize_t n, int *four, Py_ssize_t stop_chars,
                             Py_ssize_t *cut) {
     Py_ssize_t i = 0, chars = 0;
     while (i < n) {
         if (chars == stop_chars && cut) *cut = i;
-        unsigned char c = s[i];
-        int len;
-        uint32_t cp;
-        if (c < 0x80) {
+        if (s[i] < 0x80) {
             i++;
             chars++;
             continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return -1;
         }
-        if (i + len > n) return -1;
-        for (int k = 1; k < len; k++) {
-            unsigned char cc = s[i + k];
-            if ((cc & 0xC0) != 0x80) return -1;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return -1;
+        Py_ssize_t len = utf8_next(s + i, n - i);
+        if (len < 0) return -1;
         if (len == 4 && four) *four = 1;
         i += len;
         chars++;
     }
     if (chars == stop_chars && cut) *cut = i;
     return chars;
+}
+
+/* --- decimals ---------------------------------------------------------------------------- */
+
+static const int DIG2BYTES[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
+
+/* The digits of a Decimal at scale f (value * 10**f, exact): 1 when that needs rounding or the
+ * value is not finite (the Python encoder then decides), -1 on error. */
+static int decimal_digits(PyObject *v, int f, unsigned char *digits, int max, int *count, int *negative) {
+    if (Py_TYPE(v) != (PyTypeObject *)DecimalType) return 1;
+    PyObject *t = PyObject_CallMethod(v, "as_tuple", NULL);
+    if (!t) return -1;
+    int rc = 1;
+    PyObject *sign = PyTuple_GetItem(t, 0), *digs = PyTuple_GetItem(t, 1), *exp = PyTuple_GetItem(t, 2);
+    if (!sign || !digs || !exp) {
+        rc = -1;
+        goto done;
+    }
+    if (!PyLong_CheckExact(exp) || !PyTuple_Check(digs)) goto done;
+    long e = PyLong_AsLong(exp);
+    if (e == -1 && PyErr_Occurred()) {
+        rc = -1;
+        goto done;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(digs);
+    long zeros = e + f;
+    if (zeros < 0 || n + zeros > max) goto done;
+    int nonzero = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long d = PyLong_AsLong(PyTuple_GET_ITEM(digs, i));
+        if (d < 0 || d > 9) {
+            PyErr_Clear();
+            goto done;
+        }
+        digits[i] = (unsigned char)d;
+        nonzero |= d != 0;
+    }
+    for (long i = 0; i < zeros; i++) digits[n + i] = 0;
+    *count = (int)(n + zeros);
+    *negative = nonzero && PyObject_IsTrue(sign) == 1;
+    rc = 0;
+done:
+    Py_DECREF(t);
+    return rc;
+}
+
+/* MyDecimal binary of DECIMAL(p, f) (lightning_core/kv/mydecimal.py); 1: let Python do it */
+static int put_decimal_bin(Buf *b, PyObject *v, int p, int f) {
+    if (p < 1 || p > 65 || f < 0 || f > 30 || f > p) return 1;
+    unsigned char digits[160], all[65], out[40];
+    int count, negative;
+    int rc = decimal_digits(v, f, digits, (int)sizeof digits, &count, &negative);
+    if (rc) return rc;
+    /* drop leading zeros beyond the precision; more significant digits are out of range */
+    int skip = 0;
+    while (count - skip > p && digits[skip] == 0) skip++;
+    if (count - skip > p) return 1;
+    memset(all, 0, p);
+    memcpy(all + p - (count - skip), digits + skip, count - skip);
+    int intg = p - f, pos = 0, size = 0;
+    int groups[20], ng = 0;
+    if (intg % 9) groups[ng++] = intg % 9;
+    for (int i = 0; i < intg / 9; i++) groups[ng++] = 9;
+    for (int i = 0; i < f / 9; i++) groups[ng++] = 9;
+    if (f % 9) groups[ng++] = f % 9;
+    for (int g = 0; g < ng; g++) {
+        uint32_t value = 0;
+        for (int i = 0; i < groups[g]; i++) value = value * 10 + all[pos++];
+        int nbytes = DIG2BYTES[groups[g]];
+        for (int i = nbytes - 1; i >= 0; i--) out[size + i] = (unsigned char)(value >> (8 * (nbytes - 1 - i)));
+        size += nbytes;
+    }
+    if (negative)
+        for (int i = 0; i < size; i++) out[i] = ~out[i];
+    out[0] ^= 0x80;
+    return buf_put(b, out, size) < 0 ? -1 : 0;
+}
+
+/* precision, scale, binary: 1 when Python must do it */
+static int put_decimal(Buf *b, PyObject *v, int p, int f) {
+    Py_ssize_t start = b->len;
+    unsigned char head[2] = {(unsigned char)p, (unsigned char)f};
+    if (buf_put(b, head, 2) < 0) return -1;
+    int rc = put_decimal_bin(b, v, p, f);
+    if (rc) b->len = start;
+    return rc;
 }
 
 /* --- plan structures --------------------------------------------------------------------- */
@@ -220,6 +329,7 @@ typedef struct {
     PyObject *encode, *collate, *truncate; /* borrowed from the plan tuple */
     Py_ssize_t prefix_len;                 /* -1: none */
     int prefix_bytes;
+    int precision, scale; /* K_DECIMAL */
 } KeyCol;
 
 typedef struct {
@@ -227,6 +337,7 @@ typedef struct {
     Py_ssize_t offset;
     int kind, null_default;
     PyObject *encode;
+    int precision, scale;
 } ValCol;
 
 typedef struct {
@@ -236,6 +347,7 @@ typedef struct {
     PyObject *encode, *truncate;
     Py_ssize_t prefix_len;
     int prefix_bytes;
+    int precision, scale;
 } RestCol;
 
 typedef struct {
@@ -278,12 +390,14 @@ static int check_tuple(PyObject *t, Py_ssize_t n, const char *what) {
     return 0;
 }
 
-/* (offset, kind, encode, collation, collate, prefix_len, prefix_bytes, truncate) */
+/* (offset, kind, encode, collation, collate, prefix_len, prefix_bytes, truncate, precision,
+ *  scale) */
 static int parse_keycol(PyObject *t, KeyCol *k) {
-    if (check_tuple(t, 8, "key column") < 0) return -1;
+    if (check_tuple(t, 10, "key column") < 0) return -1;
     if (as_ssize(t, 0, &k->offset) < 0 || as_int(t, 1, &k->kind) < 0 ||
         as_int(t, 3, &k->collation) < 0 || as_ssize(t, 5, &k->prefix_len) < 0 ||
-        as_int(t, 6, &k->prefix_bytes) < 0)
+        as_int(t, 6, &k->prefix_bytes) < 0 || as_int(t, 8, &k->precision) < 0 ||
+        as_int(t, 9, &k->scale) < 0)
         return -1;
     k->encode = PyTuple_GET_ITEM(t, 2);
     k->collate = PyTuple_GET_ITEM(t, 4);
@@ -304,14 +418,16 @@ static int parse_keycols(PyObject *t, KeyCol **out, Py_ssize_t *n) {
     return 0;
 }
 
-/* (col_id, from_row, position, as_count, kind, encode, prefix_len, prefix_bytes, truncate) */
+/* (col_id, from_row, position, as_count, kind, encode, prefix_len, prefix_bytes, truncate,
+ *  precision, scale) */
 static int parse_restcol(PyObject *t, RestCol *r) {
-    if (check_tuple(t, 9, "restore column") < 0) return -1;
+    if (check_tuple(t, 11, "restore column") < 0) return -1;
     Py_ssize_t id;
     if (as_ssize(t, 0, &id) < 0 || as_int(t, 1, &r->from_row) < 0 ||
         as_ssize(t, 2, &r->position) < 0 || as_int(t, 3, &r->as_count) < 0 ||
         as_int(t, 4, &r->kind) < 0 || as_ssize(t, 6, &r->prefix_len) < 0 ||
-        as_int(t, 7, &r->prefix_bytes) < 0)
+        as_int(t, 7, &r->prefix_bytes) < 0 || as_int(t, 9, &r->precision) < 0 ||
+        as_int(t, 10, &r->scale) < 0)
         return -1;
     r->col_id = (long)id;
     r->encode = PyTuple_GET_ITEM(t, 5);
@@ -341,14 +457,26 @@ static void Kernel_dealloc(Kernel *k) {
 }
 
 /* plan: (record_prefix, common, handle_offset, handle_unsigned, pk_columns, row_columns,
- *        indexes, auto_inc, auto_random, shard_bits, shard_seed_u64, row_failure, encode_error)
- * row column: (col_id, offset, kind, encode, null_default)
+ *        indexes, auto_inc, auto_random, shard_bits, shard_seed_u64, row_failure, encode_error,
+ *        Decimal, MysqlTime, general_ci weight table)
+ * row column: (col_id, offset, kind, encode, null_default, precision, scale)
  * index: (prefix, unique, key columns, restore columns or None) */
 static int Kernel_init(Kernel *k, PyObject *args, PyObject *kwds) {
     PyObject *plan;
     if (!PyArg_ParseTuple(args, "O", &plan)) return -1;
     kernel_free(k);
-    if (check_tuple(plan, 13, "the table plan") < 0) return -1;
+    if (check_tuple(plan, 16, "the table plan") < 0) return -1;
+    PyObject *weights = PyTuple_GET_ITEM(plan, 15);
+    if (!PyBytes_Check(weights) || PyBytes_GET_SIZE(weights) != 0x20000) {
+        PyErr_SetString(PyExc_TypeError, "kernel plan: the general_ci table must be 131072 bytes");
+        return -1;
+    }
+    if (!general_ci_table) { /* the same objects for every plan: keep the first for good */
+        DecimalType = Py_NewRef(PyTuple_GET_ITEM(plan, 13));
+        MysqlTimeType = Py_NewRef(PyTuple_GET_ITEM(plan, 14));
+        general_ci_table = Py_NewRef(weights);
+        general_ci_weights = (const unsigned char *)PyBytes_AS_STRING(weights);
+    }
     Py_INCREF(plan);
     k->plan = plan;
     k->record_prefix = PyTuple_GET_ITEM(plan, 0);
@@ -373,9 +501,10 @@ static int Kernel_init(Kernel *k, PyObject *args, PyObject *kwds) {
     for (Py_ssize_t i = 0; i < k->nrow; i++) {
         PyObject *t = PyTuple_GET_ITEM(rows, i);
         Py_ssize_t id;
-        if (check_tuple(t, 5, "row column") < 0 || as_ssize(t, 0, &id) < 0 ||
+        if (check_tuple(t, 7, "row column") < 0 || as_ssize(t, 0, &id) < 0 ||
             as_ssize(t, 1, &k->row[i].offset) < 0 || as_int(t, 2, &k->row[i].kind) < 0 ||
-            as_int(t, 4, &k->row[i].null_default) < 0)
+            as_int(t, 4, &k->row[i].null_default) < 0 || as_int(t, 5, &k->row[i].precision) < 0 ||
+            as_int(t, 6, &k->row[i].scale) < 0)
             return -1;
         k->row[i].col_id = (long)id;
         k->row[i].encode = PyTuple_GET_ITEM(t, 3);
@@ -476,6 +605,14 @@ static int put_key(Buf *b, const KeyCol *c, PyObject *v) {
         }
         break;
     }
+    case K_DECIMAL: {
+        Py_ssize_t start = b->len;
+        if (buf_byte(b, 0x06) < 0) return -1;
+        int rc = put_decimal(b, v, c->precision, c->scale);
+        if (rc <= 0) return rc;
+        b->len = start;
+        break;
+    }
     case K_BYTES:
         if (PyBytes_CheckExact(v)) {
             const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(v);
@@ -483,41 +620,30 @@ static int put_key(Buf *b, const KeyCol *c, PyObject *v) {
             if (c->collation != C_BINARY)
                 while (n > 0 && s[n - 1] == ' ') n--;
             if (c->collation == C_GENERAL_CI) {
-                int ascii = 1;
-                for (Py_ssize_t i = 0; i < n; i++)
-                    if (s[i] >= 0x80) {
-                        ascii = 0;
-                        break;
-                    }
-                if (!ascii) {
-                    PyObject *key = PyObject_CallOneArg(c->collate, v);
-                    if (!key) return -1;
-                    if (!PyBytes_Check(key)) {
-                        Py_DECREF(key);
-                        PyErr_SetString(PyExc_TypeError, "a collation returned non-bytes");
-                        return -1;
-                    }
-                    int rc = buf_byte(b, 0x01);
-                    if (rc == 0)
-                        rc = put_memcomparable(b, (const unsigned char *)PyBytes_AS_STRING(key),
-                                               PyBytes_GET_SIZE(key));
-                    Py_DECREF(key);
-                    return rc;
-                }
-                /* ASCII weighs its uppercase, 16 bits big-endian */
+                /* 16-bit weights, big-endian, up to the first invalid UTF-8 sequence */
                 unsigned char stack[512];
                 unsigned char *w = 2 * n <= (Py_ssize_t)sizeof stack ? stack : PyMem_Malloc(2 * n);
                 if (!w) {
                     PyErr_NoMemory();
                     return -1;
                 }
-                for (Py_ssize_t i = 0; i < n; i++) {
-                    unsigned char ch = s[i];
-                    w[2 * i] = 0;
-                    w[2 * i + 1] = (ch >= 'a' && ch <= 'z') ? ch - 32 : ch;
+                Py_ssize_t out = 0, i = 0;
+                while (i < n) {
+                    Py_ssize_t len = utf8_next(s + i, n - i);
+                    if (len < 0) break;
+                    uint32_t cp = utf8_code_point(s + i, len);
+                    if (cp > 0xFFFF) {
+                        w[out] = 0xFF;
+                        w[out + 1] = 0xFD;
+                    } else {
+                        w[out] = general_ci_weights[2 * cp];
+                        w[out + 1] = general_ci_weights[2 * cp + 1];
+                    }
+                    out += 2;
+                    i += len;
                 }
                 int rc = buf_byte(b, 0x01);
-                if (rc == 0) rc = put_memcomparable(b, w, 2 * n);
+                if (rc == 0) rc = put_memcomparable(b, w, out);
                 if (w != stack) PyMem_Free(w);
                 return rc;
             }
@@ -530,8 +656,13 @@ static int put_key(Buf *b, const KeyCol *c, PyObject *v) {
 }
 
 /* the row-format-v2 column data of a non-NULL value */
-static int put_value(Buf *b, int kind, PyObject *encode, PyObject *v) {
+static int put_value(Buf *b, int kind, PyObject *encode, PyObject *v, int precision, int scale) {
     switch (kind) {
+    case K_DECIMAL: {
+        int rc = put_decimal(b, v, precision, scale);
+        if (rc <= 0) return rc;
+        break;
+    }
     case K_INT:
         if (PyLong_CheckExact(v)) {
             int overflow = 0;
@@ -694,7 +825,7 @@ static int put_restored(Batch *bt, const Index *ix, PyObject **vals, PyObject **
         } else if (v == Py_None) {
             row_null(r, c->col_id);
         } else {
-            rc = put_value(&r->data, c->kind, c->encode, v);
+            rc = put_value(&r->data, c->kind, c->encode, v, c->precision, c->scale);
             row_ended(r, c->col_id);
         }
         Py_DECREF(v);
@@ -808,7 +939,7 @@ static int encode_row(const Kernel *k, Batch *bt, PyObject **vals, uint64_t row_
         if (v == Py_None) {
             if (!c->null_default) row_null(r, c->col_id);
         } else {
-            if (put_value(&r->data, c->kind, c->encode, v) < 0) return -1;
+            if (put_value(&r->data, c->kind, c->encode, v, c->precision, c->scale) < 0) return -1;
             row_ended(r, c->col_id);
         }
     }
@@ -830,7 +961,62 @@ typedef struct {
     int pt;
     Py_ssize_t max_chars, max_bytes, min_bytes;
     int no_trailing_space;
+    int precision, scale, unsigned_decimal; /* P_DECIMAL */
+    int datetime;                           /* DT_* */
 } Step;
+
+/* a Decimal the converter returns as it is: exponent -scale, at most precision digits */
+static int decimal_passes(const Step *s, PyObject *v) {
+    if (Py_TYPE(v) != (PyTypeObject *)DecimalType) return 0;
+    PyObject *t = PyObject_CallMethod(v, "as_tuple", NULL);
+    if (!t) return 0;
+    int ok = 0;
+    PyObject *sign = PyTuple_GetItem(t, 0), *digs = PyTuple_GetItem(t, 1), *exp = PyTuple_GetItem(t, 2);
+    if (sign && digs && exp && PyLong_CheckExact(exp) && PyTuple_Check(digs)) {
+        long e = PyLong_AsLong(exp);
+        ok = e == -s->scale && PyTuple_GET_SIZE(digs) <= s->precision &&
+             !(s->unsigned_decimal && PyObject_IsTrue(sign) != 0);
+    }
+    Py_DECREF(t);
+    return ok && !PyErr_Occurred();
+}
+
+static inline int two(const unsigned char *p) {
+    return (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9') ? (p[0] - '0') * 10 + (p[1] - '0') : -1;
+}
+
+/* lightning_core.schema.convert.DatetimeText: a new MysqlTime, or NULL with no error set */
+static PyObject *datetime_text(const Step *s, PyObject *v) {
+    if (!PyBytes_CheckExact(v)) return NULL;
+    Py_ssize_t n = PyBytes_GET_SIZE(v);
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(v);
+    if (n != 10 && n != 19) return NULL;
+    int hi = two(p), lo = two(p + 2), month = two(p + 5), day = two(p + 8);
+    if (hi < 0 || lo < 0 || month < 1 || month > 12 || day < 1 || p[4] != '-' || p[7] != '-')
+        return NULL;
+    int year = hi * 100 + lo, hour = 0, minute = 0, second = 0;
+    if (n == 19) {
+        hour = two(p + 11);
+        minute = two(p + 14);
+        second = two(p + 17);
+        if (p[10] != ' ' || p[13] != ':' || p[16] != ':' || hour < 0 || hour > 23 || minute < 0 ||
+            minute > 59 || second < 0 || second > 59)
+            return NULL;
+    }
+    static const int days[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    if (day > days[month] + (month == 2 && leap)) return NULL;
+    if (s->datetime == DT_DATE) hour = minute = second = 0;
+    PyObject *fields = Py_BuildValue("(iiiiiii)", year, month, day, hour, minute, second, 0);
+    if (!fields) return NULL;
+    PyObject *args = PyTuple_Pack(1, fields);
+    Py_DECREF(fields);
+    if (!args) return NULL;
+    /* what the NamedTuple's __new__ does, without the Python-level call */
+    PyObject *out = PyTuple_Type.tp_new((PyTypeObject *)MysqlTimeType, args, NULL);
+    Py_DECREF(args);
+    return out;
+}
 
 /* whether the converter would return v unchanged (lightning_core.schema.convert.Passthrough) */
 static int passes(const Step *s, PyObject *v) {
@@ -841,6 +1027,8 @@ static int passes(const Step *s, PyObject *v) {
     case P_BINARY:
     case P_UTF8:
     case P_UTF8MB3:
+    case P_DECIMAL:
+        return decimal_passes(s, v);
     case P_ASCII: {
         if (!PyBytes_CheckExact(v)) return 0;
         Py_ssize_t n = PyBytes_GET_SIZE(v);
@@ -868,13 +1056,16 @@ static int parse_steps(PyObject *steps, Step **out, Py_ssize_t *n) {
     *out = PyMem_Calloc(*n ? *n : 1, sizeof(Step));
     if (!*out) return -1;
     for (Py_ssize_t i = 0; i < *n; i++) {
-        /* (offset, position, convert, pt, low, high, max_chars, max_bytes, min_bytes, no_space) */
+        /* (offset, position, convert, pt, low, high, max_chars, max_bytes, min_bytes, no_space,
+         *  precision, scale, unsigned, datetime) */
         PyObject *t = PyTuple_GET_ITEM(steps, i);
         Step *s = &(*out)[i];
-        if (check_tuple(t, 10, "conversion step") < 0 || as_ssize(t, 0, &s->offset) < 0 ||
+        if (check_tuple(t, 14, "conversion step") < 0 || as_ssize(t, 0, &s->offset) < 0 ||
             as_ssize(t, 1, &s->position) < 0 || as_int(t, 3, &s->pt) < 0 ||
             as_ssize(t, 6, &s->max_chars) < 0 || as_ssize(t, 7, &s->max_bytes) < 0 ||
-            as_ssize(t, 8, &s->min_bytes) < 0 || as_int(t, 9, &s->no_trailing_space) < 0)
+            as_ssize(t, 8, &s->min_bytes) < 0 || as_int(t, 9, &s->no_trailing_space) < 0 ||
+            as_int(t, 10, &s->precision) < 0 || as_int(t, 11, &s->scale) < 0 ||
+            as_int(t, 12, &s->unsigned_decimal) < 0 || as_int(t, 13, &s->datetime) < 0)
             return -1;
         s->convert = PyTuple_GET_ITEM(t, 2);
         s->low = PyTuple_GET_ITEM(t, 4);
@@ -949,9 +1140,11 @@ static PyObject *Kernel_encode(Kernel *k, PyObject *args) {
                     break;
                 }
             }
-            PyObject *converted;
+            PyObject *converted = NULL;
             if (s->pt != P_NONE && passes(s, item)) {
                 converted = item;
+            } else if (s->datetime != DT_NONE && (converted = datetime_text(s, item)) != NULL) {
+                Py_DECREF(item);
             } else {
                 if (PyErr_Occurred()) {
                     Py_DECREF(item);
@@ -1034,7 +1227,8 @@ static PyMethodDef module_methods[] = {
     {NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernel",
-                                    "The kv-native row loop.", -1, module_methods};
+                                    "The kv-native row loop.", -1, module_methods,
+                                    NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__kernel(void) {
     crc_init();

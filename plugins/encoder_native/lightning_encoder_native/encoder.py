@@ -8,22 +8,26 @@ tuples the C kernel reads, and hands it each batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from lightning_core import (
     ConversionStep,
     EncodeError,
     KeyColumn,
+    MysqlTime,
     RestoreColumn,
     RowFailure,
     TableKVEncoder,
     TablePlan,
+    general_ci_weight_table,
 )
 from lightning_encoder_native._kernel import Kernel
 
 #: Passthrough text rules as the kernel numbers them (P_* in _kernel.c).
 _TEXT_RULES = {"binary": 2, "utf8": 3, "utf8mb3": 4, "ascii": 5}
 _INT_RULE = 1
+_DECIMAL_RULE = 6
 
 
 class NativeTableKVEncoder(TableKVEncoder):
@@ -55,7 +59,7 @@ def _flat_plan(plan: TablePlan) -> tuple[Any, ...]:
         int(plan.handle_unsigned),
         tuple(_flat_key(c) for c in plan.pk_columns),
         tuple(
-            (c.column_id, c.offset, int(c.kind), c.encode, int(c.null_default))
+            (c.column_id, c.offset, int(c.kind), c.encode, int(c.null_default), *_layout(c.decimal))
             for c in plan.row_columns
         ),
         tuple(
@@ -73,7 +77,14 @@ def _flat_plan(plan: TablePlan) -> tuple[Any, ...]:
         plan.shard_seed % (1 << 64),
         RowFailure,
         EncodeError,
+        Decimal,
+        MysqlTime,
+        general_ci_weight_table(),
     )
+
+
+def _layout(decimal: tuple[int, int] | None) -> tuple[int, int]:
+    return decimal if decimal is not None else (0, 0)
 
 
 def _flat_key(column: KeyColumn) -> tuple[Any, ...]:
@@ -87,6 +98,7 @@ def _flat_key(column: KeyColumn) -> tuple[Any, ...]:
         prefix.length if prefix else -1,
         int(prefix.in_bytes) if prefix else 0,
         prefix.truncate if prefix else None,
+        *_layout(column.decimal),
     )
 
 
@@ -102,26 +114,42 @@ def _flat_restore(column: RestoreColumn) -> tuple[Any, ...]:
         prefix.length if prefix else -1,
         int(prefix.in_bytes) if prefix else 0,
         prefix.truncate if prefix else None,
+        *_layout(column.decimal),
     )
 
 
 def _flat_step(step: ConversionStep) -> tuple[Any, ...]:
+    """(offset, position, convert, rule, low, high, max_chars, max_bytes, min_bytes, no_space,
+    precision, scale, unsigned, datetime) as _kernel.c's parse_steps reads it."""
     rule = step.passthrough
-    if rule is None:
-        return (step.offset, step.position, step.convert, 0, 0, 0, -1, -1, 0, 0)
-    if rule.int_range is not None:
+    code, low, high, max_chars, max_bytes, min_bytes, no_space = 0, 0, 0, -1, -1, 0, 0
+    precision, scale, unsigned = 0, 0, 0
+    if rule is not None and rule.int_range is not None:
+        code = _INT_RULE
         low, high = rule.int_range
-        return (step.offset, step.position, step.convert, _INT_RULE, low, high, -1, -1, 0, 0)
-    code = _TEXT_RULES[rule.text] if rule.text is not None else 0
+    elif rule is not None and rule.decimal is not None:
+        code = _DECIMAL_RULE
+        precision, scale, is_unsigned = rule.decimal
+        unsigned = int(is_unsigned)
+    elif rule is not None and rule.text is not None:
+        code = _TEXT_RULES[rule.text]
+        max_chars, max_bytes, min_bytes = rule.max_chars, rule.max_bytes, rule.min_bytes
+        no_space = int(rule.no_trailing_space)
+    shortcut = step.datetime_text
+    datetime = 0 if shortcut is None else 2 if shortcut.date_only else 1
     return (
         step.offset,
         step.position,
         step.convert,
         code,
-        0,
-        0,
-        rule.max_chars,
-        rule.max_bytes,
-        rule.min_bytes,
-        int(rule.no_trailing_space),
+        low,
+        high,
+        max_chars,
+        max_bytes,
+        min_bytes,
+        no_space,
+        precision,
+        scale,
+        unsigned,
+        datetime,
     )
