@@ -1,7 +1,8 @@
 """Rows → TiDB KV pairs: one record pair per row and one pair per stored index.
 
 :class:`TableKVEncoder` precomputes, once per table, how each column is converted, stored in
-the row value and encoded in each index key; per row it only runs those closures. It writes
+the row value and encoded in each index key (a :class:`.plan.TablePlan`); per row it only runs
+those closures, or a native kernel runs the same plan (``kv-native``). It writes
 what TiDB (with new collations, the default since v4.0 for new clusters) writes for the same
 ``INSERT``: see :mod:`.keys` for the layouts, :mod:`.rowcodec` for the row value.
 
@@ -41,7 +42,6 @@ from lightning_core.kv.plan import (
     ConversionStep,
     IndexPlan,
     KeyColumn,
-    KeyEncoder,
     KeyKind,
     Prefix,
     RestoreColumn,
@@ -74,7 +74,6 @@ KVPair = tuple[bytes, bytes]
 _INT64_SPAN = 1 << 64
 _INT64_LIMIT = 1 << 63
 _MASK64 = _INT64_SPAN - 1
-_INT_KEY = struct.Struct(">Q")
 _INT_DATUM = struct.Struct(">BQ")
 _U64BE = struct.Struct(">Q")
 _VARCHAR_TYPES = (ColumnType.VARCHAR, ColumnType.VAR_STRING)
@@ -91,11 +90,6 @@ def needs_restored_data(ft: FieldType) -> bool:
     if ft.collation == "utf8mb4_0900_bin":
         return False
     return ft.collation not in BIN_COLLATIONS or ft.tp in _VARCHAR_TYPES
-
-
-def key_encoder(column: ColumnInfo, *, table: str = "") -> KeyEncoder:
-    """The comparable datum (flag + payload) of a non-NULL value of ``column`` in a key."""
-    return key_column(column, table=table).encode
 
 
 def key_column(column: ColumnInfo, *, table: str = "", length: int = -1) -> KeyColumn:
@@ -486,7 +480,7 @@ class TableKVEncoder:
         auto_inc = plan.auto_increment_offset
         auto_random = plan.auto_random_offset
         shard = self._shard
-        pack_int = _INT_KEY.pack
+        pack_int = _U64BE.pack
         join = b"".join
 
         def encode(values: list[Any], row_id: int) -> list[KVPair]:
