@@ -239,44 +239,65 @@ static Py_ssize_t utf8_scan(const unsigned char *s, Py_ssize_t n, int *four, Py_
 
 static const int DIG2BYTES[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
 
-/* The digits of a Decimal at scale f (value * 10**f, exact): 1 when that needs rounding or the
- * value is not finite (the Python encoder then decides), -1 on error. */
-static int decimal_digits(PyObject *v, int f, unsigned char *digits, int max, int *count, int *negative) {
+/* A Decimal's sign, coefficient digits (no leading zeros; "0" for zero) and exponent, read from
+ * its plain str() form: 1 when it has none (scientific notation, NaN, Infinity), -1 on error.
+ * str() is C code in _decimal; as_tuple() would build a namedtuple in Python. */
+static int decimal_parts(PyObject *v, int *negative, unsigned char *digits, int max, int *count,
+                         long *exponent) {
     if (Py_TYPE(v) != (PyTypeObject *)DecimalType) return 1;
-    PyObject *t = PyObject_CallMethod(v, "as_tuple", NULL);
-    if (!t) return -1;
+    PyObject *text = PyObject_Str(v);
+    if (!text) return -1;
+    Py_ssize_t n;
+    const char *p = PyUnicode_AsUTF8AndSize(text, &n);
     int rc = 1;
-    PyObject *sign = PyTuple_GetItem(t, 0), *digs = PyTuple_GetItem(t, 1), *exp = PyTuple_GetItem(t, 2);
-    if (!sign || !digs || !exp) {
+    if (!p) {
         rc = -1;
         goto done;
     }
-    if (!PyLong_CheckExact(exp) || !PyTuple_Check(digs)) goto done;
-    long e = PyLong_AsLong(exp);
-    if (e == -1 && PyErr_Occurred()) {
-        rc = -1;
-        goto done;
+    Py_ssize_t i = 0;
+    *negative = 0;
+    if (i < n && p[i] == '-') {
+        *negative = 1;
+        i++;
     }
-    Py_ssize_t n = PyTuple_GET_SIZE(digs);
-    long zeros = e + f;
-    if (zeros < 0 || n + zeros > max) goto done;
-    int nonzero = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        long d = PyLong_AsLong(PyTuple_GET_ITEM(digs, i));
-        if (d < 0 || d > 9) {
-            PyErr_Clear();
-            goto done;
+    int got = 0, point = 0, frac = 0, any = 0;
+    for (; i < n; i++) {
+        char c = p[i];
+        if (c == '.' && !point) {
+            point = 1;
+            continue;
         }
-        digits[i] = (unsigned char)d;
-        nonzero |= d != 0;
+        if (c < '0' || c > '9') goto done;
+        any = 1;
+        if (point) frac++;
+        if (got == 0 && c == '0') continue; /* leading zero */
+        if (got >= max) goto done;
+        digits[got++] = (unsigned char)(c - '0');
     }
-    for (long i = 0; i < zeros; i++) digits[n + i] = 0;
-    *count = (int)(n + zeros);
-    *negative = nonzero && PyObject_IsTrue(sign) == 1;
+    if (!any) goto done;
+    if (got == 0) digits[got++] = 0;
+    *count = got;
+    *exponent = -frac;
     rc = 0;
 done:
-    Py_DECREF(t);
+    Py_DECREF(text);
     return rc;
+}
+
+/* The digits of a Decimal at scale f (value * 10**f, exact): 1 when that needs rounding or the
+ * value has no plain form (the Python encoder then decides), -1 on error. */
+static int decimal_digits(PyObject *v, int f, unsigned char *digits, int max, int *count, int *negative) {
+    long e;
+    int rc = decimal_parts(v, negative, digits, max, count, &e);
+    if (rc) return rc;
+    long zeros = e + f;
+    if (zeros < 0 || *count + zeros > max) return 1;
+    int nonzero = 0;
+    for (int i = 0; i < *count; i++) nonzero |= digits[i];
+    for (long i = 0; i < zeros; i++) digits[*count + i] = 0;
+    *count += (int)zeros;
+    *negative = *negative && nonzero;
+    return 0;
 }
 
 /* MyDecimal binary of DECIMAL(p, f) (lightning_core/kv/mydecimal.py); 1: let Python do it */
@@ -967,18 +988,12 @@ typedef struct {
 
 /* a Decimal the converter returns as it is: exponent -scale, at most precision digits */
 static int decimal_passes(const Step *s, PyObject *v) {
-    if (Py_TYPE(v) != (PyTypeObject *)DecimalType) return 0;
-    PyObject *t = PyObject_CallMethod(v, "as_tuple", NULL);
-    if (!t) return 0;
-    int ok = 0;
-    PyObject *sign = PyTuple_GetItem(t, 0), *digs = PyTuple_GetItem(t, 1), *exp = PyTuple_GetItem(t, 2);
-    if (sign && digs && exp && PyLong_CheckExact(exp) && PyTuple_Check(digs)) {
-        long e = PyLong_AsLong(exp);
-        ok = e == -s->scale && PyTuple_GET_SIZE(digs) <= s->precision &&
-             !(s->unsigned_decimal && PyObject_IsTrue(sign) != 0);
-    }
-    Py_DECREF(t);
-    return ok && !PyErr_Occurred();
+    unsigned char digits[80];
+    int count, negative;
+    long e;
+    int rc = decimal_parts(v, &negative, digits, (int)sizeof digits, &count, &e);
+    if (rc < 0) PyErr_Clear(); /* the converter will meet the same problem and report it */
+    return rc == 0 && e == -s->scale && count <= s->precision && !(s->unsigned_decimal && negative);
 }
 
 static inline int two(const unsigned char *p) {
@@ -1024,11 +1039,11 @@ static int passes(const Step *s, PyObject *v) {
     case P_INT:
         return PyLong_CheckExact(v) && PyObject_RichCompareBool(s->low, v, Py_LE) == 1 &&
                PyObject_RichCompareBool(v, s->high, Py_LE) == 1;
+    case P_DECIMAL:
+        return decimal_passes(s, v);
     case P_BINARY:
     case P_UTF8:
     case P_UTF8MB3:
-    case P_DECIMAL:
-        return decimal_passes(s, v);
     case P_ASCII: {
         if (!PyBytes_CheckExact(v)) return 0;
         Py_ssize_t n = PyBytes_GET_SIZE(v);

@@ -10,6 +10,7 @@ batch with both encoders. Either both give the same result, or both fail with th
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -373,3 +374,58 @@ def test_kernel_crc64_is_crc64_xz(data: bytes, start: int) -> None:
 
     assert crc64(data, start) == crc64_python(data, start)
     assert crc64(b"123456789") == 0x995DC9BBDF1939FA
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    precision=st.integers(1, 65),
+    scale_seed=st.integers(0, 30),
+    unsigned=st.booleans(),
+    values=st.lists(
+        st.decimals(allow_nan=False, allow_infinity=False)
+        | st.integers(-(10**70), 10**70).map(Decimal)
+        | st.sampled_from([Decimal("-0.00"), Decimal("0E-7"), Decimal("1E+2"), Decimal("9" * 65)]),
+        min_size=1,
+        max_size=20,
+    ),
+)
+def test_native_decimal_keys_and_values(
+    precision: int, scale_seed: int, unsigned: bool, values: list[Decimal]
+) -> None:
+    # a DECIMAL column as row data, clustered key and secondary index: MyDecimal in all three
+    ft = FieldType(
+        tp=T.NEWDECIMAL, flen=precision, decimal=scale_seed % (precision + 1), unsigned=unsigned
+    )
+    table = TableInfo(
+        id=3,
+        schema="db",
+        name="d",
+        columns=(
+            ColumnInfo(id=1, name="k", offset=0, ft=FieldType(tp=T.LONG), not_null=True),
+            ColumnInfo(id=2, name="d", offset=1, ft=ft),
+        ),
+        indexes=(
+            IndexInfo(
+                id=1,
+                name="PRIMARY",
+                columns=(IndexColumn(name="k", offset=0),),
+                primary=True,
+                unique=True,
+            ),
+            IndexInfo(id=2, name="i", columns=(IndexColumn(name="d", offset=1),)),
+        ),
+        is_common_handle=True,
+    )
+    batch = RowBatch(
+        columns=None,
+        rows=[(i, v) for i, v in enumerate(values)],
+        offsets=list(range(len(values))),
+        end=ReadPosition(offset=99, rows=len(values)),
+    )
+    results = []
+    for encoder in (TableKVEncoder(table, sql_mode=""), NativeTableKVEncoder(table, sql_mode="")):
+        try:
+            results.append(encoder.encode_batch(batch, "d.sql"))
+        except Exception as exc:
+            results.append((type(exc).__name__, str(exc)))
+    assert results[0] == results[1]
