@@ -800,6 +800,7 @@ static int emit(Batch *bt, Buf *key, Buf *value) {
     Py_XDECREF(k);
     Py_XDECREF(v);
     if (!pair) return -1;
+    PyObject_GC_UnTrack(pair); /* two bytes objects: no cycle to find, no GC passes to pay */
     int rc = PyList_Append(bt->pairs, pair);
     Py_DECREF(pair);
     uint64_t crc = crc_update(0, (const unsigned char *)key->p, key->len);
@@ -978,7 +979,9 @@ static int encode_row(const Kernel *k, Batch *bt, PyObject **vals, uint64_t row_
 
 typedef struct {
     Py_ssize_t offset, position;
-    PyObject *convert, *low, *high;
+    PyObject *convert;
+    long long low; /* P_INT: the range, low in int64, high in uint64 */
+    unsigned long long high;
     int pt;
     Py_ssize_t max_chars, max_bytes, min_bytes;
     int no_trailing_space;
@@ -1036,9 +1039,24 @@ static PyObject *datetime_text(const Step *s, PyObject *v) {
 /* whether the converter would return v unchanged (lightning_core.schema.convert.Passthrough) */
 static int passes(const Step *s, PyObject *v) {
     switch (s->pt) {
-    case P_INT:
-        return PyLong_CheckExact(v) && PyObject_RichCompareBool(s->low, v, Py_LE) == 1 &&
-               PyObject_RichCompareBool(v, s->high, Py_LE) == 1;
+    case P_INT: {
+        if (!PyLong_CheckExact(v)) return 0;
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow > 0) {
+            unsigned long long u = PyLong_AsUnsignedLongLong(v);
+            if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                return 0;
+            }
+            return u <= s->high;
+        }
+        if (overflow < 0 || (x == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return 0;
+        }
+        return x >= s->low && (x < 0 || (unsigned long long)x <= s->high);
+    }
     case P_DECIMAL:
         return decimal_passes(s, v);
     case P_BINARY:
@@ -1083,8 +1101,9 @@ static int parse_steps(PyObject *steps, Step **out, Py_ssize_t *n) {
             as_int(t, 12, &s->unsigned_decimal) < 0 || as_int(t, 13, &s->datetime) < 0)
             return -1;
         s->convert = PyTuple_GET_ITEM(t, 2);
-        s->low = PyTuple_GET_ITEM(t, 4);
-        s->high = PyTuple_GET_ITEM(t, 5);
+        s->low = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 4));
+        s->high = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 5));
+        if (PyErr_Occurred()) return -1;
     }
     return 0;
 }
