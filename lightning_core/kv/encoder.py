@@ -648,6 +648,29 @@ def _compile_index(plan: IndexPlan, *, common: bool) -> IndexFunction:
     common_value = keys.encode_index_value_common_handle
     join = b"".join
 
+    if not (truncating or restored is not None or common):
+        # several plain columns of an int-handle table: one pass, no intermediate lists
+        steps = list(zip(offsets, encoders, strict=True))
+        pack_handle = _U64BE.pack
+
+        def plain_pair(values: list[Any], handle: Any, encoded: bytes) -> KVPair:
+            parts = [prefix]
+            append = parts.append
+            distinct = unique
+            for offset, encode in steps:
+                value = values[offset]
+                if value is None:
+                    distinct = False
+                    append(b"\x00")
+                else:
+                    append(encode(value))
+            if distinct:
+                return join(parts), pack_handle(handle & _MASK64)
+            append(b"\x03" + encoded)
+            return join(parts), non_unique
+
+        return plain_pair
+
     def generic_pair(values: list[Any], handle: Any, encoded: bytes) -> KVPair:
         if truncating:
             indexed = [t(values[o]) if t else values[o] for o, _, t in columns]
