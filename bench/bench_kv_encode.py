@@ -1,28 +1,34 @@
-"""Benchmark: reading a sysbench-like SQL dump vs reading it and encoding TiDB KV pairs.
+"""Benchmark: KV encoding of three tables, the Python encoder against the native one.
 
-Builds N rows of ``sbtest1`` (id BIGINT PRIMARY KEY, k INT with an index, c CHAR(120),
-pad CHAR(60)), writes them as a mydumper-style ``.sql`` file, then times in one run
+For each table it builds N rows, writes them as a mydumper-style ``.sql`` file, reads them once
+with ``lightning_core.source.sql_reader.SqlReader`` (timed: the reader is the peer every encoder
+is compared with), then times each available encoder on the same batches:
 
-(a) reading the rows with ``lightning_core.source.sql_reader.SqlReader``, and
-(b) reading them and encoding every row to KV pairs (record + index) with checksums,
+* ``sbtest1``: sysbench (BIGINT handle, INT index, two CHAR columns);
+* ``orders``: 8 columns, clustered composite primary key (common handle), no other index;
+* ``orders_idx``: the same columns, non-clustered primary key plus three secondary indexes
+  (composite, unique VARCHAR, utf8mb4_general_ci VARCHAR).
 
-and prints rows/s and MB/s (of the .sql file) of each and their ratio. Not a test:
-``python bench/bench_kv_encode.py --rows 200000``.
+Encoders: ``kv`` (``TableKVEncoder``) and, when ``tidb-lightning-encoder-native`` is installed,
+``kv-native``. Every encoder must give the same checksum. Reports µs per row and MB/s of
+``.sql`` source per core. Not a test: ``python bench/bench_kv_encode.py --rows 100000``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lightning_core.interfaces import Chunk, FileKind, ReadPosition, RowBatch, SourceFile
+from lightning_core.interfaces import Chunk, FileKind, RowBatch, SourceFile
 from lightning_core.kv.checksum import NATIVE, KVChecksum
 from lightning_core.kv.encoder import TableKVEncoder
 from lightning_core.schema.model import (
@@ -35,6 +41,8 @@ from lightning_core.schema.model import (
 )
 
 BIN = {"charset": "utf8mb4", "collation": "utf8mb4_bin"}
+CI = {"charset": "utf8mb4", "collation": "utf8mb4_general_ci"}
+NOW = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
 
 
 def sbtest_table() -> TableInfo:
@@ -93,101 +101,168 @@ def sbtest_table() -> TableInfo:
     )
 
 
+_ORDERS_COLUMNS = (
+    ("o_w_id", FieldType(tp=ColumnType.LONG, flen=11), True),
+    ("o_id", FieldType(tp=ColumnType.LONGLONG, flen=20), True),
+    ("o_c_id", FieldType(tp=ColumnType.LONG, flen=11), True),
+    ("o_entry_d", FieldType(tp=ColumnType.DATETIME), True),
+    ("o_amount", FieldType(tp=ColumnType.NEWDECIMAL, flen=12, decimal=2), True),
+    ("o_status", FieldType(tp=ColumnType.VARCHAR, flen=16, **BIN), True),
+    ("o_email", FieldType(tp=ColumnType.VARCHAR, flen=64, **BIN), True),
+    ("o_note", FieldType(tp=ColumnType.VARCHAR, flen=100, **CI), False),
+)
+
+
+def orders_table(*, secondary: bool) -> TableInfo:
+    """``orders``: clustered (o_w_id, o_id) alone, or non-clustered plus three indexes."""
+    columns = tuple(
+        ColumnInfo(id=i + 1, name=name, offset=i, ft=ft, not_null=not_null)
+        for i, (name, ft, not_null) in enumerate(_ORDERS_COLUMNS)
+    )
+
+    def cols(*names: str) -> tuple[IndexColumn, ...]:
+        return tuple(IndexColumn(name=n, offset=[c.name for c in columns].index(n)) for n in names)
+
+    indexes = [
+        IndexInfo(id=1, name="PRIMARY", columns=cols("o_w_id", "o_id"), unique=True, primary=True)
+    ]
+    if secondary:
+        indexes += [
+            IndexInfo(id=2, name="idx_customer", columns=cols("o_w_id", "o_c_id", "o_entry_d")),
+            IndexInfo(id=3, name="uk_email", columns=cols("o_email"), unique=True),
+            IndexInfo(id=4, name="idx_note", columns=cols("o_note")),
+        ]
+    return TableInfo(
+        id=200 if secondary else 201,
+        schema="shop",
+        name="orders_idx" if secondary else "orders",
+        columns=columns,
+        indexes=tuple(indexes),
+        is_common_handle=not secondary,
+    )
+
+
 def _groups(rnd: random.Random, count: int) -> str:
     return "-".join(f"{rnd.randrange(10**11):011d}" for _ in range(count))
 
 
-def write_dump(path: str, rows: int, per_statement: int = 1000) -> int:
-    """Write ``rows`` sysbench rows as INSERT statements; return the file size."""
+def sbtest_row(rnd: random.Random, i: int, rows: int) -> str:
+    """One sysbench row as SQL text."""
+    return f"({i},{rnd.randrange(1, rows + 1)},'{_groups(rnd, 10)}','{_groups(rnd, 5)}')"
+
+
+_STATUSES = ("new", "paid", "shipped", "delivered", "cancelled")
+_WORDS = ("alpha", "Beta", "gamma", "Delta", "epsilon", "zeta", "Eta", "theta", "café", "naïve")
+
+
+def orders_row(rnd: random.Random, i: int, rows: int) -> str:
+    """One orders row as SQL text (a NULL note now and then, some non-ASCII notes)."""
+    del rows
+    note = (
+        "NULL"
+        if i % 10 == 0
+        else "'" + " ".join(rnd.choice(_WORDS) for _ in range(rnd.randrange(2, 8))) + "'"
+    )
+    stamp = f"2023-{rnd.randrange(1, 13):02d}-{rnd.randrange(1, 29):02d} 12:{i % 60:02d}:07"
+    return (
+        f"({i % 10 + 1},{i},{rnd.randrange(1, 30000)},'{stamp}',"
+        f"{rnd.randrange(100, 10**9) / 100:.2f},'{rnd.choice(_STATUSES)}',"
+        f"'user{i}@example{rnd.randrange(100)}.com',{note})"
+    )
+
+
+def write_dump(
+    path: str, table: str, rows: int, row: Callable[[random.Random, int, int], str]
+) -> int:
+    """Write ``rows`` rows as INSERT statements of 1000 rows; return the file size."""
     rnd = random.Random(42)
     with open(path, "w", encoding="utf-8") as out:
-        for start in range(1, rows + 1, per_statement):
-            end = min(rows, start + per_statement - 1)
-            values = ",\n".join(
-                f"({i},{rnd.randrange(1, rows + 1)},'{_groups(rnd, 10)}','{_groups(rnd, 5)}')"
-                for i in range(start, end + 1)
-            )
-            out.write(f"INSERT INTO `sbtest1` VALUES\n{values};\n")
+        for start in range(1, rows + 1, 1000):
+            end = min(rows, start + 999)
+            values = ",\n".join(row(rnd, i, rows) for i in range(start, end + 1))
+            out.write(f"INSERT INTO `{table}` VALUES\n{values};\n")
     return os.path.getsize(path)
 
 
-def make_reader(path: str, size: int) -> tuple[Iterator[RowBatch], str]:
-    """Batches from the project's SqlReader, or from a plain fallback parser if it is missing."""
+def read_batches(path: str, table: TableInfo, size: int) -> Iterator[RowBatch]:
+    """Batches from the project's SqlReader."""
+    from lightning_core.config import MydumperConfig
+    from lightning_core.source.sql_reader import SqlReader
+
     source = SourceFile(
-        path=path, schema="sbtest", table="sbtest1", kind=FileKind.DATA, format="sql", size=size
+        path=path,
+        schema=table.schema,
+        table=table.name,
+        kind=FileKind.DATA,
+        format="sql",
+        size=size,
     )
-    chunk = Chunk(file=source, index=0)
+    reader = SqlReader(chunk=Chunk(file=source, index=0), mydumper=MydumperConfig(), sql_mode="")
+    return reader.batches()
+
+
+def encoder_factories() -> dict[str, Callable[..., Any]]:
+    """``kv`` and, if installed, ``kv-native``, by their registered names."""
+    factories: dict[str, Callable[..., Any]] = {"kv": TableKVEncoder}
     try:
-        from lightning_core.config import MydumperConfig
-        from lightning_core.source.sql_reader import SqlReader
+        from lightning_encoder_native import NativeTableKVEncoder
+    except ImportError as exc:
+        print(f"kv-native unavailable ({exc}); install plugins/encoder_native")
+    else:
+        factories["kv-native"] = NativeTableKVEncoder
+    return factories
 
-        reader = SqlReader(chunk=chunk, mydumper=MydumperConfig(), sql_mode="")
-        return reader.batches(), "SqlReader"
-    except (ImportError, TypeError) as exc:  # the reader is written by another helper
-        return _fallback_batches(path), f"fallback parser (SqlReader unavailable: {exc})"
+
+def encode_all(
+    factory: Callable[..., Any], table: TableInfo, batches: list[RowBatch]
+) -> tuple[float, KVChecksum]:
+    """Seconds (CPU of this process) to encode every batch, and the total checksum."""
+    encoder = factory(table, sql_mode="STRICT_TRANS_TABLES", now=NOW)
+    total = KVChecksum()
+    started = time.process_time()
+    for batch in batches:
+        total.add(encoder.encode_batch(batch, "<bench>")[1])
+    return time.process_time() - started, total
 
 
-def _fallback_batches(path: str) -> Iterator[RowBatch]:
-    done = 0
-    offset = 0
-    with open(path, "rb") as data:
-        for line in data:
-            offset += len(line)
-            line = line.strip().rstrip(b",;")
-            if not line.startswith(b"("):
-                continue
-            a, b, c, d = line[1:-1].split(b",")
-            done += 1
-            yield RowBatch(
-                columns=None,
-                rows=[(int(a), int(b), c[1:-1], d[1:-1])],
-                offsets=[offset],
-                end=ReadPosition(offset=offset, rows=done),
-            )
+TABLES: tuple[tuple[Callable[[], TableInfo], Callable[[random.Random, int, int], str]], ...] = (
+    (sbtest_table, sbtest_row),
+    (lambda: orders_table(secondary=False), orders_row),
+    (lambda: orders_table(secondary=True), orders_row),
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
-    table = sbtest_table()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "sbtest.sbtest1.000000000.sql")
-        size = write_dump(path, args.rows)
+    factories = encoder_factories()
+    print(f"rows per table: {args.rows:,}; CRC-64: {'fastcrc' if NATIVE else 'pure Python'}")
+    print(f"{'table':<11} {'encoder':<10} {'µs/row':>7} {'MB/s':>7} {'vs read':>8}  checksum")
+    for make_table, make_row in TABLES:
+        table = make_table()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, f"{table.schema}.{table.name}.000000000.sql")
+            size = write_dump(path, table.name, args.rows, make_row)
+            started = time.process_time()
+            batches = list(read_batches(path, table, size))
+            read_seconds = time.process_time() - started
         mb = size / 1e6
-
-        batches, reader_name = make_reader(path, size)
-        started = time.perf_counter()
-        read_rows = sum(len(batch.rows) for batch in batches)
-        read_seconds = time.perf_counter() - started
-
-        batches, _ = make_reader(path, size)
-        encoder = TableKVEncoder(table, sql_mode="STRICT_TRANS_TABLES")
-        total = KVChecksum()
-        started = time.perf_counter()
-        encoded_rows = 0
-        for batch in batches:
-            _, checksum = encoder.encode_batch(batch, path)
-            total.add(checksum)
-            encoded_rows += len(batch.rows)
-        encode_seconds = time.perf_counter() - started
-
-    assert read_rows == encoded_rows == args.rows, (read_rows, encoded_rows)
-    print(f"rows: {args.rows}, .sql file: {mb:.1f} MB, reader: {reader_name}")
-    print(f"CRC-64: {'native (fastcrc)' if NATIVE else 'pure Python'}")
-    print(
-        f"(a) read only       : {read_seconds:7.2f} s  {read_rows / read_seconds:10,.0f} rows/s"
-        f"  {mb / read_seconds:6.2f} MB/s"
-    )
-    print(
-        f"(b) read + KV encode: {encode_seconds:7.2f} s  {encoded_rows / encode_seconds:10,.0f} "
-        f"rows/s  {mb / encode_seconds:6.2f} MB/s"
-    )
-    print(
-        f"KV pairs: {total.total_kvs:,} ({total.total_bytes / 1e6:.1f} MB), "
-        f"checksum 0x{total.checksum:016x}"
-    )
-    print(f"ratio (b)/(a) time: {encode_seconds / read_seconds:.2f}x")
+        assert sum(len(b.rows) for b in batches) == args.rows
+        print(
+            f"{table.name:<11} {'(read)':<10} {read_seconds / args.rows * 1e6:7.2f} "
+            f"{mb / read_seconds:7.1f} {1.0:7.2f}x  ({mb:.1f} MB of .sql)"
+        )
+        checksums = set()
+        for name, factory in factories.items():
+            seconds, total = encode_all(factory, table, batches)
+            checksums.add((total.checksum, total.total_kvs, total.total_bytes))
+            print(
+                f"{'':<11} {name:<10} {seconds / args.rows * 1e6:7.2f} {mb / seconds:7.1f} "
+                f"{seconds / read_seconds:7.2f}x  0x{total.checksum:016x} "
+                f"({total.total_kvs:,} pairs)"
+            )
+        assert len(checksums) == 1, f"encoders disagree on {table.name}: {checksums}"
 
 
 if __name__ == "__main__":

@@ -41,9 +41,12 @@ from lightning_core.interfaces import (
     Value,
 )
 from lightning_core.kv.checksum import KVChecksum
+from lightning_core.kv.collation import general_ci_weight_table
 from lightning_core.kv.decoder import TableKVDecoder
-from lightning_core.kv.encoder import TableKVEncoder
+from lightning_core.kv.encoder import RowFailure, TableKVEncoder
 from lightning_core.kv.keys import record_prefix, table_prefix
+from lightning_core.kv.plan import ConversionStep, KeyColumn, RestoreColumn
+from lightning_core.kv.plan import TablePlan as KVTablePlan
 from lightning_core.pipeline.plan import EnginePlan, ImportPlan, TableTask
 from lightning_core.pipeline.schema_files import schema_statements
 from lightning_core.registry import (
@@ -55,6 +58,7 @@ from lightning_core.registry import (
 )
 from lightning_core.schema.ddl import parse_create_table
 from lightning_core.schema.model import TableInfo
+from lightning_core.schema.values import MysqlTime
 from lightning_core.source.discovery import TablePlan
 from lightning_core.sqltext import format_row, quote_identifier, sql_mode_has
 from lightning_core.target import (
@@ -86,6 +90,7 @@ __all__ = [
     "ConfigError",
     "ConflictStrategy",
     "ConflictStrategyRecord",
+    "ConversionStep",
     "DuplicateKeyError",
     "EncodeError",
     "Encoder",
@@ -97,11 +102,16 @@ __all__ = [
     "ImportContext",
     "ImportPlan",
     "KVChecksum",
+    "KVTablePlan",
+    "KeyColumn",
     "LightningConfig",
     "LightningError",
+    "MysqlTime",
     "PluginError",
     "ReadPosition",
+    "RestoreColumn",
     "RowBatch",
+    "RowFailure",
     "SchemaError",
     "SourceError",
     "SourceFile",
@@ -125,6 +135,7 @@ __all__ = [
     "error_code",
     "failpoint",
     "format_row",
+    "general_ci_weight_table",
     "hookimpl",
     "hookspec",
     "is_transient",

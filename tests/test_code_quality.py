@@ -28,6 +28,7 @@ def test_mypy_strict() -> None:
         "lightning_core",
         "plugins/backend_tidb/lightning_backend_tidb",
         "plugins/migrate_loader/lightning_migrate_loader",
+        "plugins/encoder_native/lightning_encoder_native",
     )
     assert checked.returncode == 0, checked.stdout
 

@@ -22,6 +22,7 @@ Any other collation raises :class:`EncodeError`: its keys would not match what T
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -102,6 +103,13 @@ def _parse_runs(text: str) -> dict[int, int]:
 GENERAL_CI_WEIGHTS: dict[int, int] = _parse_runs(_GENERAL_CI_RUNS)
 _GENERAL_CI_TRANSLATE = {cp: chr(weight) for cp, weight in GENERAL_CI_WEIGHTS.items()}
 _SUPPLEMENTARY = re.compile("[\U00010000-\U0010ffff]")
+
+
+@functools.cache
+def general_ci_weight_table() -> bytes:
+    """The utf8mb4_general_ci weight of every code point U+0000..U+FFFF, 16 bits big-endian
+    each (for native kernels; above U+FFFF the weight is 0xFFFD)."""
+    return b"".join(general_ci_weight(cp).to_bytes(2, "big") for cp in range(0x10000))
 
 
 def general_ci_weight(cp: int) -> int:

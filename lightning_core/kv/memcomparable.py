@@ -131,16 +131,19 @@ def decode_varint(data: bytes, pos: int = 0) -> tuple[int, int]:
     return value, pos
 
 
+_PAD_MARKERS = tuple(bytes(pad) + bytes((_MARKER - pad,)) for pad in range(_GROUP + 1))
+
+
 def encode_bytes(data: bytes) -> bytes:
     """The memcomparable form of a byte string (groups of 8 with a marker byte each)."""
-    full = len(data) - len(data) % _GROUP
-    pad = _GROUP - (len(data) - full)
-    tail = data[full:] + bytes(pad) + bytes((_MARKER - pad,))
+    n = len(data)
+    full = n & ~7
+    tail = _PAD_MARKERS[_GROUP - (n - full)]
     if not full:
-        return tail
-    groups = [data[i : i + _GROUP] for i in range(0, full, _GROUP)]
-    groups.append(tail)
-    return b"\xff".join(groups)
+        return data + tail
+    if full == n:
+        return b"\xff".join([data[i : i + 8] for i in range(0, n, 8)]) + b"\xff" + tail
+    return b"\xff".join([data[i : i + 8] for i in range(0, n, 8)]) + tail
 
 
 def decode_bytes(data: bytes, pos: int = 0) -> tuple[bytes, int]:

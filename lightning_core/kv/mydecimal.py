@@ -26,6 +26,7 @@ MAX_SCALE = 30
 
 _CONTEXT = decimal.Context(prec=200, rounding=decimal.ROUND_HALF_UP)
 _QUANTS = [Decimal(1).scaleb(-frac) for frac in range(MAX_SCALE + 1)]
+_POWERS = [10**n for n in range(MAX_PRECISION + 1)]
 
 
 def _group_sizes(precision: int, frac: int) -> tuple[tuple[int, int], ...]:
@@ -94,22 +95,18 @@ def decimal_to_bin(value: Decimal, precision: int, frac: int) -> bytes:
     groups, size = _layout(precision, frac)
     if not value.is_finite():
         raise EncodeError(f"cannot store {value} in DECIMAL({precision},{frac})")
-    quantized = value.quantize(_QUANTS[frac], context=_CONTEXT)
-    sign, digits, _ = quantized.as_tuple()
-    text = "".join(map(str, digits)).rjust(frac + 1, "0")
-    intg = precision - frac
-    int_text = text[: len(text) - frac].lstrip("0") if frac else text.lstrip("0")
-    if len(int_text) > intg:
+    # value * 10**frac, rounded: the digits of every group, most significant first
+    scaled = int(value.quantize(_QUANTS[frac], context=_CONTEXT).scaleb(frac, _CONTEXT))
+    digits = -scaled if scaled < 0 else scaled
+    if digits >= _POWERS[precision]:
         raise EncodeError(f"value {value} is out of range for DECIMAL({precision},{frac})")
-    frac_text = text[len(text) - frac :].rjust(frac, "0") if frac else ""
-    all_digits = int_text.rjust(intg, "0") + frac_text
     number = 0
-    pos = 0
-    for count, nbytes in groups:
-        number = (number << (8 * nbytes)) | int(all_digits[pos : pos + count])
-        pos += count
-    negative = bool(sign) and any(digits)
-    if negative:
+    shift = 0
+    for count, nbytes in reversed(groups):
+        digits, group = divmod(digits, _POWERS[count])
+        number |= group << shift
+        shift += 8 * nbytes
+    if scaled < 0:
         number ^= (1 << (8 * size)) - 1
     number ^= 0x80 << (8 * (size - 1))
     return number.to_bytes(size, "big")

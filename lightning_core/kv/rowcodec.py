@@ -148,7 +148,8 @@ def _encode_decimal_for(ft: FieldType) -> ValueEncoder:
     return encode
 
 
-def _encode_time(value: MysqlTime) -> bytes:
+def encode_time_value(value: MysqlTime) -> bytes:
+    """A DATE/DATETIME/TIMESTAMP's column data: the packed time as an unsigned integer."""
     return encode_uint_value(pack_time(value))
 
 
@@ -162,7 +163,8 @@ def _encode_json(value: Any) -> bytes:
     return bytes((type_code,)) + binary
 
 
-def _encode_bytes(value: bytes) -> bytes:
+def encode_string_value(value: bytes) -> bytes:
+    """A string's column data: its bytes."""
     return value
 
 
@@ -186,9 +188,9 @@ def value_encoder(ft: FieldType) -> ValueEncoder:
     if tp == ColumnType.NEWDECIMAL:
         return _encode_decimal_for(ft)
     if ft.is_string:
-        return _encode_bytes
+        return encode_string_value
     if tp in (ColumnType.DATE, ColumnType.DATETIME, ColumnType.TIMESTAMP):
-        return _encode_time
+        return encode_time_value
     if tp == ColumnType.DURATION:
         return _encode_duration
     if tp == ColumnType.JSON:

@@ -18,7 +18,7 @@ import struct
 import zoneinfo
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import attrs
 
@@ -714,6 +714,115 @@ def _typed_converter(ft: FieldType, mode: SqlMode, zone: datetime.tzinfo) -> Cal
     raise SchemaError(f"columns of type {tp.name} cannot be imported")
 
 
+@attrs.frozen(kw_only=True)
+class Passthrough:
+    """The source values a column stores exactly as they are: its converter returns them.
+
+    Callers (the KV encoders) may take such a value as it is; every other value must go
+    through the converter. Integers: an ``int`` (not ``bool``) within ``int_range``. Strings:
+    ``bytes`` of at most ``max_bytes`` bytes (-1: any) and ``max_chars`` characters (-1: any),
+    at least ``min_bytes`` bytes, not ending in a space if ``no_trailing_space``, whose content
+    ``text`` allows: ``"binary"`` any bytes, ``"utf8"`` valid UTF-8, ``"utf8mb3"`` valid UTF-8
+    without 4-byte characters, ``"ascii"`` only ASCII. Decimals: a ``Decimal`` with exactly
+    ``scale`` fraction digits (exponent ``-scale``) and at most ``precision`` digits, not
+    negative if ``unsigned`` (``decimal`` is ``(precision, scale, unsigned)``).
+    """
+
+    int_range: tuple[int, int] | None = None
+    decimal: tuple[int, int, bool] | None = None
+    text: Literal["binary", "utf8", "utf8mb3", "ascii"] | None = None
+    max_chars: int = -1
+    max_bytes: int = -1
+    min_bytes: int = 0
+    no_trailing_space: bool = False
+
+
+def passthrough(ft: FieldType) -> Passthrough | None:
+    """What values of type ``ft`` convert to themselves, or None if the rule is not simple."""
+    if ft.is_integer:
+        low, high, uhigh = _INT_RANGES[ft.tp]
+        return Passthrough(int_range=(0, uhigh) if ft.unsigned else (low, high))
+    if ft.tp in (ColumnType.NEWDECIMAL, ColumnType.DECIMAL):
+        precision = ft.flen if ft.flen > 0 else 10
+        if precision > 65:
+            return None
+        return Passthrough(decimal=(precision, max(ft.decimal, 0), ft.unsigned))
+    if not ft.is_string:
+        return None
+    charset = ft.charset.lower()
+    byte_limit = _BLOB_LIMITS.get(ft.tp, -1)
+    char_limit = ft.flen if byte_limit < 0 and ft.flen >= 0 else -1
+    is_char = ft.tp == ColumnType.STRING
+    if charset == "binary":
+        limit = byte_limit if byte_limit >= 0 else char_limit
+        pad_to = ft.flen if is_char and ft.flen > 0 else 0
+        return Passthrough(text="binary", max_bytes=limit, min_bytes=pad_to)
+    if charset not in _ENCODINGS:
+        return None
+    text: Literal["utf8", "utf8mb3", "ascii"] = "ascii"
+    if charset == "utf8mb4":
+        text = "utf8"
+    elif charset in ("utf8", "utf8mb3"):
+        text = "utf8mb3"
+    return Passthrough(
+        text=text, max_chars=char_limit, max_bytes=byte_limit, no_trailing_space=is_char
+    )
+
+
+@attrs.frozen(kw_only=True)
+class DatetimeText:
+    """A shortcut for the usual DATE/DATETIME source text, valid in every SQL mode.
+
+    ``bytes`` of exactly ``YYYY-MM-DD`` or ``YYYY-MM-DD hh:mm:ss`` (ASCII digits) with month
+    1-12, day from 1 to the days of that month, ``hh`` <= 23 and ``mm``, ``ss`` <= 59 convert to
+    ``MysqlTime(year, month, day, hh, mm, ss)``, or ``MysqlTime(year, month, day)`` when
+    ``date_only``. Other values must go through the converter.
+    """
+
+    date_only: bool
+
+
+def datetime_text(ft: FieldType) -> DatetimeText | None:
+    """The :class:`DatetimeText` shortcut of a DATE/DATETIME column (TIMESTAMPs move to UTC)."""
+    if ft.tp == ColumnType.DATE:
+        return DatetimeText(date_only=True)
+    if ft.tp == ColumnType.DATETIME:
+        return DatetimeText(date_only=False)
+    return None
+
+
+def _with_passthrough(rule: Passthrough | None, convert: Converter) -> Converter:
+    """``convert`` behind a check that returns pass-through values at once (one call, not
+    three, for the common clean integer or ASCII value)."""
+    if rule is None:
+        return convert
+    if rule.int_range is not None:
+        low, high = rule.int_range
+
+        def integer(value: Value) -> object:
+            if type(value) is int and low <= value <= high:
+                return value
+            return convert(value)
+
+        return integer
+    if rule.text in ("binary", None):
+        return convert  # decimals: the check costs what the converter does
+    limit = min(n for n in (rule.max_chars, rule.max_bytes, 1 << 62) if n >= 0)
+    no_space = rule.no_trailing_space
+
+    def ascii_text(value: Value) -> object:
+        if (
+            type(value) is bytes
+            and len(value) <= limit
+            and value.isascii()
+            and not (no_space and value.endswith(b" "))
+        ):
+            return value
+        return convert(value)
+
+    return ascii_text
+
+
 def field_converter(
     ft: FieldType,
     *,
@@ -747,7 +856,7 @@ def field_converter(
             counter.warn(column, value, exc.reason)
             return exc.fallback
 
-    return convert
+    return _with_passthrough(passthrough(ft), convert)
 
 
 def make_converter(
