@@ -98,6 +98,15 @@ class BackendRecord(ComponentRecord):
     encoder: str | None = None
     """Name of the encoder record the workers use (``kv``, ``sql``), looked up in the registry so
     that a faster encoder can ship as a plugin."""
+    preferred_encoder: str | None = None
+    """An encoder used instead of ``encoder`` when it is installed (``kv-native``)."""
+
+    def encoder_in(self, registry: Registry) -> str | None:
+        """The name of the encoder to use with the plugins of ``registry``."""
+        preferred = self.preferred_encoder
+        if preferred is not None and preferred in registry.names("encoder"):
+            return preferred
+        return self.encoder
     requires_empty_target: bool = False
     """True when target tables must be empty (the KV backends)."""
     fork_safe: bool = True

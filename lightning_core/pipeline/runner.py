@@ -51,8 +51,17 @@ class Importer:
         strategy = self.registry.get("conflict_strategy", config.tikv_importer.on_duplicate)
         assert isinstance(backend, BackendRecord)
         assert isinstance(strategy, ConflictStrategyRecord)
-        if backend.encoder is not None:
-            self.registry.get("encoder", backend.encoder)  # a missing encoder fails now
+        encoder = backend.encoder_in(self.registry)
+        if encoder is not None:
+            self.registry.get("encoder", encoder)  # a missing encoder fails now
+        if backend.preferred_encoder is not None and encoder != backend.preferred_encoder:
+            log.warning(
+                "encoder %s is not installed: the %s backend encodes with %s (slower; install "
+                "it with: pip install ./plugins/encoder_native)",
+                backend.preferred_encoder,
+                backend.name,
+                encoder,
+            )
         self.record = backend
         self.options = host.validate_options(config)
         self.task_id = task_id_of(config)

@@ -153,8 +153,9 @@ def build_backend_worker(
     assert isinstance(strategy_record, ConflictStrategyRecord)
     strategy: ConflictStrategy = bind_options(strategy_record, strategy_record.factory, options)()
     encoder = None
-    if record.encoder is not None:
-        encoder_record = registry.get("encoder", record.encoder)
+    encoder_name = record.encoder_in(registry)
+    if encoder_name is not None:
+        encoder_record = registry.get("encoder", encoder_name)
         assert isinstance(encoder_record, EncoderRecord)
         encoder = bind_options(encoder_record, encoder_record.factory, options)
     return bind_options(record, record.worker_factory, options)(

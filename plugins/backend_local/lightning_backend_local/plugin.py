@@ -63,6 +63,7 @@ def lightning_register_backends() -> Iterable[BackendRecord]:
             uses_engines=True,
             needs_table_model=True,
             encoder="kv",
+            preferred_encoder="kv-native",
             requires_empty_target=True,
             fork_safe=False,
             description="KV pairs sorted in sorted-kv-dir, ingested into the embedded store",
