@@ -28,6 +28,7 @@ def test_mypy_strict() -> None:
         "lightning_core",
         "plugins/backend_tidb/lightning_backend_tidb",
         "plugins/migrate_loader/lightning_migrate_loader",
+        "plugins/backend_local/lightning_backend_local",
     )
     assert checked.returncode == 0, checked.stdout
 
