@@ -18,8 +18,10 @@ import argparse
 import datetime
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from lightning_backend_local.store import CATALOG_FILE, CatalogTable, EmbeddedStore
@@ -46,6 +48,7 @@ _HEADER = (
 _SCHEMA_HEADER = "/*!40101 SET NAMES binary*/;\n/*!40014 SET FOREIGN_KEY_CHECKS=0*/;\n\n"
 
 Render = Callable[[Any], Any]
+_EXPONENT_ZERO = re.compile(r"e-0(\d)$")
 
 
 def _date_text(value: Any) -> bytes:
@@ -56,9 +59,34 @@ def _datetime_text(value: Any) -> bytes:
     return str(value.format(6 if value.microsecond else 0)).encode("ascii")
 
 
+def _json_float(value: float) -> str:
+    """A JSON number as TiDB prints a float64: positional from 1e-6 to 1e21, else exponent
+    form with no leading zero in the exponent; an integral value keeps ``.0`` so that it reads
+    back as a float, not an integer."""
+    text = repr(value)
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
+        return _EXPONENT_ZERO.sub(r"e-\1", text)
+    if "e" in text:
+        text = format(Decimal(text), "f")
+    return text if "." in text else f"{text}.0"
+
+
+def _json_dump(value: Any) -> str:
+    """JSON text of a decoded document as TiDB prints it: ``", "`` and ``": "`` separators,
+    keys in stored (sorted) order, non-ASCII characters as they are."""
+    if isinstance(value, dict):
+        items = (f"{_json_dump(k)}: {_json_dump(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_json_dump(v) for v in value) + "]"
+    if isinstance(value, float):
+        return _json_float(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _json_text(value: Any) -> bytes:
-    text = json.dumps(value.value, ensure_ascii=False, separators=(", ", ": "), allow_nan=False)
-    return text.encode("utf-8")
+    return _json_dump(value.value).encode("utf-8")
 
 
 def _enum_value(value: Any) -> Any:
