@@ -33,6 +33,7 @@ from lightning_core import (
     LightningConfig,
     SchemaError,
     TableInfo,
+    TargetError,
     TargetTable,
     parse_create_table,
     quote_identifier,
@@ -106,7 +107,19 @@ class EmbeddedStore:
                 os.makedirs(absolute, exist_ok=True)
                 options = sst_options()
                 options.create_if_missing(True)
-                store = cls(absolute, Rdict(os.path.join(absolute, KV_DIRECTORY), options))
+                try:
+                    db = Rdict(os.path.join(absolute, KV_DIRECTORY), options)
+                except Exception as exc:  # rocksdict raises plain exceptions
+                    raise TargetError(
+                        f"cannot open the embedded store {absolute}: {exc}; if another "
+                        "tidb-lightning uses it, wait for it to finish or choose another "
+                        "[plugin.local] store-dir"
+                    ) from exc
+                try:
+                    store = cls(absolute, db)
+                except BaseException:
+                    db.close()
+                    raise
                 cls._instances[absolute] = store
             store._references += 1
             return store
@@ -203,6 +216,12 @@ class EmbeddedStore:
                 f"{self.catalog_path}: the store's catalog is not valid JSON ({exc}); restore "
                 "it or remove the store directory to start over"
             ) from exc
+        if catalog.get("version") != _CATALOG_VERSION:
+            raise SchemaError(
+                f"{self.catalog_path}: catalog version {catalog.get('version')!r}, this "
+                f"tidb-lightning reads version {_CATALOG_VERSION}; use the tidb-lightning that "
+                "wrote the store"
+            )
         return catalog
 
     def _write_catalog(self, catalog: dict[str, Any]) -> None:

@@ -10,7 +10,13 @@ from typing import Any
 from lightning_backend_local.sst import write_sst
 from lightning_backend_local.store import EmbeddedStore
 
-from lightning_core import KVChecksum, TableKVEncoder, parse_create_table
+from lightning_core import (
+    KVChecksum,
+    ReadPosition,
+    RowBatch,
+    TableKVEncoder,
+    parse_create_table,
+)
 
 SQL_MODE = "STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION"
 
@@ -28,9 +34,11 @@ def fill_table(
     statement: str,
     rows: Sequence[Sequence[Any]],
     files: int = 1,
+    columns: tuple[str, ...] | None = None,
 ) -> tuple[int, KVChecksum]:
-    """Create ``statement``'s table in ``store`` and ingest ``rows`` encoded, split over
-    ``files`` SST files; the table ID and the encoder's checksum."""
+    """Create ``statement``'s table in ``store`` and ingest ``rows`` (of ``columns``, default
+    every column in table order) encoded, split over ``files`` SST files; the table ID and the
+    encoder's checksum."""
     model = parse_create_table(statement, table_id=0, schema=schema)
     table_id = store.create_table(schema, model.name, statement)
     model = parse_create_table(statement, table_id=table_id, schema=schema)
@@ -42,7 +50,13 @@ def fill_table(
         chunk = [
             [source_value(v) for v in row] for row in rows[part * per_file : (part + 1) * per_file]
         ]
-        pairs = sorted(encoder.encode_rows(chunk, first_row_id=part * per_file + 1))
+        batch = RowBatch(
+            columns=columns,
+            rows=[tuple(row) for row in chunk],
+            offsets=[0] * len(chunk),
+            end=ReadPosition(offset=0, rows=part * per_file + len(chunk)),
+        )
+        pairs = sorted(encoder.encode_batch(batch, "<rows>")[0])
         checksum.update(pairs)
         path = tmp / f"{schema}.{model.name}.{part}.sst"
         tmp.mkdir(parents=True, exist_ok=True)

@@ -296,3 +296,54 @@ def test_named_tables_only_and_errors(tmp_path: Path, capsys: Any) -> None:
     assert main(["--store-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "f")]) == 1
     assert "is not an embedded store" in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()
+
+
+CLUSTERED_DDL = """CREATE TABLE `t_keys` (
+  `k` VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NOT NULL,
+  `n` INT UNSIGNED NOT NULL,
+  `v` VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NULL,
+  `doubled` BIGINT AS (`n` * 2) VIRTUAL,
+  PRIMARY KEY (`k`, `n`) /*T![clustered_index] CLUSTERED */,
+  UNIQUE KEY `u_v` (`v`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"""
+CLUSTERED_ROWS: list[list[Any]] = [
+    ["Straße", 4294967295, "Ünïcode"],
+    ["a b ", 0, None],
+    ["", 7, "x'y"],
+    ["中文🚀", 1, ""],
+]
+
+
+@pytest.mark.slow
+def test_a_clustered_key_and_a_generated_column_export_exactly(
+    tmp_path: Path, target_connection: Any, database_names: str
+) -> None:
+    schema = f"{database_names}_src"
+    store = EmbeddedStore.open(str(tmp_path / "store"))
+    try:
+        fill_table(
+            store,
+            tmp_path / "sst",
+            schema=schema,
+            statement=CLUSTERED_DDL,
+            rows=CLUSTERED_ROWS,
+            columns=("k", "n", "v"),  # the virtual column has no source value
+        )
+    finally:
+        store.close()
+    export_store(str(tmp_path / "store"), str(tmp_path / "dump"))
+    data = (tmp_path / "dump" / f"{schema}.t_keys.000000000.sql").read_bytes()
+    assert b"INSERT INTO `t_keys` (`k`,`n`,`v`) VALUES\n" in data
+    reference, loaded = f"{database_names}_ref", f"{database_names}_myloader"
+    with target_connection.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{reference}`")
+        cur.execute(f"USE `{reference}`")
+        cur.execute(CLUSTERED_DDL)
+        cur.executemany("INSERT INTO `t_keys` (`k`, `n`, `v`) VALUES (%s, %s, %s)", CLUSTERED_ROWS)
+    run_myloader(tmp_path / "dump", loaded)
+    assert ordered_rows(target_connection, loaded, "t_keys") == ordered_rows(
+        target_connection, reference, "t_keys"
+    )
+    assert table_checksum(target_connection, loaded, "t_keys") == table_checksum(
+        target_connection, reference, "t_keys"
+    )

@@ -30,6 +30,7 @@ from lightning_core import (
     SourceFile,
     TableKVEncoder,
     Target,
+    TargetError,
     parse_create_table,
     record_prefix,
     table_prefix,
@@ -383,3 +384,34 @@ def test_target_with_no_schema_creates_nothing(tmp_path: Path) -> None:
         assert target.table("dst", "orders2") is None
     finally:
         target.close()
+
+
+def test_a_store_held_by_another_process_is_refused_clearly(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from lightning_backend_local.store import EmbeddedStore
+        store = EmbeddedStore.open({str(tmp_path / "s")!r})
+        print("open", flush=True)
+        sys.stdin.read()
+        """
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        with pytest.raises(TargetError, match="another tidb-lightning uses it"):
+            EmbeddedStore.open(str(tmp_path / "s"))
+    finally:
+        holder.communicate("")
+    EmbeddedStore.open(str(tmp_path / "s")).close()  # and the failed open left nothing behind
+
+
+def test_a_catalog_of_another_version_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / CATALOG_FILE).write_text('{"version": 99}')
+    with pytest.raises(SchemaError, match="catalog version 99"):
+        EmbeddedStore.open(str(tmp_path / "s"))
+    (tmp_path / "s" / CATALOG_FILE).unlink()
+    EmbeddedStore.open(str(tmp_path / "s")).close()  # the refused open released RocksDB
