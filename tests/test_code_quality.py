@@ -29,6 +29,7 @@ def test_mypy_strict() -> None:
         "plugins/backend_tidb/lightning_backend_tidb",
         "plugins/migrate_loader/lightning_migrate_loader",
         "plugins/encoder_native/lightning_encoder_native",
+        "plugins/backend_local/lightning_backend_local",
     )
     assert checked.returncode == 0, checked.stdout
 
