@@ -107,6 +107,7 @@ class BackendRecord(ComponentRecord):
         if preferred is not None and preferred in registry.names("encoder"):
             return preferred
         return self.encoder
+
     requires_empty_target: bool = False
     """True when target tables must be empty (the KV backends)."""
     fork_safe: bool = True

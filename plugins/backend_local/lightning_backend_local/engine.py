@@ -27,6 +27,7 @@ import shutil
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import attrs
 from rocksdict import IngestExternalFileOptions, Rdict
@@ -144,7 +145,8 @@ class LocalEngine:
         """The merged pairs without suffixes; a duplicate key stops with both rows named."""
         previous_key: bytes | None = None
         previous_origin = (b"", 0, 0)
-        for stored_key, stored_value in merged.items():
+        for raw_key, raw_value in merged.items():
+            stored_key, stored_value = cast(bytes, raw_key), cast(bytes, raw_value)
             key = stored_key[:-SUFFIX_BYTES]
             chunk, row = _SUFFIX.unpack(stored_key[-SUFFIX_BYTES:])
             (offset,) = _OFFSET.unpack(stored_value[:OFFSET_BYTES])
