@@ -149,8 +149,9 @@ class EmbeddedStore:
         options.set_move_files(True)
         with self._lock:
             before = self._live_files()
-            # One file per call: RocksDB refuses one call's files that overlap each other, and
-            # one by one each file gets its own, newer sequence number.
+            # One file per call: each file gets a newer sequence number than the one before,
+            # so later files win on equal keys by construction, not by RocksDB's rules for
+            # overlapping files within one call.
             for path in paths:
                 self._db.ingest_external_file([path], options)
             # RocksDB syncs the MANIFEST that names the files; the moved files and the
