@@ -264,7 +264,7 @@ def _export(config: Any, host: Any, out_dir: str, tables: str | None) -> int:
     wanted = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
     exporter = bind_options(record, record.exporter, host.validate_options(config))
     written = exporter(config=config, out_dir=out_dir, tables=wanted)
-    print(f"exported {len(written)} tables to {out_dir}: {', '.join(written)}")
+    print(f"exported to {out_dir}: {len(written)} files")
     return 0
 
 

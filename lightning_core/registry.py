@@ -82,7 +82,7 @@ class BackendRecord(ComponentRecord):
     - ``target_factory(config=)`` → the ``Target``; None means the core's SQL target on the
       ``[tidb]`` server;
     - ``exporter(config=, out_dir=, tables=)`` → writes the tables of a store the backend keeps
-      itself as a mydumper dump (``tidb-lightning-ctl --export``), returning their names;
+      itself as a mydumper dump (``tidb-lightning-ctl --export``), returning the files written;
       None for backends whose data is on a server.
     """
 
