@@ -205,7 +205,7 @@ def encoder_factories() -> dict[str, Callable[..., Any]]:
     """``kv`` and, if installed, ``kv-native``, by their registered names."""
     factories: dict[str, Callable[..., Any]] = {"kv": TableKVEncoder}
     try:
-        from lightning_encoder_native import NativeTableKVEncoder
+        from lightning_encoder_native.encoder import NativeTableKVEncoder
     except ImportError as exc:
         print(f"kv-native unavailable ({exc}); install plugins/encoder_native")
     else:

@@ -3,6 +3,9 @@
 The public API for plugin authors is re-exported here; everything else is private.
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from lightning_core._markers import hookimpl, hookspec
 from lightning_core.config_sections import LightningConfig
 from lightning_core.context import ImportContext, TableSummary
@@ -40,13 +43,6 @@ from lightning_core.interfaces import (
     TargetTable,
     Value,
 )
-from lightning_core.kv.checksum import KVChecksum
-from lightning_core.kv.collation import general_ci_weight_table
-from lightning_core.kv.decoder import TableKVDecoder
-from lightning_core.kv.encoder import RowFailure, TableKVEncoder
-from lightning_core.kv.keys import record_prefix, table_prefix
-from lightning_core.kv.plan import ConversionStep, KeyColumn, RestoreColumn
-from lightning_core.kv.plan import TablePlan as KVTablePlan
 from lightning_core.pipeline.plan import EnginePlan, ImportPlan, TableTask
 from lightning_core.pipeline.schema_files import schema_statements
 from lightning_core.registry import (
@@ -56,9 +52,7 @@ from lightning_core.registry import (
     EncoderRecord,
     SourceReaderRecord,
 )
-from lightning_core.schema.ddl import parse_create_table
 from lightning_core.schema.model import TableInfo
-from lightning_core.schema.values import MysqlTime
 from lightning_core.source.discovery import TablePlan
 from lightning_core.sqltext import format_row, quote_identifier, sql_mode_has
 from lightning_core.target import (
@@ -71,6 +65,45 @@ from lightning_core.target import (
     is_transient,
     with_retries,
 )
+
+if TYPE_CHECKING:
+    from lightning_core.kv.checksum import KVChecksum
+    from lightning_core.kv.collation import general_ci_weight_table
+    from lightning_core.kv.decoder import TableKVDecoder
+    from lightning_core.kv.encoder import RowFailure, TableKVEncoder
+    from lightning_core.kv.keys import record_prefix, table_prefix
+    from lightning_core.kv.plan import ConversionStep, KeyColumn, RestoreColumn
+    from lightning_core.kv.plan import TablePlan as KVTablePlan
+    from lightning_core.schema.ddl import parse_create_table
+    from lightning_core.schema.values import MysqlTime
+
+#: Names imported on first use: the KV codec and the DDL parser cost a tenth of a second to
+#: import, which a tidb-backend import never needs.
+_LAZY: dict[str, tuple[str, str]] = {
+    "KVChecksum": ("lightning_core.kv.checksum", "KVChecksum"),
+    "general_ci_weight_table": ("lightning_core.kv.collation", "general_ci_weight_table"),
+    "TableKVDecoder": ("lightning_core.kv.decoder", "TableKVDecoder"),
+    "RowFailure": ("lightning_core.kv.encoder", "RowFailure"),
+    "TableKVEncoder": ("lightning_core.kv.encoder", "TableKVEncoder"),
+    "record_prefix": ("lightning_core.kv.keys", "record_prefix"),
+    "table_prefix": ("lightning_core.kv.keys", "table_prefix"),
+    "ConversionStep": ("lightning_core.kv.plan", "ConversionStep"),
+    "KeyColumn": ("lightning_core.kv.plan", "KeyColumn"),
+    "RestoreColumn": ("lightning_core.kv.plan", "RestoreColumn"),
+    "KVTablePlan": ("lightning_core.kv.plan", "TablePlan"),
+    "parse_create_table": ("lightning_core.schema.ddl", "parse_create_table"),
+    "MysqlTime": ("lightning_core.schema.values", "MysqlTime"),
+}
+
+
+def __getattr__(name: str) -> object:
+    found = _LAZY.get(name)
+    if found is None:
+        raise AttributeError(f"module 'lightning_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(found[0]), found[1])
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -131,7 +131,7 @@ class EncoderRecord(ComponentRecord):
 
     The arguments depend on what the encoder makes: a ``sql`` encoder takes ``table=``
     (a ``TargetTable``), ``strategy=`` and ``config=``; a ``kv`` encoder takes ``table=`` (a
-    ``TableInfo``) and the keyword arguments of ``lightning_core.kv.TableKVEncoder``.
+    ``TableInfo``) and the keyword arguments of ``lightning_core.TableKVEncoder``.
     """
 
     factory: Callable[..., Encoder[object]]

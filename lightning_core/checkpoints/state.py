@@ -36,7 +36,6 @@ from lightning_core.interfaces import (
     ReadPosition,
     SourceFile,
 )
-from lightning_core.kv.checksum import KVChecksum
 from lightning_core.source.compression import open_decompressed
 
 REMOVE_HINT = "start over with `tidb-lightning-ctl --checkpoint-remove=all`"
@@ -231,6 +230,8 @@ def _fold(state: TaskState, kind: Any, record: dict[str, Any], number: int, wher
 
 
 def _progress_of(record: dict[str, Any]) -> ChunkProgress:
+    from lightning_core.kv.checksum import KVChecksum  # fastcrc: only when a chunk is read
+
     columns = record.get("columns")
     position = ReadPosition(
         offset=record["offset"],

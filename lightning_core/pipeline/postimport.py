@@ -17,10 +17,10 @@ from lightning_core.checkpoints.state import step_reached
 from lightning_core.config_sections import PostOpLevel
 from lightning_core.errors import LightningError
 from lightning_core.interfaces import Target, TargetTable
-from lightning_core.kv.checksum import KVChecksum
 
 if TYPE_CHECKING:
     from lightning_core.config_sections import LightningConfig
+    from lightning_core.kv.checksum import KVChecksum
 
 log = logging.getLogger(__name__)
 

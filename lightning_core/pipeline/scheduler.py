@@ -36,7 +36,6 @@ from lightning_core.checkpoints.state import (
 )
 from lightning_core.errors import ImportInterrupted, LightningError
 from lightning_core.interfaces import Backend, ChunkProgress, Engine, ReadPosition, Target
-from lightning_core.kv.checksum import KVChecksum
 from lightning_core.pipeline import workers
 from lightning_core.pipeline.plan import TableTask, chunk_size
 from lightning_core.pipeline.postimport import TableOutcome, post_import
@@ -72,6 +71,8 @@ class TableRun:
 
     def outcome(self, states: dict[str, ChunkState], *, kv: bool) -> TableOutcome:
         """What the table's chunks wrote, for the post-import checks."""
+        from lightning_core.kv.checksum import KVChecksum
+
         checksum = KVChecksum()
         rows = 0
         max_row_id = 0

@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lightning_core.errors import TargetError
 from lightning_core.interfaces import Target, TargetTable
-from lightning_core.kv.checksum import KVChecksum
 from lightning_core.pipeline.schema import create_schemas
-from lightning_core.schema.ddl import parse_create_table
 from lightning_core.sqltext import quote_identifier
 from lightning_core.target import address_from_config, connect, server_version, with_retries
 
 if TYPE_CHECKING:
     from lightning_core.config_sections import LightningConfig
+    from lightning_core.kv.checksum import KVChecksum
     from lightning_core.pipeline.plan import ImportPlan
     from lightning_core.registry import BackendRecord
 
@@ -137,6 +136,8 @@ class SqlTarget:
         table_id = self._table_id(schema, name)
         info = None
         if model:
+            from lightning_core.schema.ddl import parse_create_table  # sqlglot: only when asked
+
             quoted = f"{quote_identifier(schema)}.{quote_identifier(name)}"
             (row,) = self._query(f"read the definition of {quoted}", f"SHOW CREATE TABLE {quoted}")
             info = parse_create_table(row[1], table_id=table_id, schema=schema)
@@ -178,6 +179,8 @@ class SqlTarget:
         """``ADMIN CHECKSUM TABLE`` on TiDB; None on other servers (they have no KV pairs)."""
         if not self.is_tidb:
             return None
+        from lightning_core.kv.checksum import KVChecksum
+
         (row,) = self._query(f"checksum {table.quoted}", f"ADMIN CHECKSUM TABLE {table.quoted}")
         # Db_name, Table_name, Checksum_crc64_xor, Total_kvs, Total_bytes
         return KVChecksum(int(row[2]), int(row[3]), int(row[4]))

@@ -15,8 +15,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from lightning_encoder_native import NativeTableKVEncoder
 from lightning_encoder_native._kernel import crc64
+from lightning_encoder_native.encoder import NativeTableKVEncoder
 
 from lightning_core import EncodeError, ReadPosition, RowBatch, TableKVEncoder
 from lightning_core.schema.model import (
