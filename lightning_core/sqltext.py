@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from lightning_core.errors import EncodeError
-from lightning_core.interfaces import Value
+from lightning_core.interfaces import BinaryLiteral, Value
 
 __all__ = ["format_row", "format_value", "quote_identifier", "sql_mode_has"]
 
@@ -97,6 +97,13 @@ def _format_str_nbe(value: str) -> bytes:
         raise EncodeError(f"string value {value[:40]!r} is not valid Unicode: {exc}") from exc
 
 
+def _format_binary_literal(value: BinaryLiteral) -> bytes:
+    """``0x…``: bytes in string context, an unsigned number in numeric context — the meaning
+    the source's hex or bit literal had (MariaDB reads ``X'…'`` as a string even in an INT
+    column, so the ``0x`` form it is; ``X''`` for no bytes)."""
+    return b"0x" + value.hex().encode("ascii") if value else b"X''"
+
+
 def _format_none(value: None) -> bytes:
     return b"NULL"
 
@@ -162,6 +169,7 @@ _FORMATTERS: dict[type, _Formatter] = {
     Decimal: _format_decimal,
     float: _format_float,
     bytes: _quote_bytes,
+    BinaryLiteral: _format_binary_literal,
     str: _format_str,
     datetime.date: _format_date,
     datetime.datetime: _format_datetime,
@@ -177,6 +185,7 @@ _FORMATTERS_NBE: dict[type, _Formatter] = {
 
 # Subclasses (IntEnum, numpy scalars registered as int, ...) are resolved once by MRO order.
 _FALLBACK_ORDER: tuple[type, ...] = (
+    BinaryLiteral,
     bool,
     int,
     Decimal,
@@ -206,6 +215,7 @@ def format_value(value: Value, *, no_backslash_escapes: bool = False) -> bytes:
     """The SQL literal for ``value``, as bytes ready to splice into a statement.
 
     ``None`` → ``NULL``; ``int``/``Decimal``/``float`` → their digits; ``bool`` → ``1``/``0``;
+    a ``BinaryLiteral`` → ``0x…`` (a number in numeric columns, as in the source);
     ``bytes`` (and ``str``, encoded as UTF-8) → a quoted string, escaped with backslashes unless
     ``no_backslash_escapes`` (the target runs with ``NO_BACKSLASH_ESCAPES``), in which case only
     ``'`` is doubled; dates and times → quoted MySQL literals, microseconds only when non-zero.
