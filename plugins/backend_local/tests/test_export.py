@@ -7,8 +7,6 @@ compares ``CHECKSUM TABLE`` with the same rows inserted into MariaDB by plain SQ
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -20,13 +18,7 @@ from lightning_backend_local.export import export_store, main
 from lightning_backend_local.store import EmbeddedStore
 from store_support import SQL_MODE, fill_table
 
-from lightning_core.testing.mydumper import ordered_rows, table_checksum
-from lightning_core.testing.pytest_plugin import (
-    MARIADB_HOST,
-    MARIADB_PASSWORD,
-    MARIADB_PORT,
-    MARIADB_USER,
-)
+from lightning_core.testing.mydumper import ordered_rows, run_myloader, table_checksum
 from lightning_core.testing.tasks import run_lightning, task_config
 
 TYPES_DDL = """CREATE TABLE `t_types` (
@@ -143,20 +135,6 @@ def insert_by_sql(conn: Any, database: str) -> None:
         cur.execute(f"USE `{database}`")
         cur.execute(TYPES_DDL)
         cur.executemany(f"INSERT INTO `t_types` VALUES ({placeholders})", TYPES_ROWS)
-
-
-def run_myloader(dump: Path, database: str) -> None:
-    binary = shutil.which("myloader")
-    assert binary is not None, "myloader is not installed (scripts/setup.sh installs it)"
-    command = [
-        binary, "--directory", str(dump), "--database", database, "--host", MARIADB_HOST,
-        "--port", str(MARIADB_PORT), "--user", MARIADB_USER, "--threads", "2", "--verbose", "2",
-    ]  # fmt: skip
-    if MARIADB_PASSWORD:
-        command += ["--password", MARIADB_PASSWORD]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0 and "CRITICAL" not in output, output
 
 
 @pytest.fixture
