@@ -10,15 +10,19 @@ raw SST writing of the same pairs, on the same mydumper dump.
    checks its own checksum against the store's).
 4. Writes the store's pairs again with ``SstFileWriter`` alone, sorted, in region-sized files:
    the floor for the sort-and-write part of the local backend.
-5. Prints wall and CPU seconds, cores used (CPU ÷ wall), MB/s of source per core, peak RSS, and
-   the ratios local / myloader and local / raw SST writing.
+5. Prints wall and CPU seconds, cores used (CPU ÷ wall), MB/s of source per core, peak RSS (for
+   the local backend: of all its processes together, sampled every 50 ms; ``--mem-cache`` sets
+   ``local-writer-mem-cache-size`` to show memory staying bounded), and the ratios local /
+   myloader and local / raw SST writing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,12 +51,47 @@ from lightning_backend_local.store import EmbeddedStore
 REGION_BYTES = 96 * 1024 * 1024
 
 
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (from /proc)."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as kids:
+                    pending.extend(int(k) for k in kids.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def sampled(command: list[str]) -> tuple[float, float, int]:
+    """Run ``command``; (wall s, CPU s of it and its children, peak RSS of all its processes
+    together, sampled every 50 ms)."""
+    before = _children_cpu()
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(process.pid))
+        time.sleep(0.05)
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"benchmark: tidb-lightning failed: {process.stderr.read().decode()}")
+    return wall, _children_cpu() - before, peak
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def _local_config(path: Path, server: Server, dump: Path, threads: int) -> None:
+def _local_config(path: Path, server: Server, dump: Path, threads: int, mem_cache: str) -> None:
     path.write_text(
         f"""[lightning]
 level = "warn"
@@ -65,6 +104,7 @@ enable = false
 [tikv-importer]
 backend = "local"
 sorted-kv-dir = "{path.with_name("sorted-kv")}"
+local-writer-mem-cache-size = "{mem_cache}"
 
 [mydumper]
 data-source-dir = "{dump}"
@@ -113,6 +153,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3306)
     parser.add_argument("--user", default="root")
     parser.add_argument("--password", default="")
+    parser.add_argument(
+        "--mem-cache", default="128MiB", help="[tikv-importer] local-writer-mem-cache-size"
+    )
     args = parser.parse_args()
     args.on_duplicate = "replace"
     server = Server(host=args.host, port=args.port, user=args.user, password=args.password)
@@ -143,17 +186,19 @@ def main() -> None:
         conn.close()
 
         config = work / "tidb-lightning.toml"
-        _local_config(config, server, dump, args.threads)
-        before = _children_cpu()
-        wall, rss = timed([lightning, "--config", str(config)])
-        results["local"] = (wall, _children_cpu() - before, rss)
-        log(f"local: {wall:.2f} s")
+        _local_config(config, server, dump, args.threads, args.mem_cache)
+        wall, cpu, peak = sampled([lightning, "--config", str(config)])
+        results["local"] = (wall, cpu, peak // 1024)
+        log(f"local: {wall:.2f} s, all processes together at most {peak / 2**20:.0f} MiB")
 
         wall, cpu, pair_bytes = _raw_sst(work / "store", work / "raw-sst")
         results["raw sst"] = (wall, cpu, None)
         log(f"raw SST writing of {pair_bytes / 1e6:.1f} MB of pairs: {wall:.2f} s")
 
-        print(f"rows={args.rows} threads={args.threads} source={source_bytes / 1e6:.1f} MB")
+        print(
+            f"rows={args.rows} threads={args.threads} source={source_bytes / 1e6:.1f} MB "
+            f"local-writer-mem-cache-size={args.mem_cache} (local RSS: all processes summed)"
+        )
         print(
             f"{'tool':<9} {'wall s':>7} {'CPU s':>7} {'cores':>6} {'MB/s/core':>10} {'RSS MiB':>8}"
         )
