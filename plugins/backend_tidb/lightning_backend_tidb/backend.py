@@ -67,6 +67,8 @@ ROW_ERRORS: dict[int, str] = {
 }
 DUPLICATE_ENTRY = 1062
 NO_SUCH_TABLE = 1146
+#: Access denied to a database / for a command on a table.
+NO_RIGHTS = frozenset({1044, 1142})
 
 
 def chunk_id(key: str) -> str:
@@ -150,6 +152,18 @@ class _Session:
             self._conn = None
 
 
+def _refuse_without_rights(exc: BaseException, ledger: Ledger) -> None:
+    """Turn the server's "access denied" on the ledger into what to do about it."""
+    if error_code(exc) in NO_RIGHTS:
+        raise TargetError(
+            f"the tidb backend keeps its progress ledger in {ledger.table} on the target, but "
+            f"the user may not write there ({exc.args[-1] if exc.args else exc}); grant it "
+            f"CREATE, SELECT, INSERT, UPDATE, DELETE and DROP on "
+            f"{quote_identifier(ledger.schema)}.*, or set [checkpoint] schema to a database "
+            "it may write (or [checkpoint] enable = false)"
+        ) from None
+
+
 class TiDBBackend:
     """The main process's side: the progress ledger. Rows are in the target as soon as a
     writer returns, so engines need no closing or importing (each step is a no-op)."""
@@ -164,15 +178,21 @@ class TiDBBackend:
         ledger = self._session.ledger
         if ledger is None:
             return
-        with self._session.connection.cursor() as cur:
-            cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(ledger.schema)}")
-            cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {ledger.table} ("
-                " task VARCHAR(64) NOT NULL, chunk CHAR(40) NOT NULL,"
-                " `offset` BIGINT NOT NULL, `rows` BIGINT NOT NULL, `bytes` BIGINT NOT NULL,"
-                " columns_json TEXT, mid TINYINT NOT NULL,"
-                " PRIMARY KEY (task, chunk))"
-            )
+        import pymysql
+
+        try:
+            with self._session.connection.cursor() as cur:
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(ledger.schema)}")
+                cur.execute(
+                    f"CREATE TABLE IF NOT EXISTS {ledger.table} ("
+                    " task VARCHAR(64) NOT NULL, chunk CHAR(40) NOT NULL,"
+                    " `offset` BIGINT NOT NULL, `rows` BIGINT NOT NULL, `bytes` BIGINT NOT NULL,"
+                    " columns_json TEXT, mid TINYINT NOT NULL,"
+                    " PRIMARY KEY (task, chunk))"
+                )
+        except pymysql.err.MySQLError as exc:
+            _refuse_without_rights(exc, ledger)
+            raise
 
     def durable(self, chunk_keys: Sequence[str]) -> dict[str, ChunkProgress]:
         """Positions the ledger holds for these chunks."""
@@ -219,10 +239,11 @@ class TiDBBackend:
             try:
                 with self._session.connection.cursor() as cur:
                     cur.execute(sql, arguments)
-            except pymysql.err.ProgrammingError as exc:
-                if error_code(exc) != NO_SUCH_TABLE:  # no ledger: nothing to forget
-                    raise
-            except Exception:
+            except pymysql.err.MySQLError as exc:
+                if error_code(exc) == NO_SUCH_TABLE:  # no ledger: nothing to forget
+                    return
+                assert self._session.ledger is not None
+                _refuse_without_rights(exc, self._session.ledger)
                 self._session.reconnect()
                 raise
 
