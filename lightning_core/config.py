@@ -538,6 +538,52 @@ def config_from_mapping(data: Mapping[str, Any], source: str) -> LightningConfig
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: expected a table at the top level, got {_show(data)}")
+    return _with_black_white_list(data, source)
+
+
+#: Keys TiDB Lightning has whose other values change what an import does, and that this
+#: implementation does not do yet: a non-default value is refused rather than ignored.
+#: (Tuning keys — sizes, concurrencies, log rotation — are accepted and may be ignored.)
+_UNIMPLEMENTED: tuple[tuple[str, str, str], ...] = (
+    ("lightning", "server_mode", "the server mode (tasks posted over HTTP) is not implemented"),
+    ("lightning", "max_error", "skipping bad rows is not implemented: every bad row stops"),
+    ("tikv_importer", "incremental_import", "imports into non-empty tables need the tidb backend"),
+    ("tikv_importer", "parallel_import", "parallel imports into one table are not implemented"),
+    ("tikv_importer", "duplicate_detection", "duplicate keys are always found and named"),
+    ("tikv_importer", "duplicate_resolution", "any duplicate key stops the table"),
+    ("tikv_importer", "add_index_by_sql", "indexes are always written as KV pairs"),
+    ("tikv_importer", "disk_quota", "the disk quota is not enforced yet"),
+    ("tikv_importer", "keyspace_name", "keyspaces are not supported"),
+    ("conflict", "strategy", "use [tikv-importer] on-duplicate with the tidb backend"),
+    ("conflict", "precheck_conflict_before_import", "the conflict precheck is not implemented"),
+    ("security", "redact_info_log", "row data in logs is not redacted (passwords always are)"),
+    ("mydumper", "ignore_data_columns", "ignoring source columns is not implemented"),
+)
+
+
+def refuse_unimplemented(config: LightningConfig) -> None:
+    """Stop an import whose configuration asks for something this implementation does not do
+    (the configuration itself is valid: ``plan`` and the Loader migrator accept it).
+
+    :raises ConfigError: naming every such key, in one line.
+    """
+    defaults = LightningConfig()
+    found = []
+    for section, key, why in _UNIMPLEMENTED:
+        value = getattr(getattr(config, section), key)
+        if value != getattr(getattr(defaults, section), key):
+            name = f"[{_kebab(section)}] {_kebab(key)}"
+            if isinstance(value, bool | int | float | str):
+                name += f" = {json.dumps(value)}"
+            found.append(f"{name} ({why})")
+    if found:
+        raise ConfigError(
+            f"not implemented by this tidb-lightning: {'; '.join(found)}; remove these keys or "
+            "set them back to their defaults"
+        )
+
+
+def _with_black_white_list(data: Mapping[str, Any], source: str) -> LightningConfig:
     if _BLACK_WHITE_LIST not in data:
         return _structure(data, LightningConfig, source)
     rest = {key: value for key, value in data.items() if key != _BLACK_WHITE_LIST}

@@ -196,3 +196,17 @@ def test_a_task_that_imports_nothing_fails_and_says_why(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "nothing to import" in done.stderr and "1 files matching no file rule" in done.stderr
     assert "match no file rule and are not imported: README.txt" in done.stderr
+
+
+def test_settings_that_are_not_implemented_stop_the_import_in_one_line(tmp_path: Path) -> None:
+    from lightning_core.testing.tasks import task_config
+
+    config = tmp_path / "tidb-lightning.toml"
+    text = task_config(EXAMPLE).replace("[lightning]\n", "[lightning]\nserver-mode = true\n")
+    config.write_text(text + '[conflict]\nstrategy = "replace"\n')
+    done = run_lightning(["--config", str(config)])
+    assert done.returncode == 1
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert "[lightning] server-mode = true" in line and '[conflict] strategy = "replace"' in line
+    planned = run_lightning(["plan", "--config", str(config)])
+    assert planned.returncode == 0  # the configuration itself is valid

@@ -20,6 +20,7 @@ from lightning_core.checkpoints.state import (
     TaskState,
     table_record,
 )
+from lightning_core.config import refuse_unimplemented
 from lightning_core.context import ImportContext, TableSummary
 from lightning_core.errors import CheckpointError, LightningError, TargetError
 from lightning_core.interfaces import Backend, Target, TargetTable
@@ -62,6 +63,7 @@ class Importer:
                 backend.name,
                 encoder,
             )
+        refuse_unimplemented(config)
         self.record = backend
         self.options = host.validate_options(config)
         self.task_id = task_id_of(config)
