@@ -352,3 +352,18 @@ def test_the_main_process_reconnects_after_a_lost_connection(
     finally:
         target.close()
         store.close()
+
+
+def test_debug_logging_shows_tables_chunks_and_batches_also_from_spawned_workers(
+    tmp_path: Path, db: str
+) -> None:
+    dump = _dump(tmp_path / "dump", db)
+    config = _config(tmp_path, dump, db)
+    done = run_lightning(
+        ["--config", str(config), "-L", "debug"], env={"TIDB_LIGHTNING_WORKER_START": "spawn"}
+    )
+    assert done.returncode == 0, done.stderr
+    log = done.stderr
+    assert "started at offset" in log and "durable up to offset" in log  # chunks
+    assert "in 1 statements" in log  # batches, logged by the workers
+    assert f"table `{db}`.`t`: analyzed" in log  # the table's steps

@@ -173,8 +173,14 @@ class Scheduler:
                 ctx = workers.start_context(self._record)
                 events = ctx.Queue()
                 stop = ctx.Event()
+                log_to, log_level = workers.log_destination()
                 setup = workers.WorkerSetup(
-                    config=self._config, task=self._task_id, events=events, stop=stop
+                    config=self._config,
+                    task=self._task_id,
+                    events=events,
+                    stop=stop,
+                    log_to=log_to,
+                    log_level=log_level,
                 )
                 pool = stack.enter_context(
                     ProcessPoolExecutor(
@@ -232,6 +238,13 @@ class Scheduler:
             if job is None:
                 return
             self._chunks[pool.submit(workers.run_chunk, job)] = job
+            log.debug(
+                "chunk %s of %s (engine %s): started at offset %d",
+                job.chunk.key,
+                job.table_name,
+                job.engine.id,
+                job.start.position.offset if job.start is not None else job.chunk.offset,
+            )
             run = self._runs[job.table_name]
             run.started = run.started or time.monotonic()
 
@@ -281,6 +294,14 @@ class Scheduler:
         nbytes = item.progress.bytes - (before.bytes if before is not None else 0)
         state = ChunkState(progress=item.progress)
         self._states[item.chunk_key] = state
+        log.debug(
+            "chunk %s: durable up to offset %d (%d rows, +%d rows, +%d bytes)",
+            item.chunk_key,
+            item.progress.position.offset,
+            item.progress.rows,
+            rows,
+            nbytes,
+        )
         self._checkpoint.save([chunk_record(item.chunk_key, state)])
         failpoints.reach("chunk:saved")
         self._progress.advance(rows, max(0, nbytes))
@@ -309,6 +330,7 @@ class Scheduler:
             self._progress.advance(0, remaining)
         state.done = True
         self._states[key] = state
+        log.debug("chunk %s of %s: done (%d rows)", key, job.table_name, state.progress.rows)
         self._checkpoint.save([chunk_record(key, state)])
         failpoints.reach("chunk:done")
         run = self._runs[job.table_name]
@@ -354,10 +376,14 @@ class Scheduler:
 
     def _import_engine(self, engine: Engine) -> None:
         log.info("engine %s (%s): closing and importing", engine.tag, engine.uuid)
+        started = time.monotonic()
         self._backend.close_engine(engine)
+        closed = time.monotonic()
+        log.debug("engine %s: closed in %.2fs", engine.tag, closed - started)
         self._on_loop.put(lambda: self._checkpoint.save([engine_record(engine.tag, "closed")]))
         failpoints.reach("engine:closed")
         self._backend.import_engine(engine)
+        log.debug("engine %s: imported in %.2fs", engine.tag, time.monotonic() - closed)
         failpoints.reach("engine:imported")
         self._backend.cleanup_engine(engine)
 
@@ -416,6 +442,7 @@ class Scheduler:
         self._on_table_done(run)
 
     def _set_status(self, run: TableRun, status: str, *, error: str = "") -> None:
+        log.debug("table %s: %s%s", run.name, status, f" ({error})" if error else "")
         run.state.status = status
         run.state.error = error
         fields: dict[str, Any] = {"status": status}

@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable, Mapping
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,34 @@ class WorkerSetup:
     """Queue of ``Progress`` messages to the main process."""
     stop: Any
     """Event set by the main process to stop after the current batch."""
+    log_to: str = ""
+    """The main process's log file (``-``: stderr; empty: no logging set up)."""
+    log_level: int = logging.INFO
+
+
+def log_destination() -> tuple[str, int]:
+    """Where and at which level this process logs, for workers that do not inherit it."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.baseFilename, root.level
+        if isinstance(handler, logging.StreamHandler):
+            return "-", root.level
+    return "", root.level
+
+
+def _log_like_the_parent(setup: WorkerSetup) -> None:
+    root = logging.getLogger()
+    if root.handlers or not setup.log_to:
+        return  # forked: the parent's handlers came along
+    handler: logging.Handler = (
+        logging.StreamHandler(sys.stderr)
+        if setup.log_to == "-"
+        else logging.FileHandler(setup.log_to, encoding="utf-8")
+    )
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(levelname)s] [%(name)s] %(message)s"))
+    root.handlers[:] = [handler]
+    root.setLevel(setup.log_level)
 
 
 @attrs.frozen(kw_only=True)
@@ -125,6 +154,7 @@ def init_worker(setup: WorkerSetup) -> None:
         log.debug("PR_SET_PDEATHSIG unavailable")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the parent stops us, or dies and kills us
+    _log_like_the_parent(setup)
     _worker = _Worker(setup=setup, parent=os.getppid())
 
 

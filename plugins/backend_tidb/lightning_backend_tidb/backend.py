@@ -332,6 +332,16 @@ class TiDBWriter:
         :returns: the chunk's progress: the batch is committed.
         """
         statements = self._encoder.encode_batch(batch, self._path)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s: %d rows of %s up to offset %d in %d statements, %d bytes",
+                self._encoder.table.quoted,
+                batch.count,
+                self._path,
+                batch.end.offset,
+                len(statements),
+                sum(len(s.sql) for s in statements),
+            )
 
         attempts = 0
 
