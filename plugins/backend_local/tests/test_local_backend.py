@@ -103,12 +103,19 @@ def _checksums(conn: Any, db: str) -> dict[str, tuple[int, int]]:
     return found
 
 
+def _routes(db: str) -> str:
+    """The example's shards merged into ``db``.orders_archive, everything else into ``db``."""
+    return (
+        f'[[routes]]\nschema-pattern = "shop_archive_*"\ntarget-schema = "{db}"\n'
+        f'[[routes]]\nschema-pattern = "shop_archive_*"\ntable-pattern = "orders_*"\n'
+        f'target-schema = "{db}"\ntarget-table = "orders_archive"\n'
+        f'[[routes]]\nschema-pattern = "shop"\ntarget-schema = "{db}"\n'
+    )
+
+
 def _tidb_import(tmp_path: Path, dump: Path, db: str) -> None:
     config = tmp_path / f"{db}.toml"
-    config.write_text(
-        task_config(dump, checkpoint=tmp_path / f"{db}.json")
-        + f'[[routes]]\nschema-pattern = "shop"\ntarget-schema = "{db}"\n'
-    )
+    config.write_text(task_config(dump, checkpoint=tmp_path / f"{db}.json") + _routes(db))
     done = run_lightning(["--config", str(config)])
     assert done.returncode == 0, done.stderr
 
@@ -117,6 +124,7 @@ def test_the_example_dump_round_trips_through_the_embedded_store(
     tmp_path: Path, target_db: tuple[str, str], target_connection: Any
 ) -> None:
     config = _config_file(tmp_path, EXAMPLE)
+    config.write_text(config.read_text() + _routes("shop"))
     done = run_lightning(["--config", str(config)])
     assert done.returncode == 0, done.stderr
     assert "checksum pass" in done.stdout + done.stderr
