@@ -19,7 +19,9 @@ raw SST writing of the same pairs, on the same mydumper dump.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -30,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_kv_encode import orders_row, write_dump
 from bench_tidb_backend import (
     LIGHTNING_DB,
     MYLOADER_DB,
@@ -94,7 +97,7 @@ def _children_cpu() -> float:
 def _local_config(path: Path, server: Server, dump: Path, threads: int, mem_cache: str) -> None:
     path.write_text(
         f"""[lightning]
-level = "warn"
+level = "debug"
 file = "{path.with_name("tidb-lightning.log")}"
 region-concurrency = {threads}
 
@@ -120,6 +123,58 @@ store-dir = "{path.with_name("store")}"
 """,
         encoding="utf-8",
     )
+
+
+_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
+
+
+def stages(log_file: Path) -> dict[str, float]:
+    """Seconds per stage of a local import, from its debug log: reading + encoding + writing
+    runs (until the first engine closes), engine close (merge, duplicate check, ranges),
+    ingest, and the post-import checks."""
+    times: dict[str, float] = {"encode+write runs": 0.0, "close": 0.0, "ingest": 0.0}
+    first = last = engines_start = None
+    for line in log_file.read_text(encoding="utf-8").splitlines():
+        found = _STAMP.match(line)
+        if found is None:
+            continue
+        moment = datetime.datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        first = moment if first is None else first
+        last = moment
+        if "closing and importing" in line and engines_start is None:
+            engines_start = moment
+        if (took := re.search(r": closed in ([\d.]+)s", line)) is not None:
+            times["close"] += float(took[1])
+        if (took := re.search(r": imported in ([\d.]+)s", line)) is not None:
+            times["ingest"] += float(took[1])
+    if first is None or last is None or engines_start is None:
+        return {}
+    times["encode+write runs"] = engines_start - first
+    times["post-import (checksum scan)"] = max(
+        0.0, last - engines_start - times["close"] - times["ingest"]
+    )
+    return times
+
+
+def orders_dump(dump: Path, rows: int) -> int:
+    """The "orders" table of bench_kv_encode (non-clustered PK, composite, unique and
+    general_ci indexes) as a dump; its bytes."""
+    dump.mkdir(parents=True)
+    (dump / "shop-schema-create.sql").write_text("CREATE DATABASE `shop`;\n")
+    (dump / "shop.orders_idx-schema.sql").write_text(ORDERS_DDL)
+    return write_dump(str(dump / "shop.orders_idx.000000000.sql"), "orders_idx", rows, orders_row)
+
+
+ORDERS_DDL = """CREATE TABLE `orders_idx` (
+  `o_w_id` INT NOT NULL, `o_id` BIGINT NOT NULL, `o_c_id` INT NOT NULL,
+  `o_entry_d` DATETIME NOT NULL, `o_amount` DECIMAL(12,2) NOT NULL,
+  `o_status` VARCHAR(16) NOT NULL, `o_email` VARCHAR(64) NOT NULL,
+  `o_note` VARCHAR(100) COLLATE utf8mb4_general_ci,
+  PRIMARY KEY (`o_w_id`, `o_id`) /*T![clustered_index] NONCLUSTERED */,
+  KEY `idx_customer` (`o_w_id`, `o_c_id`, `o_entry_d`), UNIQUE KEY `uk_email` (`o_email`),
+  KEY `idx_note` (`o_note`)
+) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+"""
 
 
 def _raw_sst(store_dir: Path, out: Path) -> tuple[float, float, int]:
@@ -156,7 +211,17 @@ def main() -> None:
     parser.add_argument(
         "--mem-cache", default="128MiB", help="[tikv-importer] local-writer-mem-cache-size"
     )
+    parser.add_argument(
+        "--table",
+        choices=["sbtest", "orders"],
+        default="sbtest",
+        help="sbtest: the sysbench table, with myloader as the peer; orders: the 8-column "
+        "orders table with four indexes (local backend only: MariaDB has no NONCLUSTERED)",
+    )
     args = parser.parse_args()
+    if args.table == "orders":
+        orders(args)
+        return
     args.on_duplicate = "replace"
     server = Server(host=args.host, port=args.port, user=args.user, password=args.password)
     lightning = lightning_command()
@@ -190,6 +255,7 @@ def main() -> None:
         wall, cpu, peak = sampled([lightning, "--config", str(config)])
         results["local"] = (wall, cpu, peak // 1024)
         log(f"local: {wall:.2f} s, all processes together at most {peak / 2**20:.0f} MiB")
+        local_log = work / "tidb-lightning.log"
 
         wall, cpu, pair_bytes = _raw_sst(work / "store", work / "raw-sst")
         results["raw sst"] = (wall, cpu, None)
@@ -208,10 +274,39 @@ def main() -> None:
             shown = f"{rss / 1024:.0f}" if rss else "-"
             print(f"{tool:<9} {wall:7.2f} {cpu:7.2f} {cores:6.2f} {per_core:10.1f} {shown:>8}")
         local = results["local"][0]
+        print("local stages:")
+        _print_stages(local_log, local)
         print(f"ratio local/myloader (wall): {local / results['myloader'][0]:.2f}")
         print(f"ratio local/raw SST writing (wall): {local / results['raw sst'][0]:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def orders(args: argparse.Namespace) -> None:
+    """The local backend alone on the "orders" table, with its stages."""
+    server = Server(host=args.host, port=args.port, user=args.user, password=args.password)
+    work = Path(tempfile.mkdtemp(prefix="bench_local_backend_"))
+    try:
+        dump = work / "dump"
+        source_bytes = orders_dump(dump, args.rows)
+        config = work / "tidb-lightning.toml"
+        _local_config(config, server, dump, args.threads, args.mem_cache)
+        wall, cpu, peak = sampled([lightning_command(), "--config", str(config)])
+        cores = max(cpu / wall, 1e-9)
+        print(f"orders_idx rows={args.rows} source={source_bytes / 1e6:.1f} MB")
+        print(
+            f"local: {wall:.2f} s wall, {cpu:.2f} s CPU, {cores:.2f} cores, "
+            f"{source_bytes / 1e6 / wall / cores:.1f} MB/s of source per core, "
+            f"all processes at most {peak / 2**20:.0f} MiB"
+        )
+        _print_stages(work / "tidb-lightning.log", wall)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _print_stages(log_file: Path, wall: float) -> None:
+    for stage, seconds in stages(log_file).items():
+        print(f"  {stage:<28} {seconds:6.2f} s  {seconds / wall * 100:4.0f} %")
 
 
 if __name__ == "__main__":

@@ -236,12 +236,14 @@ class LocalWriter:
                 f"the local backend expects {self._per_row} per row"
             )
         first = batch.end.rows - batch.count
+        rows = range(first, batch.end.rows)
         per_row = self._per_row
-        offsets = batch.offsets
-        for index, (key, value) in enumerate(pairs):
-            row = index // per_row
-            target = self._data if key[10] == _RECORD_MARK else self._index
-            target.add(key, value, first + row, offsets[row])
+        # the encoder gives each row's record first, then one pair per stored index
+        if pairs and pairs[0][0][10] != _RECORD_MARK:
+            raise PluginError(f"the encoder's first pair for {self._path} is not a record")
+        self._data.add(pairs[::per_row], rows, batch.offsets)
+        for index in range(1, per_row):
+            self._index.add(pairs[index::per_row], rows, batch.offsets)
         self._checksum.add(checksum)
         self._max_row_id = max(self._max_row_id, self._encoder.max_row_id)
         self._pending = ChunkProgress(

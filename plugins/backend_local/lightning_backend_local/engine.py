@@ -25,7 +25,7 @@ import json
 import os
 import shutil
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -73,12 +73,21 @@ class RunWriter:
         self.buffered_bytes = 0
         """Memory the buffer holds (keys, values and the objects around them)."""
 
-    def add(self, key: bytes, value: bytes, row: int, offset: int) -> None:
-        """Buffer one pair of row ``row`` of the chunk, which starts at source ``offset``."""
-        key = key + _SUFFIX.pack(self._chunk, row)
-        value = _OFFSET.pack(max(0, offset)) + value
-        self._pairs.append((key, value))
-        self.buffered_bytes += len(key) + len(value) + 120  # two bytes objects and a tuple
+    def add(
+        self, pairs: Sequence[tuple[bytes, bytes]], rows: Iterable[int], offsets: Iterable[int]
+    ) -> None:
+        """Buffer pairs, one per row: ``pairs[i]`` belongs to row ``rows[i]`` of the chunk,
+        which starts at source offset ``offsets[i]``."""
+        chunk = self._chunk
+        suffix = _SUFFIX.pack
+        prefix = _OFFSET.pack
+        added = [
+            (key + suffix(chunk, row), prefix(max(0, offset)) + value)
+            for (key, value), row, offset in zip(pairs, rows, offsets, strict=False)
+        ]
+        self._pairs.extend(added)
+        # two bytes objects and a tuple per pair, besides the bytes themselves
+        self.buffered_bytes += sum(len(k) + len(v) for k, v in added) + 120 * len(added)
 
     def flush(self, first_row: int) -> None:
         """Write the buffer as a sorted, fsynced run (nothing when it is empty)."""

@@ -33,10 +33,10 @@ def test_runs_of_several_chunks_merge_into_sorted_ranges(tmp_path: Path) -> None
     first = RunWriter(str(tmp_path), ENGINE, "a.sql:0")
     second = RunWriter(str(tmp_path), ENGINE, "b.sql:0")
     for handle in (5, 1, 3):
-        first.add(_key(handle), b"v%d" % handle, handle, handle * 10)
+        first.add([(_key(handle), b"v%d" % handle)], [handle], [handle * 10])
     first.flush(0)
     for handle in (4, 2):
-        second.add(_key(handle), b"v%d" % handle, handle, handle * 10)
+        second.add([(_key(handle), b"v%d" % handle)], [handle], [handle * 10])
     second.flush(0)
     engine = LocalEngine(str(tmp_path), ENGINE)
     engine.close(RangeLimits(size=1 << 30, keys=2))
@@ -52,7 +52,7 @@ def test_runs_of_several_chunks_merge_into_sorted_ranges(tmp_path: Path) -> None
 def test_a_row_written_twice_after_a_resume_is_kept_once(tmp_path: Path) -> None:
     for _attempt in range(2):
         writer = RunWriter(str(tmp_path), ENGINE, "a.sql:0")
-        writer.add(_key(1), b"same", 0, 0)
+        writer.add([(_key(1), b"same")], [0], [0])
         writer.flush(0)
     LocalEngine(str(tmp_path), ENGINE).close(LIMITS)
     assert _ranges(tmp_path) == [(_key(1), b"same")]
@@ -60,8 +60,8 @@ def test_a_row_written_twice_after_a_resume_is_kept_once(tmp_path: Path) -> None
 
 def test_two_source_rows_with_one_key_are_named(tmp_path: Path) -> None:
     writer = RunWriter(str(tmp_path), ENGINE, "/dump/db.t.000.sql:0")
-    writer.add(_key(1), b"first", 0, 31)
-    writer.add(_key(1), b"second", 1, 57)
+    writer.add([(_key(1), b"first")], [0], [31])
+    writer.add([(_key(1), b"second")], [1], [57])
     writer.flush(0)
     with pytest.raises(DuplicateKeyError) as failure:
         LocalEngine(str(tmp_path), ENGINE).close(LIMITS)
@@ -72,7 +72,7 @@ def test_two_source_rows_with_one_key_are_named(tmp_path: Path) -> None:
 
 def test_an_import_cut_short_cuts_the_ranges_again(tmp_path: Path) -> None:
     writer = RunWriter(str(tmp_path), ENGINE, "a.sql:0")
-    writer.add(_key(1), b"x", 0, 0)
+    writer.add([(_key(1), b"x")], [0], [0])
     writer.flush(0)
     engine = LocalEngine(str(tmp_path), ENGINE)
     engine.close(LIMITS)
