@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec
 
 from lightning_core import __version__
-from lightning_core.errors import ImportInterrupted, LightningError
+from lightning_core.errors import CheckpointError, ImportInterrupted, LightningError
 
 log = logging.getLogger("lightning")
 
@@ -317,15 +317,17 @@ def _ignore_errors(store: Any, which: str) -> list[str]:
 
 def _remove(config: Any, host: Any, store: Any, task: Any, target: str) -> int:
     """``--checkpoint-remove`` / ``--checkpoint-error-destroy``: forget all or one table."""
-    from lightning_core.checkpoints.state import fold_records
-
     backend = host.registry.get("backend", config.tikv_importer.backend).factory(
         config=config, task=task
     )
     try:
-        if fold_records(store.read(), store.location) is None:
-            # the backend may still hold rows of a checkpoint deleted by hand
-            if target == "all":
+        try:
+            empty = not store.read()
+        except CheckpointError:  # a damaged checkpoint: removing it is the way out
+            empty = False
+        if empty:
+            store.reset()  # what reading created (the mysql driver's table)
+            if target == "all":  # the backend may hold rows of a checkpoint deleted by hand
                 backend.forget_task()
             print(f"no checkpoint in {store.location}; nothing removed")
         elif target == "all":

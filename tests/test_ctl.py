@@ -109,6 +109,32 @@ def test_without_a_checkpoint_nothing_is_dumped_or_claimed_removed(
     assert (piped.returncode, piped.stderr) == (141, "")
 
 
+def test_the_mysql_driver_leaves_no_schema_when_nothing_was_removed(
+    tmp_path: Path, target: str, target_connection: Any
+) -> None:
+    config = _config(tmp_path, target)
+    file_driver = f'driver = "file"\ndsn = "{tmp_path / "cp.json"}"'
+    config.write_text(config.read_text().replace(file_driver, 'driver = "mysql"\ndsn = ""'))
+    for which in ("all", f"`{target}`.`t`"):
+        result = ctl(config, f"--checkpoint-remove={which}")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"no checkpoint in {target}_cp.checkpoint_log on ")
+        with target_connection.cursor() as cur:
+            cur.execute("SHOW DATABASES LIKE %s", (f"{target}_cp",))
+            assert cur.fetchall() == ()
+
+
+def test_a_damaged_checkpoint_can_still_be_removed(tmp_path: Path, target: str) -> None:
+    config = _config(tmp_path, target)
+    checkpoint = tmp_path / "cp.json"
+    checkpoint.write_text('not json\n{"type": "task"}\n')
+    assert "is damaged" in ctl(config, "--checkpoint-dump").stderr
+    removed = ctl(config, "--checkpoint-remove=all")
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout == f"checkpoints removed from {checkpoint}\n"
+    assert not checkpoint.exists()
+
+
 @pytest.mark.parametrize(
     "command",
     [
