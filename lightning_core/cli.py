@@ -12,10 +12,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from lightning_core import __version__
 from lightning_core.errors import CheckpointError, ImportInterrupted, LightningError
+
+if TYPE_CHECKING:
+    from lightning_core.checkpoints.state import TaskState
 
 log = logging.getLogger("lightning")
 
@@ -315,7 +318,7 @@ def _ignore_errors(store: Any, which: str) -> list[str]:
     return failed
 
 
-def _remove(config: Any, host: Any, store: Any, task: Any, target: str) -> int:
+def _remove(config: Any, host: Any, store: Any, task: str, target: str) -> int:
     """``--checkpoint-remove`` / ``--checkpoint-error-destroy``: forget all or one table."""
     backend = host.registry.get("backend", config.tikv_importer.backend).factory(
         config=config, task=task
@@ -325,14 +328,13 @@ def _remove(config: Any, host: Any, store: Any, task: Any, target: str) -> int:
             empty = not store.read()
         except CheckpointError:  # a damaged checkpoint: removing it is the way out
             empty = False
+        if target == "all" or empty:
+            store.reset()  # an empty store: what reading created (the mysql driver's table)
+        if target == "all":
+            backend.forget_task()  # also the rows of a checkpoint deleted by hand
         if empty:
-            store.reset()  # what reading created (the mysql driver's table)
-            if target == "all":  # the backend may hold rows of a checkpoint deleted by hand
-                backend.forget_task()
             print(f"no checkpoint in {store.location}; nothing removed")
         elif target == "all":
-            store.reset()
-            backend.forget_task()
             print(f"checkpoints removed from {store.location}")
         else:
             name = _forget_table(config, host, store, backend, target)
@@ -343,7 +345,7 @@ def _remove(config: Any, host: Any, store: Any, task: Any, target: str) -> int:
     return 0
 
 
-def _state_json(state: Any) -> dict[str, Any]:
+def _state_json(state: TaskState) -> dict[str, Any]:
     """What ``--checkpoint-dump`` without a directory prints."""
     return {
         "settings": state.settings,
