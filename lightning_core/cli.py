@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -10,13 +11,18 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from lightning_core import __version__
-from lightning_core.errors import ImportInterrupted, LightningError
+from lightning_core.errors import CheckpointError, ImportInterrupted, LightningError
+
+if TYPE_CHECKING:
+    from lightning_core.checkpoints.state import TaskState
 
 log = logging.getLogger("lightning")
+
+_P = ParamSpec("_P")
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -95,6 +101,30 @@ def _stop_on_signals() -> list[int]:
     return received
 
 
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``| head``): stop quietly with 128 + SIGPIPE, as shell
+    tools do; stdout now goes to /dev/null so that the interpreter's last flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
+
+
+def _quiet_on_broken_pipe(command: Callable[_P, int]) -> Callable[_P, int]:
+    """An entry point that ends without a traceback when its output is piped into ``head``."""
+
+    @functools.wraps(command)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> int:
+        try:
+            code = command(*args, **kwargs)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _stdout_closed()
+        return code
+
+    return run
+
+
+@_quiet_on_broken_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     """``tidb-lightning``: import, ``plan`` or ``plugins``."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -154,7 +184,10 @@ def _print_plan(config: Any, host: Any, *, as_json: bool) -> int:
     except LightningError as exc:  # planning needs no backend; importing will
         print(f"Warning: {exc}", file=sys.stderr)
     plan = make_plan(config, host.registry.reader_formats())
-    print(plan_json(plan, backend) if as_json else render_plan(plan, backend))
+    try:  # main() reports any other exception as an internal error
+        print(plan_json(plan, backend) if as_json else render_plan(plan, backend), flush=True)
+    except BrokenPipeError:
+        raise SystemExit(_stdout_closed()) from None
     return 0
 
 
@@ -285,6 +318,57 @@ def _ignore_errors(store: Any, which: str) -> list[str]:
     return failed
 
 
+def _remove(config: Any, host: Any, store: Any, task: str, target: str) -> int:
+    """``--checkpoint-remove`` / ``--checkpoint-error-destroy``: forget all or one table."""
+    backend = host.registry.get("backend", config.tikv_importer.backend).factory(
+        config=config, task=task
+    )
+    try:
+        try:
+            empty = not store.read()
+        except CheckpointError:  # a damaged checkpoint: removing it is the way out
+            empty = False
+        if target == "all" or empty:
+            store.reset()  # an empty store: what reading created (the mysql driver's table)
+        if target == "all":
+            backend.forget_task()  # also the rows of a checkpoint deleted by hand
+        if empty:
+            print(f"no checkpoint in {store.location}; nothing removed")
+        elif target == "all":
+            print(f"checkpoints removed from {store.location}")
+        else:
+            name = _forget_table(config, host, store, backend, target)
+            print(f"checkpoints of {name} removed from {store.location}")
+    finally:
+        backend.close()
+        store.close()
+    return 0
+
+
+def _state_json(state: TaskState) -> dict[str, Any]:
+    """What ``--checkpoint-dump`` without a directory prints."""
+    return {
+        "settings": state.settings,
+        "files": state.files,
+        "chunks": {
+            k: {"offset": v.progress.position.offset, "rows": v.progress.rows, "done": v.done}
+            for k, v in state.chunks.items()
+        },
+        "tables": {
+            k: {
+                "status": v.status,
+                "error": v.error,
+                "rows_before": v.rows_before,
+                "table_id": v.table_id,
+            }
+            for k, v in state.tables.items()
+        },
+        "engines": state.engines,
+        "completed": state.completed,
+    }
+
+
+@_quiet_on_broken_pipe
 def ctl_main(argv: Sequence[str] | None = None) -> int:
     """``tidb-lightning-ctl``: inspect or remove checkpoints."""
     from lightning_core.flags import FlagParser, add_lightning_flags, config_from_args
@@ -308,7 +392,14 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
         help="clear the failed state of tables (all, or one) so that the next run retries what "
         "they have not done; the rows already imported are kept",
     )
-    parser.add_argument("--checkpoint-dump", action="store_true", help="print the checkpoint")
+    parser.add_argument(
+        "--checkpoint-dump",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="write the checkpoint into DIR as tables.csv, engines.csv and chunks.csv (as TiDB "
+        "Lightning does); without DIR, print it as JSON",
+    )
     parser.add_argument(
         "--export",
         metavar="DIR",
@@ -336,21 +427,7 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
         )
         target = parsed.checkpoint_remove or parsed.checkpoint_error_destroy
         if target is not None:
-            backend = host.registry.get("backend", config.tikv_importer.backend).factory(
-                config=config, task=task
-            )
-            try:
-                if target == "all":
-                    store.reset()
-                    backend.forget_task()
-                    print(f"checkpoints removed from {store.location}")
-                else:
-                    name = _forget_table(config, host, store, backend, target)
-                    print(f"checkpoints of {name} removed from {store.location}")
-            finally:
-                backend.close()
-                store.close()
-            return 0
+            return _remove(config, host, store, task, target)
         if parsed.checkpoint_error_ignore is not None:
             try:
                 cleared = _ignore_errors(store, parsed.checkpoint_error_ignore)
@@ -362,38 +439,20 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
                 else f"no failed table in {store.location}"
             )
             return 0
-        if parsed.checkpoint_dump:
-            state = fold_records(store.read(), store.location)
-            print(
-                json.dumps(
-                    None
-                    if state is None
-                    else {
-                        "settings": state.settings,
-                        "files": state.files,
-                        "chunks": {
-                            k: {
-                                "offset": v.progress.position.offset,
-                                "rows": v.progress.rows,
-                                "done": v.done,
-                            }
-                            for k, v in state.chunks.items()
-                        },
-                        "tables": {
-                            k: {
-                                "status": v.status,
-                                "error": v.error,
-                                "rows_before": v.rows_before,
-                                "table_id": v.table_id,
-                            }
-                            for k, v in state.tables.items()
-                        },
-                        "engines": state.engines,
-                        "completed": state.completed,
-                    },
-                    indent=2,
-                )
-            )
+        if parsed.checkpoint_dump is not None:
+            try:
+                state = fold_records(store.read(), store.location)
+            finally:
+                store.close()
+            if state is None:
+                print(f"no checkpoint in {store.location}; nothing to dump")
+            elif parsed.checkpoint_dump:
+                from lightning_core.checkpoints.csv_dump import dump_csv
+
+                written = dump_csv(state, parsed.checkpoint_dump)
+                print(f"checkpoint of {store.location} dumped: {', '.join(written)}")
+            else:
+                print(json.dumps(_state_json(state), indent=2))
             return 0
         parser.error(
             "nothing to do: give --checkpoint-remove, --checkpoint-error-ignore or "

@@ -1,4 +1,4 @@
-"""The status server of ``[lightning] status-addr``: Prometheus text and JSON progress."""
+"""The status server of ``[lightning] status-addr``: TiDB Lightning's metrics and JSON progress."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from lightning_core.errors import ConfigError
 from lightning_core.pipeline.progress import ProgressReporter
@@ -50,3 +52,41 @@ def test_a_taken_port_is_a_clear_error() -> None:
             StatusServer(f"127.0.0.1:{first.port}", progress)
     finally:
         first.close()
+
+
+def _scrape(server: StatusServer, accept: str = "") -> tuple[str, str]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/metrics", headers={"Accept": accept} if accept else {}
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return answer.headers["Content-Type"], answer.read().decode()
+
+
+def test_metrics_have_tidb_lightnings_names_and_a_registry_per_server() -> None:
+    progress = ProgressReporter(
+        total_bytes=1000, done_bytes=100, tables=3, stream=None, log_interval=60
+    )
+    servers = [StatusServer("127.0.0.1:0", progress) for _ in range(2)]
+    try:
+        progress.advance(rows=7, nbytes=250)
+        progress.table_finished()
+        kind, text = _scrape(servers[1])
+        assert kind.startswith("text/plain")
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        assert samples[("lightning_tables", (("result", "success"), ("state", "pending")))] == 3
+        assert samples[("lightning_tables", (("result", "success"), ("state", "completed")))] == 1
+        assert samples[("lightning_bytes", (("state", "total_restore"),))] == 1000
+        assert samples[("lightning_bytes", (("state", "restored"),))] == 350  # with earlier runs'
+        assert samples[("lightning_row_read_bytes_sum", ())] == 250  # this run's rows and bytes
+        assert samples[("lightning_row_read_bytes_count", ())] == 7
+        assert samples[("lightning_rows_done", ())] == 7  # this implementation's own names stay
+        kind, text = _scrape(servers[0], accept="application/openmetrics-text; version=1.0.0")
+        assert kind.startswith("application/openmetrics-text") and text.endswith("# EOF\n")
+        assert "lightning_tables" not in generate_latest(REGISTRY).decode()
+    finally:
+        for server in servers:
+            server.close()

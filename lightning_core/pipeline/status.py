@@ -1,7 +1,8 @@
-"""The status server behind ``[lightning] status-addr``: progress as JSON and Prometheus text.
+"""The status server behind ``[lightning] status-addr``: progress as JSON and Prometheus metrics.
 
-``GET /metrics`` answers in the Prometheus text format; ``GET /progress`` as JSON. The server
-runs in a daemon thread of the main process and only reads the progress counters.
+``GET /metrics`` answers with TiDB Lightning's metric names (so its Grafana dashboards work),
+in the format the scraper asks for (Prometheus text or OpenMetrics); ``GET /progress`` as JSON.
+The server runs in a daemon thread of the main process and only reads the progress counters.
 """
 
 from __future__ import annotations
@@ -9,8 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from lightning_core.errors import ConfigError
 from lightning_core.pipeline.progress import ProgressReporter
@@ -41,7 +47,8 @@ def snapshot(progress: ProgressReporter) -> dict[str, Any]:
     }
 
 
-_METRICS = (
+#: This implementation's own names, kept beside TiDB Lightning's.
+_OWN_METRICS = (
     ("lightning_tables_total", "Tables planned.", "tables_total"),
     ("lightning_tables_finished", "Tables imported and verified.", "tables_finished"),
     ("lightning_bytes_total", "Bytes of the data files planned.", "bytes_total"),
@@ -50,12 +57,39 @@ _METRICS = (
 )
 
 
-def prometheus_text(values: dict[str, Any]) -> str:
-    """The counters in the Prometheus text exposition format."""
-    lines = []
-    for name, help_text, key in _METRICS:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {values[key]}"]
-    return "\n".join(lines) + "\n"
+class ProgressCollector(Collector):
+    """TiDB Lightning's metrics, read from the progress counters at each scrape.
+
+    Lightning's counters (``lightning_tables``, ``lightning_bytes``) are served as gauges:
+    prometheus-client names every counter ``<name>_total``, and dashboards select by name.
+    """
+
+    def __init__(self, progress: ProgressReporter) -> None:
+        self._progress = progress
+
+    def collect(self) -> Iterator[Metric]:
+        """The metrics of one scrape."""
+        progress = self._progress
+        tables = GaugeMetricFamily(
+            "lightning_tables", "count number of tables processed", labels=["state", "result"]
+        )
+        tables.add_metric(["pending", "success"], progress.tables)
+        tables.add_metric(["completed", "success"], progress.tables_done)
+        yield tables
+        nbytes = GaugeMetricFamily("lightning_bytes", "count of total bytes", labels=["state"])
+        nbytes.add_metric(["total_restore"], progress.total_bytes)
+        nbytes.add_metric(["restored"], progress.done_bytes)
+        yield nbytes
+        # Lightning observes each row's source bytes; only the sum and count are kept here
+        yield HistogramMetricFamily(
+            "lightning_row_read_bytes",
+            "number of bytes being read out from data source",
+            buckets=[("+Inf", progress.rows)],
+            sum_value=progress.run_bytes,
+        )
+        values = snapshot(progress)
+        for name, help_text, key in _OWN_METRICS:
+            yield GaugeMetricFamily(name, help_text, value=values[key])
 
 
 class StatusServer:
@@ -63,18 +97,19 @@ class StatusServer:
 
     def __init__(self, address: str, progress: ProgressReporter) -> None:
         host, port = parse_address(address)
+        registry = CollectorRegistry(auto_describe=False)  # this server's alone
+        registry.register(ProgressCollector(progress))
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                values = snapshot(progress)
                 if self.path == "/metrics":
-                    body, kind = prometheus_text(values), "text/plain; version=0.0.4"
+                    encode, kind = choose_encoder(self.headers.get("Accept", ""))
+                    data = encode(registry)
                 elif self.path == "/progress":
-                    body, kind = json.dumps(values), "application/json"
+                    data, kind = json.dumps(snapshot(progress)).encode(), "application/json"
                 else:
                     self.send_error(404, "try /metrics or /progress")
                     return
-                data = body.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
