@@ -70,6 +70,12 @@ def test_metrics_have_tidb_lightnings_names_and_a_registry_per_server() -> None:
     try:
         progress.advance(rows=7, nbytes=250)
         progress.table_finished()
+        progress.chunks["estimated"] = 3
+        for moves in ((None, "pending"), ("pending", "running"), ("running", "finished")):
+            progress.chunk_moved(*moves)
+        progress.chunk_moved(None, "pending")
+        progress.engine_reached("data", "closed")
+        progress.engine_reached("index", "imported")
         kind, text = _scrape(servers[1])
         assert kind.startswith("text/plain")
         samples = {
@@ -84,6 +90,13 @@ def test_metrics_have_tidb_lightnings_names_and_a_registry_per_server() -> None:
         assert samples[("lightning_row_read_bytes_sum", ())] == 250  # this run's rows and bytes
         assert samples[("lightning_row_read_bytes_count", ())] == 7
         assert samples[("lightning_rows_done", ())] == 7  # this implementation's own names stay
+        chunk = "lightning_chunks"
+        assert samples[(chunk, (("state", "estimated"),))] == 3
+        assert samples[(chunk, (("state", "pending"),))] == 1
+        assert samples[(chunk, (("state", "running"),))] == 0
+        assert samples[(chunk, (("state", "finished"),))] == 1
+        assert samples[("lightning_engines", (("state", "closed"), ("type", "data")))] == 1
+        assert samples[("lightning_engines", (("state", "imported"), ("type", "index")))] == 1
         kind, text = _scrape(servers[0], accept="application/openmetrics-text; version=1.0.0")
         assert kind.startswith("application/openmetrics-text") and text.endswith("# EOF\n")
         assert "lightning_tables" not in generate_latest(REGISTRY).decode()

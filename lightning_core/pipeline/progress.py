@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections import Counter
 from typing import TextIO
 
 from lightning_core.context import TableSummary
@@ -63,6 +64,20 @@ class ProgressReporter:
         self._start_bytes = done_bytes
         self._last_draw = 0.0
         self._last_log = self._start
+        self.chunks: Counter[str] = Counter()
+        """Chunks by state (``estimated``, ``pending``, ``running``, ``finished``, ``failed``)."""
+        self.engines: Counter[tuple[str, str]] = Counter()
+        """Engines by (``data`` or ``index``, ``closed`` or ``imported``)."""
+
+    def chunk_moved(self, before: str | None, after: str) -> None:
+        """A chunk went from state ``before`` (None: newly planned) to ``after``."""
+        if before is not None:
+            self.chunks[before] -= 1
+        self.chunks[after] += 1
+
+    def engine_reached(self, kind: str, state: str) -> None:
+        """An engine of ``kind`` (data, index) was closed or imported."""
+        self.engines[(kind, state)] += 1
 
     def advance(self, rows: int, nbytes: int) -> None:
         """A batch was committed."""

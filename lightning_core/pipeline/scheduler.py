@@ -142,6 +142,9 @@ class Scheduler:
             for chunk in engine.chunks
             if chunk.key in run.pending[engine.engine]
         ]
+        progress.chunks["estimated"] = sum(len(run.task.chunks) for run in runs.values())
+        for _job in self._waiting:
+            progress.chunk_moved(None, "pending")
         self._chunks: dict[Future[workers.ChunkOutcome], workers.ChunkJob] = {}
         self._engines: dict[Future[None], tuple[TableRun, Engine]] = {}
         self._posts: dict[Future[None], TableRun] = {}
@@ -238,6 +241,7 @@ class Scheduler:
             if job is None:
                 return
             self._chunks[pool.submit(workers.run_chunk, job)] = job
+            self._progress.chunk_moved("pending", "running")
             log.debug(
                 "chunk %s of %s (engine %s): started at offset %d",
                 job.chunk.key,
@@ -311,13 +315,16 @@ class Scheduler:
         try:
             outcome = future.result()
         except BaseException as exc:
+            self._progress.chunk_moved("running", "failed")
             self._fail(exc, job.table_name, stop)
             return
         # the queue's feeder thread may deliver after the result: wait for all
         while self._received.get(outcome.chunk_key, 0) < outcome.batches:
             self._drain(events, 0.1)
         if not outcome.finished:
+            self._progress.chunk_moved("running", "pending")
             return
+        self._progress.chunk_moved("running", "finished")
         key = job.chunk.key
         state = self._states.get(key) or ChunkState(
             progress=ChunkProgress(
@@ -380,12 +387,16 @@ class Scheduler:
         self._backend.close_engine(engine)
         closed = time.monotonic()
         log.debug("engine %s: closed in %.2fs", engine.tag, closed - started)
-        self._on_loop.put(lambda: self._checkpoint.save([engine_record(engine.tag, "closed")]))
+        self._on_loop.put(lambda: self._engine_closed(engine))
         failpoints.reach("engine:closed")
         self._backend.import_engine(engine)
         log.debug("engine %s: imported in %.2fs", engine.tag, time.monotonic() - closed)
         failpoints.reach("engine:imported")
         self._backend.cleanup_engine(engine)
+
+    def _engine_closed(self, engine: Engine) -> None:
+        self._checkpoint.save([engine_record(engine.tag, "closed")])
+        self._progress.engine_reached("index" if engine.is_index else "data", "closed")
 
     def _engine_ended(self, future: Future[None], stop: Any) -> None:
         run, engine = self._engines.pop(future)
@@ -396,6 +407,7 @@ class Scheduler:
             self._fail(exc, run.name, stop)
             return
         self._checkpoint.save([engine_record(engine.tag, "imported")])
+        self._progress.engine_reached("index" if engine.is_index else "data", "imported")
         failpoints.reach("engine:saved")
         if engine.is_index:
             self._set_status(run, "imported")

@@ -87,6 +87,19 @@ class ProgressCollector(Collector):
             buckets=[("+Inf", progress.rows)],
             sum_value=progress.run_bytes,
         )
+        chunks = GaugeMetricFamily(
+            "lightning_chunks", "count number of chunks processed", labels=["state"]
+        )
+        for state in ("estimated", "pending", "running", "finished", "failed"):
+            chunks.add_metric([state], progress.chunks[state])
+        yield chunks
+        engines = GaugeMetricFamily(
+            "lightning_engines", "count number of engines processed", labels=["type", "state"]
+        )
+        for kind in ("data", "index"):
+            for state in ("closed", "imported"):
+                engines.add_metric([kind, state], progress.engines[(kind, state)])
+        yield engines
         values = snapshot(progress)
         for name, help_text, key in _OWN_METRICS:
             yield GaugeMetricFamily(name, help_text, value=values[key])
