@@ -198,11 +198,6 @@ def server_version(conn: Any) -> str:
         return str(cur.fetchone()[0])
 
 
-def is_tidb(conn: Any) -> bool:
-    """True when the target is TiDB (TiDB-only SQL such as ADMIN CHECKSUM may be used)."""
-    return "tidb" in server_version(conn).lower()
-
-
 def drop_if_unused(conn: Any, schema: str, table: str) -> None:
     """Drop ``schema.table`` when it has no rows left, then ``schema`` when it has no tables.
 
