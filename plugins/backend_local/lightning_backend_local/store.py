@@ -21,7 +21,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import attrs
 
@@ -79,6 +79,14 @@ class CatalogTable:
 def _key(schema: str, name: str = "") -> str:
     # Names compare as TiDB compares them (lower_case_table_names = 2): without case.
     return f"{schema.lower()}\x00{name.lower()}"
+
+
+def _after_prefix(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with ``prefix`` (None: no such key)."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
 class EmbeddedStore:
@@ -175,24 +183,21 @@ class EmbeddedStore:
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """The pairs whose keys start with ``prefix``, in key order."""
-        iterator = self._db.iter()
-        iterator.seek(prefix)
-        while iterator.valid():
-            key = iterator.key()
-            if not key.startswith(prefix):
-                break
-            yield key, iterator.value()
-            iterator.next()
+        from rocksdict import ReadOptions
+
+        options = ReadOptions()
+        upper = _after_prefix(prefix)
+        if upper is not None:
+            options.set_iterate_upper_bound(upper)
+        # items() walks in C and stops at the bound; this generator keeps the options (which
+        # hold the bound) alive as long as the walk
+        yield from cast(
+            Iterator[tuple[bytes, bytes]], self._db.items(from_key=prefix, read_opt=options)
+        )
 
     def count(self, prefix: bytes) -> int:
         """How many keys start with ``prefix``."""
-        iterator = self._db.iter()
-        iterator.seek(prefix)
-        count = 0
-        while iterator.valid() and iterator.key().startswith(prefix):
-            count += 1
-            iterator.next()
-        return count
+        return sum(1 for _ in self.scan(prefix))
 
     # --- catalog ------------------------------------------------------------------------------
 
