@@ -120,6 +120,8 @@ _ENCODINGS = {
     "binary": None,
 }
 _DURATION_MAX = datetime.timedelta(hours=838, minutes=59, seconds=59)
+_DURATION_MAX_HOURS = 838
+"""TIME's largest hour (838:59:59)."""
 _TIMESTAMP_MIN = MysqlTime(1970, 1, 1, 0, 0, 1)
 _TIMESTAMP_MAX = MysqlTime(2038, 1, 19, 3, 14, 7, 999999)
 _ZERO_TIME = MysqlTime(0, 0, 0)
@@ -628,6 +630,8 @@ def _duration(ft: FieldType) -> Callable[[Value], datetime.timedelta]:
     ) -> datetime.timedelta:
         if minutes > 59 or seconds > 59:
             raise _Invalid("incorrect time value", zero)
+        if hours > _DURATION_MAX_HOURS:  # beyond what timedelta holds, and far beyond TIME
+            raise _Invalid("out of range for TIME", -_DURATION_MAX if negative else _DURATION_MAX)
         micro, carry = _round_fraction(frac, fsp)
         delta = datetime.timedelta(
             hours=hours, minutes=minutes, seconds=seconds + carry, microseconds=micro

@@ -350,3 +350,16 @@ def test_strings_never_exceed_the_column_length(length: int, text: str, charset:
         assert len(result) <= length
     else:
         assert len(result.decode("utf-8" if charset == "utf8mb4" else "latin-1")) <= length
+
+
+@pytest.mark.parametrize("value", [10**30, -(10**30), b"99999999999:00:00", Decimal("1e40")])
+def test_a_huge_time_is_out_of_range_not_an_internal_error(value: Any) -> None:
+    from lightning_core import ReadPosition, RowBatch, TableKVEncoder
+
+    table = parse_create_table("CREATE TABLE t (a TIME)", table_id=1, schema="s")
+    batch = RowBatch(columns=None, rows=[(value,)], offsets=[7], end=ReadPosition(offset=9, rows=1))
+    with pytest.raises(EncodeError, match=r"f\.sql:7: .*out of range for TIME|incorrect time"):
+        TableKVEncoder(table, sql_mode="STRICT_TRANS_TABLES").encode_batch(batch, "f.sql")
+    lenient = TableKVEncoder(table, sql_mode="")
+    lenient.encode_batch(batch, "f.sql")  # non-strict: clipped to the range, with a warning
+    assert lenient.warnings.warnings == 1
