@@ -301,6 +301,49 @@ def _export(config: Any, host: Any, out_dir: str, tables: str | None) -> int:
     return 0
 
 
+def _engine_action(
+    config: Any, host: Any, task: str, to_import: str | None, to_clean: str | None
+) -> int:
+    """``--import-engine`` / ``--cleanup-engine``: one engine of the task's plan, by UUID or
+    by its tag (```db`.`table`:N``, -1 for the index engine)."""
+    from lightning_core.pipeline.plan import make_plan
+    from lightning_core.registry import BackendRecord, bind_options
+
+    wanted = to_import if to_import is not None else to_clean
+    assert wanted is not None
+    plan = make_plan(config, host.registry.reader_formats())
+    engines = [e.engine for t in plan.tables for e in t.engines]
+    engines += [t.index_engine for t in plan.tables]
+    found = [e for e in engines if wanted in (str(e.uuid), e.tag)]
+    if not found:
+        raise LightningError(
+            f"no engine {wanted!r} in this task; its engines: "
+            + ", ".join(f"{e.tag} ({e.uuid})" for e in engines[:10])
+        )
+    record = host.registry.get("backend", config.tikv_importer.backend)
+    assert isinstance(record, BackendRecord)
+    if not record.uses_engines:
+        raise LightningError(
+            f"the {record.name} backend has no engines to import or clean up: its rows are in "
+            "the target as they are written"
+        )
+    backend = bind_options(record, record.factory, host.validate_options(config))(
+        config=config, task=task
+    )
+    engine = found[0]
+    try:
+        if to_import is not None:
+            backend.close_engine(engine)
+            backend.import_engine(engine)
+            print(f"engine {engine.tag} ({engine.uuid}) imported")
+        else:
+            backend.cleanup_engine(engine)
+            print(f"engine {engine.tag} ({engine.uuid}) cleaned up")
+    finally:
+        backend.close()
+    return 0
+
+
 def _ignore_errors(store: Any, which: str) -> list[str]:
     """Set failed tables (all, or the named one) back to pending; their names."""
     from lightning_core.checkpoints.state import fold_records, table_record
@@ -411,6 +454,16 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
         metavar="db.table,...",
         help="with --export: only these tables",
     )
+    parser.add_argument(
+        "--import-engine",
+        metavar="UUID|`db`.`table`:N",
+        help="close and import one engine of the task (KV backends), by UUID or tag",
+    )
+    parser.add_argument(
+        "--cleanup-engine",
+        metavar="UUID|`db`.`table`:N",
+        help="delete what the backend keeps of one engine (KV backends), by UUID or tag",
+    )
     parsed = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         config = config_from_args(parsed)
@@ -422,6 +475,8 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
         if parsed.export is not None:
             return _export(config, host, parsed.export, parsed.export_tables)
         task = task_id_of(config)
+        if parsed.import_engine is not None or parsed.cleanup_engine is not None:
+            return _engine_action(config, host, task, parsed.import_engine, parsed.cleanup_engine)
         store = host.registry.get("checkpoint_store", config.checkpoint.driver).factory(
             config=config, task=task
         )

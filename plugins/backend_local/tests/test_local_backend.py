@@ -5,6 +5,8 @@ duplicate keys and the crash harness."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +16,18 @@ import pytest
 from lightning_backend_local.export import export_store
 from lightning_backend_local.store import EmbeddedStore
 
-from lightning_core import Chunk, FileKind, SourceFile
+from lightning_core import Chunk, Engine, FileKind, SourceFile, record_prefix
 from lightning_core.config import config_from_toml
 from lightning_core.plugins import load_plugins
 from lightning_core.testing.contracts import BackendContract, BackendSetup, describe_table
-from lightning_core.testing.crash import Run, count_points, kill_and_resume, spread
+from lightning_core.testing.crash import (
+    KillPoint,
+    Run,
+    count_points,
+    kill_and_resume,
+    run_once,
+    spread,
+)
 from lightning_core.testing.mydumper import (
     ALL_TYPES_TABLE,
     fill_all_types,
@@ -218,3 +227,38 @@ def test_a_mydumper_dump_of_every_type_round_trips_through_the_store(
     assert table_checksum(target_connection, through_store, ALL_TYPES_TABLE) == table_checksum(
         target_connection, direct, ALL_TYPES_TABLE
     )
+
+
+def test_ctl_imports_and_cleans_up_one_engine(tmp_path: Path) -> None:
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "d-schema-create.sql").write_text("CREATE DATABASE d;\n")
+    (dump / "d.t-schema.sql").write_text("CREATE TABLE t (id INT PRIMARY KEY, v TEXT);\n")
+    (dump / "d.t.000000000.sql").write_text("INSERT INTO t VALUES (1,'a'),(2,'b');\n")
+    config = _config_file(tmp_path, dump)
+    command = [*lightning_command(), "--config", str(config)]
+    assert run_once(command, kill_at=KillPoint("engine:closed", 1)).killed
+    data = Engine("`d`.`t`", 0)
+
+    def ctl(*args: str) -> Any:
+        return subprocess.run(
+            [sys.executable, "-c", "import sys; from lightning_core.cli import ctl_main; "
+             "sys.exit(ctl_main())", "--config", str(config), *args],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    imported = ctl(f"--import-engine={data.uuid}")
+    assert imported.returncode == 0 and "imported" in imported.stdout, imported.stderr
+    store = EmbeddedStore.open(str(tmp_path / "store"))
+    try:
+        table = store.table("d", "t")
+        assert table is not None
+        assert store.count(record_prefix(table.table_id)) == 2
+    finally:
+        store.close()
+    cleaned = ctl(f"--cleanup-engine={data.tag}")
+    assert cleaned.returncode == 0 and "cleaned up" in cleaned.stdout, cleaned.stderr
+    unknown = ctl("--import-engine=`d`.`t`:7")
+    assert unknown.returncode == 1 and "no engine" in unknown.stderr
+    done = run_lightning(["--config", str(config)])  # the rest of the task, checks included
+    assert done.returncode == 0, done.stderr
