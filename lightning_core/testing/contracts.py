@@ -33,6 +33,7 @@ from lightning_core.interfaces import (
     Encoder,
     Engine,
     FileKind,
+    ReadPosition,
     RowBatch,
     SourceFile,
     TargetTable,
@@ -207,9 +208,55 @@ class EncoderContract:
             assert self._encode(make_encoder(), rows[start:], path) == whole[start:]
 
 
+#: The table of ``KVEncoderContract``'s default sample: a non-clustered primary key, a unique
+#: composite index and a DECIMAL index.
+KV_SAMPLE_DDL = """CREATE TABLE orders (
+  id BIGINT NOT NULL AUTO_INCREMENT,
+  customer VARCHAR(40) NOT NULL,
+  amount DECIMAL(12,2),
+  note TEXT,
+  PRIMARY KEY (id) NONCLUSTERED,
+  UNIQUE KEY (customer, id),
+  KEY (amount)
+)"""
+
+
 class KVEncoderContract(EncoderContract):
     """``EncoderContract`` for encoders of KV pairs (output ``(pairs, KVChecksum)``, as the
-    ``kv`` encoder gives): per-batch checksums also combine into the checksum of all pairs."""
+    ``kv`` encoder gives): per-batch checksums also combine into the checksum of all pairs.
+
+    Set ``encoder_name`` to the encoder record's name; the fixtures then encode a sample of
+    five batches of :data:`KV_SAMPLE_DDL` (override them for another table).
+    """
+
+    encoder_name = ""
+
+    @pytest.fixture
+    def make_encoder(self) -> Callable[[], Encoder[object]]:
+        from lightning_core.schema.ddl import parse_create_table
+
+        assert self.encoder_name, "set encoder_name, or provide a make_encoder fixture"
+        table = parse_create_table(KV_SAMPLE_DDL, table_id=42, schema="shop")
+        record = registry_with().get("encoder", self.encoder_name)
+        return lambda: record.factory(table=table, sql_mode="STRICT_TRANS_TABLES")
+
+    @pytest.fixture
+    def batches(self) -> tuple[list[RowBatch], str]:
+        batches = []
+        for start in range(0, 300, 60):
+            rows: list[tuple[Value, ...]] = [
+                (i, f"customer {i % 17}".encode(), f"{i}.25".encode(), None if i % 3 else b"n")
+                for i in range(start, start + 60)
+            ]
+            batches.append(
+                RowBatch(
+                    columns=("id", "customer", "amount", "note"),
+                    rows=rows,
+                    offsets=list(range(start, start + 60)),
+                    end=ReadPosition(offset=start + 60, rows=start + 60),
+                )
+            )
+        return batches, "orders.sql"
 
     def test_checksums_combine(
         self, make_encoder: Callable[[], Encoder[object]], batches: tuple[list[RowBatch], str]
