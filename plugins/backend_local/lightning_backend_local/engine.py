@@ -33,7 +33,7 @@ import attrs
 from rocksdict import IngestExternalFileOptions, Rdict
 
 from lightning_backend_local.sst import fsync_directory, sst_options, write_sst
-from lightning_core import DuplicateKeyError, Engine, KVChecksum
+from lightning_core import DuplicateKeyError, Engine
 
 _SUFFIX = struct.Struct(">8sQ")
 SUFFIX_BYTES = _SUFFIX.size
@@ -96,8 +96,7 @@ class RunWriter:
         pairs = self._pairs
         self._pairs = []
         self.buffered_bytes = 0
-        if any(pairs[i][0] >= pairs[i + 1][0] for i in range(len(pairs) - 1)):
-            pairs.sort()
+        pairs.sort()  # timsort: one pass when the keys already increase
         self._runs.mkdir(parents=True, exist_ok=True)
         self._register_chunk()
         name = f"{self._chunk.hex()}-{first_row:012d}-{os.urandom(4).hex()}.sst"
@@ -208,16 +207,6 @@ class LocalEngine:
         name = f"{number:06d}.sst"
         write_sst(str(directory / name), pairs)
         return name
-
-    def checksum(self) -> KVChecksum:
-        """The checksum of the engine's merged pairs (after close)."""
-        total = KVChecksum()
-        merged = Rdict(str(self.dir / "merged"), sst_options())
-        try:
-            total.update(self._pairs(merged))
-        finally:
-            merged.close()
-        return total
 
     def range_files(self) -> list[str] | None:
         """The ranges to ingest, cut again from the merged pairs where an import cut short
