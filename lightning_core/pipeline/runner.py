@@ -33,7 +33,12 @@ from lightning_core.pipeline.sql_target import open_target
 from lightning_core.pipeline.status import StatusServer
 from lightning_core.pipeline.task import task_id_of
 from lightning_core.plugins import PluginHost
-from lightning_core.registry import BackendRecord, ConflictStrategyRecord, bind_options
+from lightning_core.registry import (
+    KNOWN_PACKAGES,
+    BackendRecord,
+    ConflictStrategyRecord,
+    bind_options,
+)
 
 if TYPE_CHECKING:
     from lightning_core.config_sections import LightningConfig
@@ -55,13 +60,15 @@ class Importer:
         encoder = backend.encoder_in(self.registry)
         if encoder is not None:
             self.registry.get("encoder", encoder)  # a missing encoder fails now
-        if backend.preferred_encoder is not None and encoder != backend.preferred_encoder:
+        preferred = backend.preferred_encoder
+        if preferred is not None and encoder != preferred:
+            package = KNOWN_PACKAGES.get(("encoder", preferred))
             log.warning(
-                "encoder %s is not installed: the %s backend encodes with %s (slower; install "
-                "it with: pip install ./plugins/encoder_native)",
-                backend.preferred_encoder,
+                "encoder %s is not installed: the %s backend encodes with %s (slower)%s",
+                preferred,
                 backend.name,
                 encoder,
+                f"; {package.hint()}" if package else "",
             )
         refuse_unimplemented(config)
         self.record = backend
