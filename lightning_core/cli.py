@@ -61,13 +61,19 @@ def _import_parser() -> argparse.ArgumentParser:
         prog="tidb-lightning",
         allow_abbrev=False,
         description="Import a mydumper/dumpling data source into TiDB or a MySQL-compatible "
-        "server. Subcommands: `plan` (what would be imported), `plugins` (what is installed).",
+        "server. Subcommands: `plan` (what would be imported), `check` (the prechecks alone), "
+        "`plugins` (what is installed).",
     )
     add_lightning_flags(parser)
     parser.add_argument(
         "--plan", action="store_true", help="print what would be imported and stop (no server)"
     )
     parser.add_argument("--json", action="store_true", help="with --plan: print JSON")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="run the prechecks, print their results and stop (exit 1 when one fails)",
+    )
     parser.add_argument(
         "-V", "--version", action="version", version=f"tidb-lightning {__version__}"
     )
@@ -130,8 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["plugins"]:
         return plugins_main(args[1:])
-    if args[:1] == ["plan"]:
-        args = ["--plan", *args[1:]]
+    if args[:1] in (["plan"], ["check"]):
+        args = [f"--{args[0]}", *args[1:]]
     elif args[:1] == ["import"]:
         args = args[1:]
     from lightning_core.flags import config_from_args
@@ -154,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tidb-lightning %s starting, backend %s", __version__, config.tikv_importer.backend
         )
         log.info("config: %s", json.dumps(redacted(config), default=str, sort_keys=True))
+        if parsed.check:
+            return _run_checks(Importer(config, host))
         Importer(config, host).run()
     except ImportInterrupted as exc:
         if terminated:
@@ -172,6 +180,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     log.info("import finished")
+    return 0
+
+
+def _run_checks(importer: Any) -> int:
+    """``tidb-lightning check``: the prechecks' table; 1 when one failed."""
+    from lightning_core.pipeline.precheck import failures, render_results
+
+    results = importer.check()
+    print(render_results(results), flush=True)
+    failed = failures(results)
+    if failed:
+        print(
+            f"Error: {len(failed)} of {len(results)} prechecks failed: "
+            f"{', '.join(r.check for r in failed)}; fix them before importing",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     return 0
 
 

@@ -10,9 +10,10 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lightning_core.config import config_from_toml
 from lightning_core.errors import ConfigError
 from lightning_core.pipeline.progress import ProgressReporter
-from lightning_core.pipeline.status import StatusServer, parse_address
+from lightning_core.pipeline.status import StatusServer, parse_address, status_address
 
 
 def test_addresses_in_lightnings_spelling() -> None:
@@ -20,6 +21,15 @@ def test_addresses_in_lightnings_spelling() -> None:
     assert parse_address("127.0.0.1:1") == ("127.0.0.1", 1)
     with pytest.raises(ConfigError, match="status-addr"):
         parse_address("8289x")
+
+
+def test_pprof_port_is_the_legacy_spelling_of_status_addr() -> None:
+    def address(lightning: str) -> str:
+        return status_address(config_from_toml(f"[lightning]\n{lightning}").lightning)
+
+    assert address("pprof-port = 8289\n") == ":8289"  # an old configuration's status server
+    assert address('pprof-port = 8289\nstatus-addr = "127.0.0.1:9000"\n') == "127.0.0.1:9000"
+    assert address("") == ""
 
 
 def test_metrics_and_progress_follow_the_counters() -> None:

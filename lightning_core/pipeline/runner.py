@@ -7,6 +7,7 @@ The parts live in their own modules: the task's identity in ``task``, its checkp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -18,6 +19,8 @@ from lightning_core.checkpoints.state import (
     ChunkState,
     TableState,
     TaskState,
+    fold_records,
+    has_progress,
     table_record,
 )
 from lightning_core.config import refuse_unimplemented
@@ -25,12 +28,13 @@ from lightning_core.context import ImportContext, TableSummary
 from lightning_core.errors import CheckpointError, LightningError, TargetError
 from lightning_core.interfaces import Backend, Target, TargetTable
 from lightning_core.pipeline.plan import ImportPlan, make_plan
+from lightning_core.pipeline.precheck import CheckResult, Prechecks, failures, render_results
 from lightning_core.pipeline.progress import ProgressReporter, summary_text, terminal_stream
 from lightning_core.pipeline.resume import TaskCheckpoint
 from lightning_core.pipeline.scheduler import Scheduler, TableRun
 from lightning_core.pipeline.schema import planned_targets
 from lightning_core.pipeline.sql_target import open_target
-from lightning_core.pipeline.status import StatusServer
+from lightning_core.pipeline.status import StatusServer, status_address
 from lightning_core.pipeline.task import task_id_of
 from lightning_core.plugins import PluginHost
 from lightning_core.registry import (
@@ -124,6 +128,63 @@ class Importer:
             checkpoint.close()
         return summaries
 
+    def check(self) -> list[CheckResult]:
+        """The prechecks alone (``tidb-lightning check``): nothing is imported, and only what
+        the backend prepares for an import is created (see ``Backend.prepare``)."""
+        try:
+            plan = make_plan(self.config, self.registry.reader_formats())
+        except LightningError as exc:
+            return [CheckResult("source", "fail", str(exc))]
+        resuming = False
+        checkpoint = TaskCheckpoint(self.config, self.registry, self.task_id)
+        try:
+            if checkpoint.store is not None:
+                saved = fold_records(checkpoint.store.read(), checkpoint.store.location)
+                resuming = saved is not None and not saved.completed and has_progress(saved)
+        finally:
+            checkpoint.close()
+        with contextlib.ExitStack() as stack:
+            target: Target | None = None
+            backend: Backend | None = None
+            target_error = backend_error = ""
+            try:
+                target = open_target(self.record, self.config, self.options)
+                stack.callback(target.close)
+            except LightningError as exc:
+                target_error = str(exc)
+            try:
+                factory = bind_options(self.record, self.record.factory, self.options)
+                backend = factory(config=self.config, task=self.task_id)
+                stack.callback(backend.close)
+            except LightningError as exc:
+                backend_error = str(exc)
+            return Prechecks(
+                config=self.config,
+                record=self.record,
+                plan=plan,
+                target=target,
+                backend=backend,
+                resuming=resuming,
+                target_error=target_error,
+                backend_error=backend_error,
+            ).run()
+
+
+def _require_prechecks(results: list[CheckResult]) -> None:
+    """Show the prechecks' table when one is not a pass; stop the import when one failed."""
+    if any(r.outcome != "pass" for r in results):
+        print(render_results(results), flush=True)
+    failed = failures(results)
+    if failed and failed[0].check == "target":
+        raise TargetError(failed[0].reason)  # nothing else matters while it is down
+    if failed:
+        raise LightningError(
+            "prechecks failed: "
+            + "; ".join(f"{r.check}: {r.reason}" for r in failed)
+            + "; fix them, or set [lightning] check-requirements = false "
+            "(--check-requirements=false) to import without checking"
+        )
+
 
 class _Run:
     """The part of a run between opening the checkpoint and the summary."""
@@ -160,6 +221,17 @@ class _Run:
             target.close()
 
     def _execute(self, target: Target) -> list[TableSummary]:
+        if self.config.lightning.check_requirements:
+            _require_prechecks(
+                Prechecks(
+                    config=self.config,
+                    record=self.record,
+                    plan=self.plan,
+                    target=target,
+                    backend=self.backend,
+                    resuming=has_progress(self.state),
+                ).run()
+            )
         target.create_schemas(self.plan)
         failpoints.reach("schema:created")
         plan, targets = planned_targets(
@@ -181,7 +253,7 @@ class _Run:
             stream=terminal_stream(),
             log_interval=float(self.config.cron.log_progress),
         )
-        address = self.config.lightning.status_addr
+        address = status_address(self.config.lightning)
         status = StatusServer(address, progress) if address else None
         try:
             Scheduler(

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -20,6 +20,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from lightning_core.errors import ConfigError
 from lightning_core.pipeline.progress import ProgressReporter
+
+if TYPE_CHECKING:
+    from lightning_core.config_sections import LightningAppConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,14 @@ def parse_address(address: str) -> tuple[str, int]:
             "it empty for no status server"
         )
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def status_address(app: LightningAppConfig) -> str:
+    """``[lightning] status-addr``, or ``:<pprof-port>`` when only its legacy alias is set (as
+    TiDB Lightning reads old configurations); empty for no status server."""
+    if app.status_addr or not app.pprof_port:
+        return app.status_addr
+    return f":{app.pprof_port}"
 
 
 def snapshot(progress: ProgressReporter) -> dict[str, Any]:
