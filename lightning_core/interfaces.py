@@ -429,6 +429,12 @@ class Target(Protocol):
         """Release connections."""
         ...
 
+    def drop_table(self, table: TargetTable) -> None:
+        """Remove the table and every row of it (``tidb-lightning-ctl
+        --checkpoint-error-destroy``: a failed table starts over on the next run, which
+        creates it again from the dump's schema file)."""
+        ...
+
 
 T_co = TypeVar("T_co", covariant=True)
 

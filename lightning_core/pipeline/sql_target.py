@@ -264,6 +264,10 @@ class SqlTarget:
         (row,) = self._query("read max_allowed_packet", "SELECT @@GLOBAL.max_allowed_packet")
         return int(row[0])
 
+    def drop_table(self, table: TargetTable) -> None:
+        """``DROP TABLE IF EXISTS``."""
+        self._query(f"drop {table.quoted}", f"DROP TABLE IF EXISTS {table.quoted}")
+
     def close(self) -> None:
         """Close every thread's connection."""
         with self._lock:

@@ -424,3 +424,20 @@ class EmbeddedTarget:
     def close(self) -> None:
         """Release the store."""
         self._store.close()
+
+    def drop_table(self, table: TargetTable) -> None:
+        """Delete every key of the table (records and indexes) and its catalog entry; created
+        again, it gets a new table ID, as TiDB gives one."""
+        from rocksdict import WriteOptions
+
+        store = self._store
+        prefix = table_prefix(table.table_id)
+        end = _after_prefix(prefix)
+        assert end is not None  # a table prefix never ends in 0xff bytes only
+        durable = WriteOptions()
+        durable.sync = True
+        with store._lock:
+            store._db.delete_range(prefix, end, durable)
+            catalog = copy.deepcopy(store._catalog)
+            catalog["tables"].pop(_key(table.schema, table.name), None)
+            store._write_catalog(catalog)
