@@ -246,12 +246,20 @@ class _Run:
         self.backend.prepare(plan.total_bytes)
         self.states = self._resume_states()
         runs = self._table_runs(targets, target)
+        engines = (
+            [e.tag for t in plan.tables for e in (*(p.engine for p in t.engines), t.index_engine)]
+            if self.record.uses_engines
+            else []
+        )
         progress = self.progress = ProgressReporter(
             total_bytes=plan.total_bytes,
             done_bytes=sum(s.progress.bytes for s in self.states.values()),
             tables=len(plan.tables),
             stream=terminal_stream(),
             log_interval=float(self.config.cron.log_progress),
+            engines=len(engines),
+            engines_done=sum(self.state.engines.get(tag) == "imported" for tag in engines),
+            tables_done=len(self.summaries),
         )
         address = status_address(self.config.lightning)
         status = StatusServer(address, progress) if address else None

@@ -396,18 +396,21 @@ class Scheduler:
 
     def _engine_closed(self, engine: Engine) -> None:
         self._checkpoint.save([engine_record(engine.tag, "closed")])
-        self._progress.engine_reached("index" if engine.is_index else "data", "closed")
+        kind = "index" if engine.is_index else "data"
+        self._progress.engine_reached(kind, "closed", engine.tag)
 
     def _engine_ended(self, future: Future[None], stop: Any) -> None:
         run, engine = self._engines.pop(future)
         try:
             future.result()
         except BaseException as exc:
+            self._progress.table_failed(run.state.status)
             self._set_status(run, "failed", error=f"import of engine {engine.tag}: {exc}")
             self._fail(exc, run.name, stop)
             return
         self._checkpoint.save([engine_record(engine.tag, "imported")])
-        self._progress.engine_reached("index" if engine.is_index else "data", "imported")
+        kind = "index" if engine.is_index else "data"
+        self._progress.engine_reached(kind, "imported", engine.tag)
         failpoints.reach("engine:saved")
         if engine.is_index:
             self._set_status(run, "imported")
@@ -447,6 +450,7 @@ class Scheduler:
         try:
             future.result()
         except BaseException as exc:
+            self._progress.table_failed(run.state.status)
             self._set_status(run, "failed", error=str(exc))
             self._fail(exc, run.name, stop)
             return
