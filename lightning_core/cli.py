@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
@@ -340,9 +341,11 @@ def _destroy_errors(config: Any, host: Any, store: Any, task_id: str, which: str
         record = host.registry.get("backend", config.tikv_importer.backend)
         assert isinstance(record, BackendRecord)
         options = host.validate_options(config)
-        target = open_target(record, config, options)
-        backend = bind_options(record, record.factory, options)(config=config, task=task_id)
-        try:
+        with contextlib.ExitStack() as stack:
+            target = open_target(record, config, options)
+            stack.callback(target.close)
+            backend = bind_options(record, record.factory, options)(config=config, task=task_id)
+            stack.callback(backend.close)
             for name in failed:
                 task = tasks[name]
                 table = target.table(task.plan.target_schema, task.plan.target_table)
@@ -350,9 +353,6 @@ def _destroy_errors(config: Any, host: Any, store: Any, task_id: str, which: str
                     print(f"Dropping table: {name}")
                     target.drop_table(table)
                 _forget_task(store, backend, task, say=record.uses_engines)
-        finally:
-            backend.close()
-            target.close()
     finally:
         store.close()
     print(
