@@ -206,3 +206,27 @@ def test_non_empty_tables_fail_for_the_local_backend(tmp_path: Path, database: s
     assert again.returncode == 1
     outcome, reason = _table(again.stdout)["empty tables"]
     assert outcome == "fail" and f"`{database}`.`t` have rows" in reason
+
+
+def test_rights_from_a_role_are_not_refused(
+    tmp_path: Path, database: str, select_only_user: tuple[str, str], target_connection: Any
+) -> None:
+    user, password = select_only_user
+    role = f"{user}_role"
+    with target_connection.cursor() as cur:
+        cur.execute(f"CREATE ROLE `{role}`")
+        cur.execute(f"GRANT ALL ON `{database}`.* TO `{role}`")
+        cur.execute(f"GRANT ALL ON `{database}_cp`.* TO `{role}`")
+        cur.execute(f"GRANT `{role}` TO '{user}'@'%'")
+        cur.execute(f"SET DEFAULT ROLE `{role}` FOR '{user}'@'%'")
+    try:
+        config = _config(tmp_path, _dump(tmp_path, database), database)
+        text = config.read_text().replace('user = "root"', f'user = "{user}"')
+        config.write_text(text.replace('password = ""', f'password = "{password}"'))
+        result = run_lightning(["check", "--config", str(config)])
+        outcome, reason = _table(result.stdout)["rights"]
+        assert outcome == "warn" and "unless its active role has them" in reason
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        with target_connection.cursor() as cur:
+            cur.execute(f"DROP ROLE IF EXISTS `{role}`")

@@ -259,6 +259,12 @@ class SqlTarget:
             }
         return found
 
+    def has_role(self) -> bool:
+        """True when the session has an active role (its rights are not all in the user's
+        grants)."""
+        (row,) = self._query("read the current role", "SELECT CURRENT_ROLE()")
+        return row[0] is not None and str(row[0]).upper() != "NONE"
+
     def max_allowed_packet(self) -> int:
         """The server's ``@@GLOBAL.max_allowed_packet``: the largest statement it accepts."""
         (row,) = self._query("read max_allowed_packet", "SELECT @@GLOBAL.max_allowed_packet")
