@@ -40,6 +40,16 @@ IMPORT_SECONDS_BUCKETS = tuple(0.125 * 2**k for k in range(20))
 
 RangeState = Literal["cut", "imported"]
 
+#: The step after each one of ``TABLE_STEPS``, by TiDB Lightning's metric name of its status
+#: (``lightning_tables{state=...,result="failure"}`` names the step that failed).
+_FAILED_STEP = {
+    "pending": "written",
+    "written": "index_imported",
+    "imported": "altered_auto_inc",
+    "rebased": "checksum",
+    "checksummed": "analyzed",
+}
+
 _reporter: ProgressReporter | None = None
 """The reporter of the run in this process, for :func:`report_ranges`."""
 
@@ -104,7 +114,8 @@ class ProgressReporter:
         self.ranges: Counter[str] = Counter()
         """Ranges by state (``cut``, ``imported``), as the backend reports them."""
         self.failed_tables: Counter[str] = Counter()
-        """Failed tables by the step they had reached (``pending``, ``written``, ...)."""
+        """Failed tables by the step that failed, as Lightning names it (``written``,
+        ``index_imported``, ``altered_auto_inc``, ``checksum``, ``analyzed``)."""
         self.import_seconds = [0] * len(IMPORT_SECONDS_BUCKETS)
         """Engine imports by the first bucket bound they fit under (``+Inf``: not counted)."""
         self.import_seconds_sum = 0.0
@@ -142,9 +153,10 @@ class ProgressReporter:
         with self._lock:
             self.ranges[state] += count
 
-    def table_failed(self, step: str) -> None:
-        """A table failed after reaching ``step``."""
-        self.failed_tables[step] += 1
+    def table_failed(self, reached: str) -> None:
+        """A table failed after reaching step ``reached``; counted under TiDB Lightning's
+        metric name of the step that failed."""
+        self.failed_tables[_FAILED_STEP.get(reached, "invalid")] += 1
 
     def advance(self, rows: int, nbytes: int) -> None:
         """A batch was committed."""
