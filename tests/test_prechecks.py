@@ -135,12 +135,14 @@ def test_unmatched_files_warn_without_failing(tmp_path: Path, database: str) -> 
 def select_only_user(database: str, target_connection: Any) -> Iterator[tuple[str, str]]:
     """A user that may only read the test's database; dropped after."""
     user, password = f"issue14_{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex[:8]
-    with target_connection.cursor() as cur:
-        cur.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (password,))
-        cur.execute(f"GRANT SELECT ON `{database}`.* TO '{user}'@'%'")
-    yield user, password
-    with target_connection.cursor() as cur:
-        cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+    try:
+        with target_connection.cursor() as cur:
+            cur.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (password,))
+            cur.execute(f"GRANT SELECT ON `{database}`.* TO '{user}'@'%'")
+        yield user, password
+    finally:
+        with target_connection.cursor() as cur:
+            cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
 
 
 def test_missing_rights_are_named(
