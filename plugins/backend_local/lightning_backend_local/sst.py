@@ -6,8 +6,10 @@ with XXH3, it cannot)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from rocksdict import BlockBasedOptions, ChecksumType, Options, SstFileWriter
 
@@ -56,3 +58,14 @@ def fsync_directory(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write ``data`` to ``path`` whole: a temporary file, fsynced, renamed into place."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as out:
+        json.dump(data, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+    fsync_directory(str(path.parent))

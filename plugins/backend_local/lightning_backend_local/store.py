@@ -166,6 +166,20 @@ class EmbeddedStore:
             # directory entries are made durable here.
             self._sync_files(self._live_files() - before)
 
+    def delete(self, keys: Sequence[bytes]) -> None:
+        """Delete ``keys`` (absent ones are no matter); durable when this returns."""
+        from rocksdict import WriteBatch, WriteOptions
+
+        if not keys:
+            return
+        batch = WriteBatch(raw_mode=True)
+        for key in keys:
+            batch.delete(key)
+        options = WriteOptions()
+        options.sync = True
+        with self._lock:
+            self._db.write(batch, options)
+
     def _live_files(self) -> set[str]:
         return {str(live["name"]).lstrip("/") for live in self._db.live_files()}
 
