@@ -41,7 +41,14 @@ from rocksdict import IngestExternalFileOptions, Rdict
 
 from lightning_backend_local.resolve import PRIMARY, Conflict, Resolution, TableConflicts
 from lightning_backend_local.sst import sst_options, write_json, write_sst
-from lightning_core import DuplicateKeyError, Engine, KVChecksum, LightningError, TargetError
+from lightning_core import (
+    DuplicateKeyError,
+    Engine,
+    KVChecksum,
+    LightningError,
+    TargetError,
+    failpoint,
+)
 
 _SUFFIX = struct.Struct(">8sQ")
 SUFFIX_BYTES = _SUFFIX.size
@@ -350,6 +357,7 @@ class LocalEngine:
 
         ranges = self._cut_ranges(merged, limits, kept())
         rows.commit()
+        failpoint("local:rows-mapped")
         resolution = Resolution(losers=tuple(losers), conflicts=tuple(found), dropped=dropped)
         conflicts.save_data(self.engine, resolution)
         return ranges, set(losers)

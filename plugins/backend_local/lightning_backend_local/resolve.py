@@ -50,7 +50,7 @@ import attrs
 from rocksdict import AccessType, Rdict, WriteOptions
 
 from lightning_backend_local.sst import fsync_directory, sst_options, write_json
-from lightning_core import INDEX_ENGINE_ID, DuplicateKeyError, Engine, KVChecksum
+from lightning_core import INDEX_ENGINE_ID, DuplicateKeyError, Engine, KVChecksum, failpoint
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +249,7 @@ class TableConflicts:
             losers=tuple(fresh), conflicts=tuple(conflicts), dropped=total, deletes=tuple(deletes)
         )
         write_json(self.dir / "index.json", resolution.to_json())
+        failpoint("local:resolved")
         every = losers | set(fresh)
         listed = [c for found in data for c in found.conflicts] + list(conflicts)
         if listed:
