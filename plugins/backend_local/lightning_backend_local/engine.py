@@ -181,7 +181,7 @@ class LocalEngine:
         """Merge the runs and cut the ranges to import; duplicate keys stop the table, or,
         with ``conflicts``, are resolved (see :mod:`lightning_backend_local.resolve`)."""
         if conflicts is not None and self.engine.is_index and not self.exists:
-            conflicts.finish((), (), KVChecksum())  # no secondary index: the table's end
+            conflicts.finish_without_index_engine()
             return
         if not self.exists or (self.dir / "closed.json").exists():
             return

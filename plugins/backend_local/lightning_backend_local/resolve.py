@@ -263,14 +263,26 @@ class TableConflicts:
                 len(listed),
                 self.report,
             )
-        if len(every) > self.threshold:
+        self._check_threshold(len(every))
+        return every
+
+    def finish_without_index_engine(self) -> None:
+        """The index engine's part where it holds nothing (no secondary index, or cleaned up
+        after its import): :meth:`finish` once, then only the threshold again."""
+        index = self._index()
+        if index is None:
+            self.finish((), (), KVChecksum())
+            return
+        self._check_threshold(len(self.data_losers() | set(index.losers)))
+
+    def _check_threshold(self, dropped_rows: int) -> None:
+        if dropped_rows > self.threshold:
             raise DuplicateKeyError(
-                f"table {self.table}: {len(every)} rows conflict on a primary or unique key, "
+                f"table {self.table}: {dropped_rows} rows conflict on a primary or unique key, "
                 f"more than [conflict] threshold = {self.threshold}; they are listed in "
                 f"{self.report}; clean the source or raise the threshold, then run "
                 f"`tidb-lightning-ctl --checkpoint-error-destroy={self.table}` and import again"
             )
-        return every
 
     def _write_report(self, conflicts: Sequence[Conflict]) -> None:
         text = io.StringIO()
