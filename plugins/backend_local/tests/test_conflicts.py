@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from lightning_backend_local.store import EmbeddedStore
 
+from lightning_core import ConfigError, kv_conflict_strategy
+from lightning_core.config import config_from_toml
 from lightning_core.testing.crash import KillPoint, Run, count_points, kill_and_resume, spread
 from lightning_core.testing.sqldump import write_sql_dump
 from lightning_core.testing.tasks import lightning_command, run_lightning, task_config
@@ -251,3 +253,33 @@ def test_kills_during_resolution_resume_to_the_uninterrupted_result(tmp_path: Pa
         reset()
         kill_and_resume(command, point, check_resume=clean)
         assert content() == expected, f"killed at {point}"
+
+
+@pytest.mark.parametrize(
+    ("keys", "strategy"),
+    [
+        ("", "error"),
+        ('[conflict]\nstrategy = "ignore"', "ignore"),
+        ('[tikv-importer]\nduplicate-resolution = "none"', "error"),
+        ('[tikv-importer]\nduplicate-resolution = "remove"', "replace"),
+        ('[tikv-importer]\nduplicate-resolution = "replace"', "replace"),
+        ('[tikv-importer]\nduplicate-resolution = "error"', "error"),
+    ],
+)
+def test_the_strategy_of_a_kv_backend(keys: str, strategy: str) -> None:
+    assert kv_conflict_strategy(config_from_toml(keys)) == strategy
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ('[tikv-importer]\nduplicate-resolution = "record"', '"record" left the table'),
+        (
+            '[tikv-importer]\nduplicate-resolution = "error"\n[conflict]\nstrategy = "error"',
+            "are both set",
+        ),
+    ],
+)
+def test_a_config_with_conflicting_or_unknown_keys_is_refused(keys: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        config_from_toml(keys, "t.toml")
