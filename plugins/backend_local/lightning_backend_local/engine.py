@@ -91,7 +91,7 @@ def disk_writes(root: Path, what: str) -> Iterator[None]:
         free = shutil.disk_usage(sorted_kv_dir if sorted_kv_dir.exists() else "/").free
         raise TargetError(
             f"sorted-kv-dir {sorted_kv_dir} is full: no space left on device while writing "
-            f"{what} ({free / (1 << 20):.1f} MiB free); free space there or set "
+            f"{what} ({free / (1 << 20):.1f} MiB free without it); free space there or set "
             "[tikv-importer] sorted-kv-dir to a larger disk, then run again to resume"
         ) from exc
 

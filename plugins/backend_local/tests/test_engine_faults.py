@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from lightning_backend_local import engine as engine_module
 from lightning_backend_local.engine import LocalEngine, RangeLimits, RunWriter
+from lightning_backend_local.sst import write_sst
 
 from lightning_core import Engine, TargetError, record_prefix
 from lightning_core.testing.crash import KillPoint, run_once
@@ -107,3 +108,13 @@ def test_other_write_errors_are_not_called_a_full_disk(tmp_path: Path, monkeypat
     writer.add([(_key(1), b"v")], [0], [0])
     with pytest.raises(PermissionError):
         writer.flush(0)
+
+
+def test_a_failed_sst_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    def pairs() -> Any:
+        yield _key(1), b"v"
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_sst(str(tmp_path / "a.sst"), pairs())
+    assert list(tmp_path.iterdir()) == []
