@@ -127,7 +127,8 @@ class LocalBackend:
 
     def import_engine(self, engine: Engine) -> None:
         """Ingest the engine's ranges into the embedded store; after the index engine's, delete
-        the records of the rows that lost a unique key."""
+        the records of the rows that lost a unique key (and write again the winners of record
+        keys two data engines held)."""
         local = LocalEngine(self._root, engine)
         files = local.range_files()
         if files is None:
@@ -136,7 +137,7 @@ class LocalBackend:
         failpoint("local:ingested")
         conflicts = self._conflicts(engine.table) if engine.is_index else None
         if conflicts is not None:
-            self._store.delete(conflicts.deletes())
+            self._store.write(*conflicts.writes())
             failpoint("local:deleted")
         local.mark_imported()
 

@@ -32,7 +32,7 @@ import json
 import os
 import shutil
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -157,10 +157,95 @@ class RangeLimits:
     keys: int
 
 
-def _members(merged: Rdict, stored_keys: list[bytes]) -> list[Member]:
-    return [
-        (key[:-SUFFIX_BYTES], key[-SUFFIX_BYTES:], cast(bytes, merged[key])) for key in stored_keys
-    ]
+#: Chunk id → the chunk's order among the table's chunks and its file's path.
+ChunkMarks = Mapping[bytes, tuple[int, str]]
+
+
+def _members(db: Rdict, stored_keys: list[bytes]) -> list[Member]:
+    return [(key[:-SUFFIX_BYTES], key[-SUFFIX_BYTES:], cast(bytes, db[key])) for key in stored_keys]
+
+
+def duplicate_groups(
+    db: Rdict, check: Callable[[bytes | None], None] | None = None
+) -> Iterator[list[Member]]:
+    """The groups of rows of ``db`` (keys with suffixes) that share a key, from a walk of the
+    keys only; ``check(last key walked)`` at the end."""
+    group: list[bytes] = []
+    previous: bytes | None = None
+    stored_key: bytes | None = None
+    keys = db.keys()  # keys only: the values of duplicates are read one by one
+    for raw_key in keys:
+        stored_key = cast(bytes, raw_key)
+        key = stored_key[:-SUFFIX_BYTES]
+        if key == previous:
+            group.append(stored_key)
+            continue
+        if len(group) > 1:
+            yield _members(db, group)
+        group, previous = [stored_key], key
+    if len(group) > 1:
+        yield _members(db, group)
+    if check is not None:
+        check(stored_key)
+
+
+def winner(group: list[Member], marks: ChunkMarks, keep_latest: bool) -> Member:
+    """The row of ``group`` that keeps its key: the latest or the first in source order."""
+    if len(group) == 1:
+        return group[0]
+
+    def place(member: Member) -> tuple[int, int, int]:
+        chunk, row = _SUFFIX.unpack(member[1])
+        (offset,) = _OFFSET.unpack(member[2][:OFFSET_BYTES])
+        return (marks.get(chunk, (0, ""))[0], offset, row)
+
+    choose: Callable[..., Member] = max if keep_latest else min
+    return choose(group, key=place)
+
+
+def where(member: Member, marks: ChunkMarks) -> str:
+    """``file:offset`` of a row (the chunk and row number where the chunk is unknown)."""
+    chunk, row = _SUFFIX.unpack(member[1])
+    (offset,) = _OFFSET.unpack(member[2][:OFFSET_BYTES])
+    found = marks.get(chunk)
+    return f"{found[1]}:{offset}" if found is not None else f"row {row} of chunk {chunk.hex()}"
+
+
+def resolve_across_engines(conflicts: TableConflicts) -> Resolution:
+    """Resolve record keys that two data engines of the table both hold (each close saw only
+    its own): the kept records the closes saved are merged once more, the losers left out
+    and each winner's record written again, since the target holds whichever engine was
+    imported last."""
+    files = conflicts.record_files()
+    if len(files) < 2:
+        return Resolution(losers=(), conflicts=(), dropped=KVChecksum())
+    marks = conflicts.chunk_marks()
+    temporary = conflicts.dir / "across.tmp"
+    if temporary.exists():
+        shutil.rmtree(temporary)
+    db = Rdict(str(temporary), sst_options())
+    losers: list[bytes] = []
+    found: list[Conflict] = []
+    puts: list[tuple[bytes, bytes]] = []
+    dropped = KVChecksum()
+    try:
+        db.ingest_external_file([str(f) for f in files])  # copied: a rerun finds them again
+        for group in duplicate_groups(db):
+            kept = winner(group, marks, conflicts.keeps_latest)
+            puts.append((kept[0], kept[2][OFFSET_BYTES:]))
+            for member in group:
+                if member is not kept:
+                    losers.append(member[1])
+                    dropped.update_one(member[0], member[2][OFFSET_BYTES:])
+                    found.append(
+                        Conflict(kept[0], PRIMARY, where(kept, marks), where(member, marks))
+                    )
+    finally:
+        db.close()
+        shutil.rmtree(temporary)
+    return Resolution(
+        losers=tuple(losers), conflicts=tuple(found), dropped=dropped, puts=tuple(puts)
+    )
 
 
 class LocalEngine:
@@ -181,7 +266,7 @@ class LocalEngine:
         """Merge the runs and cut the ranges to import; duplicate keys stop the table, or,
         with ``conflicts``, are resolved (see :mod:`lightning_backend_local.resolve`)."""
         if conflicts is not None and self.engine.is_index and not self.exists:
-            conflicts.finish_without_index_engine()
+            conflicts.finish_without_index_engine(lambda: resolve_across_engines(conflicts))
             return
         if not self.exists or (self.dir / "closed.json").exists():
             return
@@ -296,42 +381,17 @@ class LocalEngine:
 
     def _duplicate_groups(self, merged: Rdict) -> Iterator[list[Member]]:
         """The groups of rows that share a key (a walk of the keys only)."""
-        group: list[bytes] = []
-        previous: bytes | None = None
-        stored_key: bytes | None = None
-        keys = merged.keys()  # keys only: the values of duplicates are read one by one
-        for raw_key in keys:
-            stored_key = cast(bytes, raw_key)
-            key = stored_key[:-SUFFIX_BYTES]
-            if key == previous:
-                group.append(stored_key)
-                continue
-            if len(group) > 1:
-                yield _members(merged, group)
-            group, previous = [stored_key], key
-        if len(group) > 1:
-            yield _members(merged, group)
-        self._check_walk(merged, stored_key)
+        return duplicate_groups(merged, lambda last: self._check_walk(merged, last))
 
     def _winner(self, group: list[Member], keep_latest: bool) -> Member:
-        """The row of ``group`` that keeps its key: the latest or the first in source order."""
-        if len(group) == 1:
-            return group[0]
-        marks = self._chunk_marks()
-
-        def place(member: Member) -> tuple[int, int, int]:
-            chunk, row = _SUFFIX.unpack(member[1])
-            (offset,) = _OFFSET.unpack(member[2][:OFFSET_BYTES])
-            return (marks.get(chunk, (0, ""))[0], offset, row)
-
-        choose: Callable[..., Member] = max if keep_latest else min
-        return choose(group, key=place)
+        return winner(group, self._chunk_marks(), keep_latest)
 
     def _close_data(
         self, merged: Rdict, limits: RangeLimits, conflicts: TableConflicts
     ) -> tuple[list[str], set[bytes]]:
         """Cut the ranges keeping one row per record key; save the losers and the row map."""
         rows = conflicts.row_map(self.engine)
+        records = conflicts.records(self.engine)
         losers: list[bytes] = []
         found: list[Conflict] = []
         dropped = KVChecksum()
@@ -346,6 +406,7 @@ class LocalEngine:
                 scratch.checksum = 0
                 scratch.update_one(key, pair)
                 rows.add(suffix, scratch.checksum, len(key) + len(pair), key)
+                records.add(key + suffix, value)
                 yield key, pair
                 for member in group:
                     if member is not winner:
@@ -357,16 +418,24 @@ class LocalEngine:
 
         ranges = self._cut_ranges(merged, limits, kept())
         rows.commit()
+        records.commit()
         failpoint("local:rows-mapped")
-        resolution = Resolution(losers=tuple(losers), conflicts=tuple(found), dropped=dropped)
+        resolution = Resolution(
+            losers=tuple(losers),
+            conflicts=tuple(found),
+            dropped=dropped,
+            chunks=self._chunk_marks(),
+        )
         conflicts.save_data(self.engine, resolution)
         return ranges, set(losers)
 
     def _close_index(
         self, merged: Rdict, limits: RangeLimits, conflicts: TableConflicts
     ) -> tuple[list[str], set[bytes]]:
-        """Find the unique-index losers, then cut the ranges without any loser's pairs."""
-        lost = conflicts.data_losers()
+        """Find the record-key losers between data engines and the unique-index losers, then
+        cut the ranges without any loser's pairs."""
+        across = resolve_across_engines(conflicts)
+        lost = conflicts.data_losers() | set(across.losers)
         fresh: set[bytes] = set()
         found: list[Conflict] = []
         for group in self._duplicate_groups(merged):
@@ -381,7 +450,7 @@ class LocalEngine:
                         fresh.add(member[1])
         dropped = KVChecksum()
         ranges = self._cut_ranges(merged, limits, self._kept(merged, lost | fresh, dropped))
-        return ranges, conflicts.finish(fresh, found, dropped)
+        return ranges, conflicts.finish(fresh, found, dropped, across)
 
     def _duplicate_message(
         self, key: bytes, first: tuple[bytes, int, int], second: tuple[bytes, int, int]
@@ -409,9 +478,7 @@ class LocalEngine:
         return self._marks
 
     def _where_of(self, member: Member) -> str:
-        chunk, row = _SUFFIX.unpack(member[1])
-        (offset,) = _OFFSET.unpack(member[2][:OFFSET_BYTES])
-        return self._where((chunk, row, offset))
+        return where(member, self._chunk_marks())
 
     def _where(self, origin: tuple[bytes, int, int]) -> str:
         chunk, row, offset = origin

@@ -15,14 +15,17 @@ it keeps rows 1 and 3 where this keeps only row 1.
 
 The engine order decides where each step happens: a data engine's close resolves record keys
 in its walk (losers' records never reach a range) and keeps a map of the rows it keeps, (chunk,
-row) → record key with that pair's CRC-64 and length; the index engine's close, after every
-data engine of the table is imported, finds the unique-index losers, skips every index pair of
-every loser, and its import deletes the records of the rows that lost only on an index.
+row) → record key with that pair's CRC-64 and length, and the kept records in key order; the
+index engine's close, after every data engine of the table is imported, resolves the record
+keys two data engines both hold, finds the unique-index losers, skips every index pair of
+every loser, and its import deletes the records of the rows that lost only on an index and
+writes again the winners of the keys two data engines held.
 
 Everything lives under ``<sorted-kv-dir>/<task>/conflicts/<index engine uuid>/`` (kept until
 the task succeeds), each file written whole and renamed into place:
 
 - ``rows-<engine id>/`` — the row map of a data engine (a RocksDB database);
+- ``records-<engine id>.sst`` — the records a data engine kept, with suffixes and offsets;
 - ``data-<engine id>.json`` — a data engine's losers, their conflicts and checksum;
 - ``index.json`` — the index engine's losers, the record keys its import deletes and the
   checksum of every pair it dropped.
@@ -42,12 +45,12 @@ import logging
 import os
 import shutil
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
-from rocksdict import AccessType, Rdict, WriteOptions
+from rocksdict import AccessType, Rdict, SstFileWriter, WriteOptions
 
 from lightning_backend_local.sst import fsync_directory, sst_options, write_json
 from lightning_core import INDEX_ENGINE_ID, DuplicateKeyError, Engine, KVChecksum, failpoint
@@ -95,6 +98,10 @@ class Resolution:
     """Checksum of the pairs left out here (and, for the index engine, the records deleted)."""
     deletes: tuple[bytes, ...] = ()
     """Record keys the import deletes from the target (index engine only)."""
+    puts: tuple[tuple[bytes, bytes], ...] = ()
+    """Record pairs the import writes again: winners of keys two data engines held."""
+    chunks: Mapping[bytes, tuple[int, str]] = attrs.field(factory=dict)
+    """Chunk id → order and path of the chunks a data engine held (to name rows later)."""
 
     def to_json(self) -> dict[str, object]:
         """The JSON form."""
@@ -103,6 +110,8 @@ class Resolution:
             "conflicts": [c.as_list() for c in self.conflicts],
             "dropped": [self.dropped.checksum, self.dropped.total_kvs, self.dropped.total_bytes],
             "deletes": [key.hex() for key in self.deletes],
+            "puts": [[key.hex(), value.hex()] for key, value in self.puts],
+            "chunks": {chunk.hex(): list(mark) for chunk, mark in self.chunks.items()},
         }
 
     @classmethod
@@ -114,6 +123,8 @@ class Resolution:
             conflicts=tuple(Conflict.from_list(c) for c in data["conflicts"]),
             dropped=KVChecksum(checksum, kvs, size),
             deletes=tuple(bytes.fromhex(key) for key in data["deletes"]),
+            puts=tuple((bytes.fromhex(k), bytes.fromhex(v)) for k, v in data["puts"]),
+            chunks={bytes.fromhex(c): (int(m[0]), str(m[1])) for c, m in data["chunks"].items()},
         )
 
 
@@ -145,6 +156,40 @@ class RowMap:
         self._db.close()
         os.replace(self._temporary, self._path)
         fsync_directory(str(self._path.parent))
+
+
+class SortedRecords:
+    """The records a data engine keeps, with their suffixes and offsets, in key order: an
+    SST file written under a temporary name and renamed into place by :meth:`commit` (no
+    file when there are none)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._temporary = path.with_name(path.name + ".tmp")
+        path.unlink(missing_ok=True)
+        self._writer = SstFileWriter(options=sst_options())
+        self._writer.open(str(self._temporary))
+        self._count = 0
+
+    def add(self, stored_key: bytes, stored_value: bytes) -> None:
+        """Append a record (keys increase)."""
+        self._writer[stored_key] = stored_value
+        self._count += 1
+
+    def commit(self) -> None:
+        """Finish the file and move it to its final name."""
+        if self._count:
+            self._writer.finish()
+            fd = os.open(self._temporary, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self._temporary, self._path)
+            fsync_directory(str(self._path.parent))
+        else:
+            del self._writer
+            self._temporary.unlink(missing_ok=True)
 
 
 class TableConflicts:
@@ -185,6 +230,19 @@ class TableConflicts:
         self.dir.mkdir(parents=True, exist_ok=True)
         return RowMap(self.dir / f"rows-{engine.id}")
 
+    def records(self, engine: Engine) -> SortedRecords:
+        """A new file of the records data engine ``engine`` keeps (an old one is replaced)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return SortedRecords(self.dir / f"records-{engine.id}.sst")
+
+    def record_files(self) -> list[Path]:
+        """The kept records of every data engine that had any."""
+        return sorted(self.dir.glob("records-*.sst")) if self.dir.exists() else []
+
+    def chunk_marks(self) -> dict[bytes, tuple[int, str]]:
+        """Order and path of every chunk the data engines held."""
+        return {chunk: mark for found in self._data() for chunk, mark in found.chunks.items()}
+
     def save_data(self, engine: Engine, resolution: Resolution) -> None:
         """Record what data engine ``engine``'s close resolved."""
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -207,19 +265,25 @@ class TableConflicts:
         return {loser for found in self._data() for loser in found.losers}
 
     def finish(
-        self, new_losers: Iterable[bytes], conflicts: Sequence[Conflict], dropped: KVChecksum
+        self,
+        new_losers: Iterable[bytes],
+        conflicts: Sequence[Conflict],
+        dropped: KVChecksum,
+        across: Resolution,
     ) -> set[bytes]:
         """The index engine's part: look up the records of the rows that lost only on an index
         (to delete them at import), save it all, write the report and apply the threshold.
 
         :param dropped: checksum of the index pairs the close left out.
+        :param across: the record keys resolved between data engines.
         :returns: every loser of the table.
         :raises DuplicateKeyError: more rows lost than ``[conflict] threshold`` allows.
         """
         data = self._data()
-        losers = {loser for found in data for loser in found.losers}
+        losers = {loser for found in data for loser in found.losers} | set(across.losers)
         fresh = sorted(set(new_losers) - losers)
         total = dropped.copy()
+        total.add(across.dropped)
         deletes = []
         maps = [
             Rdict(str(path), sst_options(), access_type=AccessType.read_only())
@@ -246,12 +310,16 @@ class TableConflicts:
                 found_map.close()
         self.dir.mkdir(parents=True, exist_ok=True)
         resolution = Resolution(
-            losers=tuple(fresh), conflicts=tuple(conflicts), dropped=total, deletes=tuple(deletes)
+            losers=(*across.losers, *fresh),
+            conflicts=(*across.conflicts, *conflicts),
+            dropped=total,
+            deletes=tuple(deletes),
+            puts=tuple((k, v) for k, v in across.puts if k not in set(deletes)),
         )
         write_json(self.dir / "index.json", resolution.to_json())
         failpoint("local:resolved")
         every = losers | set(fresh)
-        listed = [c for found in data for c in found.conflicts] + list(conflicts)
+        listed = [c for found in data for c in found.conflicts] + list(resolution.conflicts)
         if listed:
             self._write_report(listed)
             log.warning(
@@ -266,12 +334,12 @@ class TableConflicts:
         self._check_threshold(len(every))
         return every
 
-    def finish_without_index_engine(self) -> None:
+    def finish_without_index_engine(self, across: Callable[[], Resolution]) -> None:
         """The index engine's part where it holds nothing (no secondary index, or cleaned up
         after its import): :meth:`finish` once, then only the threshold again."""
         index = self._index()
         if index is None:
-            self.finish((), (), KVChecksum())
+            self.finish((), (), KVChecksum(), across())
             return
         self._check_threshold(len(self.data_losers() | set(index.losers)))
 
@@ -298,10 +366,11 @@ class TableConflicts:
         os.replace(temporary, self.report)
         fsync_directory(str(self.report.parent))
 
-    def deletes(self) -> tuple[bytes, ...]:
-        """Record keys the index engine's import deletes from the target."""
+    def writes(self) -> tuple[tuple[tuple[bytes, bytes], ...], tuple[bytes, ...]]:
+        """Record pairs the index engine's import writes again, and record keys it deletes
+        from the target."""
         found = self._index()
-        return found.deletes if found is not None else ()
+        return (found.puts, found.deletes) if found is not None else ((), ())
 
     def dropped_checksum(self) -> KVChecksum | None:
         """Checksum of every pair resolution dropped from the table; None when none."""

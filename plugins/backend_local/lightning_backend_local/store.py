@@ -166,14 +166,17 @@ class EmbeddedStore:
             # directory entries are made durable here.
             self._sync_files(self._live_files() - before)
 
-    def delete(self, keys: Sequence[bytes]) -> None:
-        """Delete ``keys`` (absent ones are no matter); durable when this returns."""
+    def write(self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes]) -> None:
+        """Write ``puts`` and delete ``deletes`` (absent keys are no matter; a key in both ends
+        deleted) in one batch; durable when this returns."""
         from rocksdict import WriteBatch, WriteOptions
 
-        if not keys:
+        if not puts and not deletes:
             return
         batch = WriteBatch(raw_mode=True)
-        for key in keys:
+        for key, value in puts:
+            batch.put(key, value)
+        for key in deletes:
             batch.delete(key)
         options = WriteOptions()
         options.sync = True
