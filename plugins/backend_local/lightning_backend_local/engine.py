@@ -5,7 +5,8 @@ Layout under ``<sorted-kv-dir>/<task>/<engine uuid>/``:
 
 - ``runs/*.sst`` — one sorted run per writer flush (workers write them; a run under its final
   name is complete and fsynced);
-- ``chunks.json`` — chunk id → chunk key, to name the rows of a duplicate;
+- ``chunk-<chunk id>.json`` — the chunk's key and its place among the table's chunks, to name
+  the rows of a duplicate and to tell which came first;
 - ``merged/`` — a RocksDB database the runs are ingested into at close (RocksDB does the k-way
   merge in C++);
 - ``ranges/*.sst`` — the merged pairs cut into ranges of ``region-split-size`` /
