@@ -387,6 +387,15 @@ class Backend(Protocol):
         """Drop everything the backend recorded for this task."""
         ...
 
+    def resolved_checksum(self, table: str) -> KVChecksum | None:
+        """Lightning's checksum of the pairs conflict resolution dropped from ``table``
+        (```db`.`table```), which the expected checksum leaves out; None when it dropped
+        nothing. Called once the table's engines are imported.
+
+        Optional: the core treats a backend without this method as one that drops nothing.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections and files."""
         ...

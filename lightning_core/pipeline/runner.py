@@ -23,9 +23,9 @@ from lightning_core.checkpoints.state import (
     has_progress,
     table_record,
 )
-from lightning_core.config import refuse_unimplemented
+from lightning_core.config import kv_conflict_strategy, refuse_unimplemented
 from lightning_core.context import ImportContext, TableSummary
-from lightning_core.errors import CheckpointError, LightningError, TargetError
+from lightning_core.errors import CheckpointError, ConfigError, LightningError, TargetError
 from lightning_core.interfaces import Backend, Target, TargetTable
 from lightning_core.pipeline.plan import ImportPlan, make_plan
 from lightning_core.pipeline.precheck import CheckResult, Prechecks, failures, render_results
@@ -58,8 +58,8 @@ class Importer:
         self.host = host
         self.registry = host.registry
         backend = self.registry.get("backend", config.tikv_importer.backend)
-        strategy = self.registry.get("conflict_strategy", config.tikv_importer.on_duplicate)
         assert isinstance(backend, BackendRecord)
+        strategy = self.registry.get("conflict_strategy", _strategy_name(config, backend))
         assert isinstance(strategy, ConflictStrategyRecord)
         encoder = backend.encoder_in(self.registry)
         if encoder is not None:
@@ -365,6 +365,20 @@ class _Run:
             runs[task.name] = run
         self.checkpoint.save(records)
         return runs
+
+
+def _strategy_name(config: LightningConfig, backend: BackendRecord) -> str:
+    """The conflict strategy of the run: ``[tikv-importer] on-duplicate`` for a backend that
+    writes SQL, :func:`kv_conflict_strategy` for one with engines."""
+    if backend.uses_engines:
+        return kv_conflict_strategy(config)
+    if config.conflict.strategy or config.tikv_importer.duplicate_resolution != "none":
+        raise ConfigError(
+            f"[conflict] strategy and [tikv-importer] duplicate-resolution are for the KV "
+            f"backends; the {backend.name} backend resolves duplicates by [tikv-importer] "
+            "on-duplicate: set that instead"
+        )
+    return config.tikv_importer.on_duplicate
 
 
 def _check_something_to_import(plan: ImportPlan) -> None:

@@ -69,8 +69,9 @@ class TableRun:
         """```db`.`table```."""
         return self.task.name
 
-    def outcome(self, states: dict[str, ChunkState], *, kv: bool) -> TableOutcome:
-        """What the table's chunks wrote, for the post-import checks."""
+    def outcome(self, states: dict[str, ChunkState], *, kv: bool, backend: Backend) -> TableOutcome:
+        """What the table's chunks wrote, less what the backend's conflict resolution dropped,
+        for the post-import checks."""
         from lightning_core.kv.checksum import KVChecksum
 
         checksum = KVChecksum()
@@ -83,6 +84,10 @@ class TableRun:
             checksum.add(state.progress.checksum)
             rows += state.progress.rows
             max_row_id = max(max_row_id, state.progress.max_row_id)
+        resolved = getattr(backend, "resolved_checksum", None) if kv else None
+        dropped = resolved(self.name) if resolved is not None else None
+        if dropped is not None:
+            checksum.remove(dropped)
         return TableOutcome(
             name=self.name,
             table=self.target,
@@ -422,7 +427,7 @@ class Scheduler:
 
     def _submit_post(self, run: TableRun) -> None:
         assert self._post_pool is not None
-        outcome = run.outcome(self._states, kv=self._record.uses_engines)
+        outcome = run.outcome(self._states, kv=self._record.uses_engines, backend=self._backend)
 
         def reached(step: str) -> None:
             def save() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 DEFAULT_STORE_DIR = "lightning-store"
+DEFAULT_CONFLICT_DIR = "lightning-conflicts"
 
 
 @attrs.frozen(kw_only=True)
@@ -14,3 +15,7 @@ class LocalOptions:
     store_dir: str = DEFAULT_STORE_DIR
     """The embedded store's directory (relative paths are from the working directory); used
     when ``[tidb] pd-addr`` is empty."""
+    conflict_dir: str = DEFAULT_CONFLICT_DIR
+    """Where ``[conflict] strategy = "replace" | "ignore"`` lists the rows it dropped, one
+    ``<db>.<table>.csv`` per table (relative paths are from the working directory); kept after
+    the import."""

@@ -166,6 +166,23 @@ class EmbeddedStore:
             # directory entries are made durable here.
             self._sync_files(self._live_files() - before)
 
+    def write(self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes]) -> None:
+        """Write ``puts`` and delete ``deletes`` (absent keys are no matter; a key in both ends
+        deleted) in one batch; durable when this returns."""
+        from rocksdict import WriteBatch, WriteOptions
+
+        if not puts and not deletes:
+            return
+        batch = WriteBatch(raw_mode=True)
+        for key, value in puts:
+            batch.put(key, value)
+        for key in deletes:
+            batch.delete(key)
+        options = WriteOptions()
+        options.sync = True
+        with self._lock:
+            self._db.write(batch, options)
+
     def _live_files(self) -> set[str]:
         return {str(live["name"]).lstrip("/") for live in self._db.live_files()}
 
