@@ -88,9 +88,12 @@ class TikvDouble:
 
     def _bind(self, server: grpc.Server, offset: int) -> str:
         port = self.port + offset if self.port else 0
-        bound = server.add_insecure_port(f"{self.host}:{port}")
+        try:
+            bound = server.add_insecure_port(f"{self.host}:{port}")
+        except RuntimeError:  # grpc's way of saying the port is taken
+            bound = 0
         if bound == 0:
-            raise OSError(f"cannot listen on {self.host}:{port}")
+            raise OSError(f"cannot listen on {self.host}:{port}: is the port in use?")
         return f"{self.host}:{bound}"
 
     def start(self) -> TikvDouble:

@@ -329,8 +329,8 @@ class StoreDouble(tikvpb_pb2_grpc.TikvServicer, import_sstpb_pb2_grpc.ImportSSTS
         region_start, region_end = bounds
         low, high = meta.range.start, meta.range.end
         previous: bytes | None = None
-        for number, request in enumerate(requests):
-            if fault is Fault.DROPPED_STREAM and number == 1:
+        for request in requests:
+            if fault is Fault.DROPPED_STREAM:
                 abort(context, grpc.StatusCode.UNAVAILABLE, "Socket closed (injected fault)")
             if request.WhichOneof("chunk") != "batch":
                 abort(
