@@ -135,7 +135,7 @@ class TikvDouble:
         return self
 
     def _server(self) -> grpc.Server:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=SERVER_OPTIONS)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=32), options=SERVER_OPTIONS)
         self._servers.append(server)
         return server
 
