@@ -425,6 +425,10 @@ def test_write_refuses_what_tikv_refuses(client: Client) -> None:
     stale.CopyFrom(meta)
     stale.meta.region_epoch.version -= 1
     assert "RequestTooOld" in write_error(client, [stale, *batches])
+    newer = import_sstpb_pb2.WriteRequest()
+    newer.CopyFrom(meta)
+    newer.meta.region_epoch.conf_ver += 1
+    assert "RequestTooNew" in write_error(client, [newer, *batches])
     short = import_sstpb_pb2.WriteRequest()
     short.CopyFrom(meta)
     short.meta.uuid = b"123"
@@ -453,6 +457,12 @@ def test_ingest_refuses_what_tikv_refuses(client: Client, tmp_path: Path) -> Non
     request = import_sstpb_pb2.MultiIngestRequest(context=client.context(found), ssts=metas)
     at_follower = client.sst[follower.store_id].MultiIngest(request).error
     assert at_follower.not_leader.leader == found.leader
+    elsewhere = client.context(found)
+    elsewhere.peer.CopyFrom(follower)
+    wrong_store = client.sst[found.leader.store_id].MultiIngest(
+        import_sstpb_pb2.MultiIngestRequest(context=elsewhere, ssts=metas)
+    )
+    assert wrong_store.error.store_not_match.request_store_id == follower.store_id
     unknown = import_sstpb_pb2.SSTMeta()
     unknown.CopyFrom(metas[0])
     unknown.uuid = uuid.uuid4().bytes
