@@ -26,6 +26,7 @@ class ImporterProcess:
 
     def __init__(self, root: Path, *, extra_config: str = "") -> None:
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.import_dir = root / "import"
         self.store_dir = root / "store"
         self.config = root / "tikv-importer.toml"
