@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,13 @@ from lightning_core.failpoints import LOG_ENV
 from lightning_core.plugins import load_plugins
 from lightning_core.testing.contracts import BackendContract, BackendSetup, describe_table
 from lightning_core.testing.crash import Run, count_points, kill_and_resume, spread
+from lightning_core.testing.mydumper import (
+    ALL_TYPES_TABLE,
+    fill_all_types,
+    run_mydumper,
+    run_myloader,
+    table_checksum,
+)
 from lightning_core.testing.sqldump import write_sql_dump
 from lightning_core.testing.tasks import lightning_command, run_lightning, task_config
 
@@ -141,6 +150,13 @@ def _start_import(config: Path, points: Path) -> subprocess.Popen[str]:
     )
 
 
+def _reached(importing: subprocess.Popen[str], log: Path, name: str, hit: int) -> bool:
+    """The import reached failpoint ``name`` ``hit`` times, or ended."""
+    if importing.poll() is not None:
+        return True
+    return log.exists() and log.read_text().split().count(name) >= hit
+
+
 def _writes(points: Path) -> int:
     return points.read_text().count("importer:written") if points.exists() else 0
 
@@ -222,3 +238,88 @@ def test_every_kill_of_the_client_resumes_to_exactly_the_source(
         assert store_content(server.store_dir) == expected, f"killed at {point}"
     # nothing left on the server once the task is done
     assert json.dumps(sorted(p.name for p in server.import_dir.iterdir())) == '[".temp"]'
+
+
+@pytest.mark.slow
+def test_every_kill_of_the_server_resumes_to_exactly_the_source(
+    tmp_path: Path, server: ImporterProcess
+) -> None:
+    """tikv-importer SIGKILLed at points of the client's writes, closes and imports, then
+    started again: the import goes on, or stops with one line and a rerun (after
+    --checkpoint-error-ignore where an engine's import had failed) finishes it; the store is
+    the same every time."""
+    dump = tmp_path / "dump"
+    shutil.copytree(EXAMPLE, dump)
+    config = importer_config(tmp_path, dump, server, region_concurrency=2)
+    command = [*lightning_command(), "--config", str(config)]
+
+    def reset() -> None:
+        (tmp_path / "cp.json").unlink(missing_ok=True)
+        server.kill()
+        shutil.rmtree(server.store_dir, ignore_errors=True)
+        shutil.rmtree(server.import_dir, ignore_errors=True)
+        server.start()
+
+    counts = count_points(command)
+    expected = store_content(server.store_dir)
+    ours = Counter({n: c for n, c in counts.items() if n.split(":")[0] in ("importer", "chunk")})
+    points = spread(ours, 10)
+    assert {p.name.split(":")[0] for p in points} == {"importer", "chunk"}
+    log = tmp_path / "failpoints.log"
+    for point in points:
+        reset()
+        log.unlink(missing_ok=True)
+        importing = _start_import(config, log)
+        wait_for(lambda: _reached(importing, log, point.name, point.hit), timeout=120)  # noqa: B023
+        server.kill()
+        server.start()
+        _, stderr = importing.communicate(timeout=300)
+        for _ in range(3):
+            assert "internal error" not in stderr, stderr
+            if importing.returncode == 0:
+                break
+            assert "tikv-importer at" in stderr, stderr
+            if "failed in an earlier run" in stderr:
+                ignored = _ctl(config, "--checkpoint-error-ignore=all")
+                assert ignored.returncode == 0, ignored.stderr
+            rerun = run_lightning(["--config", str(config)])
+            importing.returncode, stderr = rerun.returncode, rerun.stderr
+        assert importing.returncode == 0, f"killed the server at {point}: {stderr}"
+        assert store_content(server.store_dir) == expected, f"killed the server at {point}"
+
+
+@pytest.fixture
+def loaded_dbs(target_connection: Any) -> Iterator[tuple[str, str]]:
+    names = tuple(f"importer_{side}_{uuid.uuid4().hex[:8]}" for side in ("direct", "store"))
+    yield names[0], names[1]
+    with target_connection.cursor() as cur:
+        for name in names:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.mark.slow
+def test_a_mydumper_dump_of_every_type_round_trips_through_tikv_importer(
+    tmp_path: Path,
+    server: ImporterProcess,
+    loaded_dbs: tuple[str, str],
+    target_connection: Any,
+    fresh_database: str,
+) -> None:
+    """A real mydumper dump of every supported column type through tikv-importer: the store,
+    exported by tidb-lightning-ctl and loaded by myloader, equals myloader's load of the
+    original dump, and the store equals the local backend's."""
+    fill_all_types(target_connection, fresh_database, ALL_TYPES_TABLE, rows=400, seed=11)
+    dump = tmp_path / "dump"
+    run_mydumper(fresh_database, str(dump))
+    config = importer_config(tmp_path, dump, server)
+    done = run_lightning(["--config", str(config)])
+    assert done.returncode == 0, done.stderr
+    assert store_content(server.store_dir) == store_content(_local_store(tmp_path, dump))
+    exported = tmp_path / "export"
+    assert _ctl(config, "--export", str(exported)).returncode == 0
+    direct, through_store = loaded_dbs
+    run_myloader(dump, direct)
+    run_myloader(exported, through_store)
+    assert table_checksum(target_connection, through_store, ALL_TYPES_TABLE) == table_checksum(
+        target_connection, direct, ALL_TYPES_TABLE
+    )
