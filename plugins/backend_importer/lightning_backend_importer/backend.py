@@ -294,8 +294,8 @@ class EngineSink:
 
 
 class ImporterWriter:
-    """Encodes a chunk's batches, buffers the pairs up to a byte budget (unsorted: the server
-    sorts), streams them, then reports the progress they carry."""
+    """Encodes a chunk's batches, buffers the pairs up to a byte budget, streams them sorted,
+    then reports the progress they carry."""
 
     def __init__(
         self,
@@ -351,6 +351,9 @@ class ImporterWriter:
     def _flush(self) -> ChunkProgress | None:
         if self._pending is None:
             return None
+        # sorted here, in the worker processes: the server's sort of a run is then one pass
+        self._data.sort()
+        self._index.sort()
         self._sink.send(self._data, self._index)
         self._data, self._index, self._buffered = [], [], 0
         progress, self._pending = self._pending, None
