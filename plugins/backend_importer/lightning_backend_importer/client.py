@@ -2,8 +2,9 @@
 kvproto's messages (raw 16-byte UUIDs, raw keys), so it works against the Rust tikv-importer as
 well as against ours.
 
-Retries: UNAVAILABLE and DEADLINE_EXCEEDED (the server is down or restarting) and "Too many open
-engines" are retried with back-off; every other failure is one :class:`TargetError` line.
+Retries: UNAVAILABLE and DEADLINE_EXCEEDED (the server is down or restarting), RESOURCE_EXHAUSTED
+(more calls at once than it serves) and "Too many open engines" are retried with back-off;
+every other failure is one :class:`TargetError` line.
 """
 
 from __future__ import annotations
@@ -169,7 +170,12 @@ class ImportKVClient:
 
     def _call(self, what: str, call: Callable[[], T], *, busy_seconds: float = 0.0) -> T:
         grpc = self._grpc
-        retryable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        # down or restarting, or more calls at once than it serves
+        retryable = (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        )
         started = time.monotonic()
         delay = FIRST_DELAY
         while True:

@@ -3,7 +3,6 @@ tidb-lightning.toml of an import through it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -107,8 +106,3 @@ def importer_config(
     path = tmp_path / "tidb-lightning.toml"
     path.write_text(text)
     return path
-
-
-def environment_without_failpoints() -> dict[str, str]:
-    """This process's environment, for a child that must not inherit crash-test settings."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("TIDB_LIGHTNING_")}

@@ -50,7 +50,6 @@ class EngineError(Exception):
 
     def __init__(self, variant: str, detail: str) -> None:
         super().__init__(f"{variant}({detail})")
-        self.variant = variant
 
 
 class EngineNotFound(Exception):
