@@ -13,14 +13,20 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from importer_support import ImporterProcess, importer_config, wait_for
+from lightning_backend_importer.backend import ImporterBackend
+from lightning_backend_importer.options import ImporterOptions
+from lightning_backend_local.kvproto import import_kvpb_pb2 as kvpb
+from lightning_backend_local.kvproto import import_kvpb_pb2_grpc as kvpb_grpc
 from lightning_backend_local.store import EmbeddedStore
 
-from lightning_core import Chunk, FileKind, SourceFile
+from lightning_core import Chunk, Engine, FileKind, SourceFile, TargetError
 from lightning_core.config import config_from_toml
 from lightning_core.failpoints import LOG_ENV
 from lightning_core.plugins import load_plugins
@@ -323,3 +329,50 @@ def test_a_mydumper_dump_of_every_type_round_trips_through_tikv_importer(
     assert table_checksum(target_connection, through_store, ALL_TYPES_TABLE) == table_checksum(
         target_connection, direct, ALL_TYPES_TABLE
     )
+
+
+def test_an_engine_left_closed_by_an_earlier_import_is_named_with_the_cleanup(
+    tmp_path: Path, server: ImporterProcess
+) -> None:
+    dump = _one_table_dump(tmp_path, rows=100)
+    stale = Engine("`d`.`t`", 0)
+    channel = grpc.insecure_channel(server.address)
+    stub = kvpb_grpc.ImportKVStub(channel)
+    stub.OpenEngine(kvpb.OpenEngineRequest(uuid=stale.uuid.bytes))
+    stub.CloseEngine(kvpb.CloseEngineRequest(uuid=stale.uuid.bytes))
+    channel.close()
+    config = importer_config(tmp_path, dump, server)
+    failed = run_lightning(["--config", str(config)])
+    assert failed.returncode == 1
+    assert f"--cleanup-engine={stale.uuid}" in failed.stderr, failed.stderr
+    cleaned = _ctl(config, f"--cleanup-engine={stale.uuid}")
+    assert cleaned.returncode == 0, cleaned.stderr
+    done = run_lightning(["--config", str(config)])
+    assert done.returncode == 0, done.stderr
+    assert store_content(server.store_dir) == store_content(_local_store(tmp_path, dump))
+
+
+class _FutureImporter(kvpb_grpc.ImportKVServicer):
+    def GetVersion(self, request: Any, context: Any) -> Any:
+        return kvpb.GetVersionResponse(version="7.5.0", commit="somewhere")
+
+
+def test_an_unknown_major_version_is_refused_in_one_line(tmp_path: Path) -> None:
+    served = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    kvpb_grpc.add_ImportKVServicer_to_server(_FutureImporter(), served)
+    port = served.add_insecure_port("127.0.0.1:0")
+    served.start()
+    try:
+        config = config_from_toml(
+            task_config(tmp_path, backend="importer").replace(
+                "[tikv-importer]\n", f'[tikv-importer]\naddr = "127.0.0.1:{port}"\n'
+            )
+        )
+        backend = ImporterBackend(config=config, task="t", options=ImporterOptions())
+        try:
+            with pytest.raises(TargetError, match=r"version '7\.5\.0'.*2\.x to 5\.x"):
+                backend.prepare(0)
+        finally:
+            backend.close()
+    finally:
+        served.stop(None)
