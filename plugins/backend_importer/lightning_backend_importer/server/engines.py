@@ -5,7 +5,7 @@ brings, :class:`~lightning_backend_local.engine.LocalEngine` for close and impor
 Layout under ``import-dir``, as tikv-importer has it:
 
 - ``.temp/<uuid>/`` — an engine open for writing: one sorted, fsynced run per WriteEngine
-  stream (``runs/*.sst``), written before the stream is answered;
+  stream (``runs/*.sst``), written when the stream ends, before it is answered;
 - ``<uuid>/`` — a closed engine: the runs merged, cut into ranges of ``region-split-size``
   (``closed.json``), then ``imported.json`` once ImportEngine put them into the target.
 
@@ -40,8 +40,6 @@ from lightning_core import Engine
 TEMP_DIRECTORY = ".temp"
 #: The chunk key every server-side run is written under (see the module's docstring).
 STREAM_CHUNK_KEY = "tikv-importer"
-#: Bytes a stream buffers before it writes a run of what it has so far.
-STREAM_BUFFER_BYTES = 64 << 20
 
 
 class EngineError(Exception):
@@ -90,7 +88,8 @@ class _Open:
 
 
 class StreamWriter:
-    """The pairs of one WriteEngine stream; :meth:`finish` makes them durable."""
+    """The pairs of one WriteEngine stream, held until :meth:`finish` writes them as one run,
+    so that a stream is kept whole or not at all (clients bound a stream's size)."""
 
     def __init__(self, engines: ServerEngines, key: uuid.UUID, state: _Open) -> None:
         self._engines = engines
@@ -103,22 +102,17 @@ class StreamWriter:
         """Key and value bytes received so far."""
 
     def add(self, pairs: Sequence[tuple[bytes, bytes]]) -> None:
-        """Buffer a batch of raw pairs; a full buffer is written as a run."""
+        """Buffer a batch of raw pairs."""
         zeros = itertools.repeat(0)
         self._run.add(pairs, zeros, zeros)
         self.pairs += len(pairs)
         self.bytes += sum(len(k) + len(v) for k, v in pairs)
-        if self._run.buffered_bytes >= STREAM_BUFFER_BYTES:
-            self._flush()
-
-    def _flush(self) -> None:
-        with self._state.flush_lock:  # the first run of an engine also writes its chunk mark
-            self._run.flush(0)  # the run's name orders nothing here: keys collapse
 
     def finish(self) -> None:
-        """Write what is buffered as a fsynced run and release the engine."""
+        """Write what is buffered as a sorted, fsynced run and release the engine."""
         try:
-            self._flush()
+            with self._state.flush_lock:  # an engine's first run also writes its chunk mark
+                self._run.flush(0)  # the run's name orders nothing here: keys collapse
         finally:
             self._engines.release(self._key)
 
