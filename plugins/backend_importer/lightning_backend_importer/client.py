@@ -73,7 +73,7 @@ class ImportKVClient:
             )
         else:
             self._channel = grpc.insecure_channel(address, options=options)
-        self._stub = kvpb_grpc.ImportKVStub(self._channel)  # type: ignore[no-untyped-call]
+        self._stub = kvpb_grpc.ImportKVStub(self._channel)
 
     def close(self) -> None:
         """Close the channel."""

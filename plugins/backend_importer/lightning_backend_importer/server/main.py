@@ -144,7 +144,7 @@ def serve(config: ImporterConfig, stop: threading.Event) -> None:
         ],
         maximum_concurrent_rpcs=section.num_threads + config.server.grpc_concurrency,
     )
-    kvpb_grpc.add_ImportKVServicer_to_server(service, server)  # type: ignore[no-untyped-call]
+    kvpb_grpc.add_ImportKVServicer_to_server(service, server)
     credentials = _credentials(config)
     address = config.server.addr
     try:

@@ -80,7 +80,7 @@ def _not_found(raw: bytes) -> kvpb.Error:
     return kvpb.Error(engine_not_found=kvpb.Error.EngineNotFound(uuid=raw))
 
 
-class ImportKVService(kvpb_grpc.ImportKVServicer):
+class ImportKVService(kvpb_grpc.ImportKVServicer):  # type: ignore[misc]
     """ImportKV: engines under ``import-dir``, imported into the embedded store."""
 
     def __init__(
