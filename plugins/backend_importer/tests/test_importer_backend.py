@@ -376,3 +376,38 @@ def test_an_unknown_major_version_is_refused_in_one_line(tmp_path: Path) -> None
             backend.close()
     finally:
         served.stop(None)
+
+
+def test_tls_with_client_certificates(tmp_path: Path) -> None:
+    """``[security]`` on both sides: the server requires a certificate signed by its CA (here
+    one self-signed certificate plays every part); a client without TLS is not served."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    paths = f'ca-path = "{cert}"\ncert-path = "{cert}"\nkey-path = "{key}"\n'
+    server = ImporterProcess(tmp_path / "importer", extra_config=f"[security]\n{paths}").start()
+    try:
+        text = task_config(tmp_path, backend="importer").replace(
+            "[tikv-importer]\n", f'[tikv-importer]\naddr = "{server.address}"\n'
+        )
+        secure = ImporterBackend(
+            config=config_from_toml(text + f"[security]\n{paths}"),
+            task="t",
+            options=ImporterOptions(),
+        )
+        plain = ImporterBackend(
+            config=config_from_toml(text), task="t", options=ImporterOptions(retry_seconds=0.5)
+        )
+        try:
+            secure.prepare(0)
+            with pytest.raises(TargetError, match="did not answer GetVersion"):
+                plain.prepare(0)
+        finally:
+            secure.close()
+            plain.close()
+    finally:
+        server.kill()

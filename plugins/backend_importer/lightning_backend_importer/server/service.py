@@ -121,7 +121,7 @@ class ImportKVService(kvpb_grpc.ImportKVServicer):  # type: ignore[misc]
                 self._engines.open(key)
             except EngineError as exc:
                 _abort(context, exc)
-            log.info("engine %s open", key)
+            log.debug("engine %s open", key)
             return kvpb.OpenEngineResponse()
 
     def WriteEngine(
