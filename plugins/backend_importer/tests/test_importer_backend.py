@@ -411,3 +411,19 @@ def test_tls_with_client_certificates(tmp_path: Path) -> None:
             plain.close()
     finally:
         server.kill()
+
+
+def test_two_rows_with_one_key_stop_the_table_at_its_checksum(
+    tmp_path: Path, server: ImporterProcess
+) -> None:
+    """tikv-importer keeps one pair per key, as the original does; the table's checksum, folded
+    from every row written, then differs from the store's and the import stops."""
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "d-schema-create.sql").write_text("CREATE DATABASE d;\n")
+    (dump / "d.t-schema.sql").write_text("CREATE TABLE t (id INT PRIMARY KEY, v TEXT);\n")
+    (dump / "d.t.000000000.sql").write_text("INSERT INTO t VALUES (1,'a'),(2,'b');\n")
+    (dump / "d.t.000000001.sql").write_text("INSERT INTO t VALUES (3,'c'),(1,'again');\n")
+    done = run_lightning(["--config", str(importer_config(tmp_path, dump, server))])
+    assert done.returncode == 1
+    assert "checksum mismatch" in done.stderr and "`d`.`t`" in done.stderr, done.stderr
