@@ -43,6 +43,7 @@ from lightning_core import (
     TargetError,
     TargetTable,
     failpoint,
+    kv_conflict_strategy,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +70,16 @@ def _refuse_cluster(config: LightningConfig) -> None:
         )
 
 
+def _refuse_conflict_strategy(config: LightningConfig) -> None:
+    strategy = kv_conflict_strategy(config)
+    if strategy != "error":
+        raise ConfigError(
+            f"[conflict] strategy {strategy!r}: tikv-importer keeps one pair per key and "
+            "resolves no conflicts, so two source rows with one key fail the table's "
+            "checksum; use the local backend for replace / ignore, or leave the strategy unset"
+        )
+
+
 class ImporterBackend:
     """The main process's side: engine close, import (one at a time per importer, as
     Lightning does) and cleanup on tikv-importer."""
@@ -77,6 +88,7 @@ class ImporterBackend:
 
     def __init__(self, *, config: LightningConfig, task: str, options: ImporterOptions) -> None:
         _refuse_cluster(config)
+        _refuse_conflict_strategy(config)
         self._client = ImportKVClient(config, retry_seconds=options.retry_seconds)
         self._pd_addr = config.tidb.pd_addr
 
@@ -118,6 +130,10 @@ class ImporterBackend:
 
     def forget_task(self) -> None:
         """Nothing is kept on this side."""
+
+    def resolved_checksum(self, table: str) -> KVChecksum | None:
+        """None: the server keeps one pair per key and resolves no conflicts."""
+        return None
 
     def close(self) -> None:
         """Close the channel."""
@@ -173,6 +189,11 @@ class ImporterStoreTarget:
 
     def analyze(self, table: TargetTable) -> None:
         """Nothing: the store keeps no statistics."""
+
+    def drop_table(self, table: TargetTable) -> None:
+        """Delete the table's keys and its catalog entry."""
+        with self._target() as target:
+            target.drop_table(table)
 
     def close(self) -> None:
         """Nothing is held between calls."""

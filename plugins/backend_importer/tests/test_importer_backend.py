@@ -26,7 +26,7 @@ from lightning_backend_local.kvproto import import_kvpb_pb2 as kvpb
 from lightning_backend_local.kvproto import import_kvpb_pb2_grpc as kvpb_grpc
 from lightning_backend_local.store import EmbeddedStore
 
-from lightning_core import Chunk, Engine, FileKind, SourceFile, TargetError
+from lightning_core import Chunk, ConfigError, Engine, FileKind, SourceFile, TargetError
 from lightning_core.config import config_from_toml
 from lightning_core.failpoints import LOG_ENV
 from lightning_core.plugins import load_plugins
@@ -427,3 +427,11 @@ def test_two_rows_with_one_key_stop_the_table_at_its_checksum(
     done = run_lightning(["--config", str(importer_config(tmp_path, dump, server))])
     assert done.returncode == 1
     assert "checksum mismatch" in done.stderr and "`d`.`t`" in done.stderr, done.stderr
+
+
+def test_a_conflict_strategy_it_cannot_honour_is_refused(tmp_path: Path) -> None:
+    config = config_from_toml(
+        task_config(tmp_path, backend="importer") + '\n[conflict]\nstrategy = "replace"\n'
+    )
+    with pytest.raises(ConfigError, match=r"strategy 'replace'.*local backend"):
+        ImporterBackend(config=config, task="t", options=ImporterOptions())
