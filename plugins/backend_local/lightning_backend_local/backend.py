@@ -77,6 +77,7 @@ class LocalBackend:
                 '"replace", "ignore" or "error"'
             )
         self._threshold = config.conflict.threshold
+        self._max_record_rows = config.conflict.max_record_rows
         self._conflict_dir = os.path.abspath(options.conflict_dir)
         self._store = EmbeddedStore.open(options.store_dir)
 
@@ -96,6 +97,7 @@ class LocalBackend:
             table,
             strategy=self._strategy,
             threshold=self._threshold,
+            max_record_rows=self._max_record_rows,
             report_dir=self._conflict_dir,
             index_names={index.id: index.name for index in indexes},
         )

@@ -203,11 +203,14 @@ class TableConflicts:
         strategy: str,
         threshold: int,
         report_dir: str,
+        max_record_rows: int = DEFAULT_THRESHOLD,
         index_names: Mapping[int, str] | None = None,
     ) -> None:
+        """:param max_record_rows: conflicts listed in the report at most (negative: 10000)."""
         self.table = table
         self.strategy = strategy
         self.threshold = threshold if threshold >= 0 else DEFAULT_THRESHOLD
+        self.max_record_rows = max_record_rows if max_record_rows >= 0 else DEFAULT_THRESHOLD
         self.dir = Path(root) / "conflicts" / str(Engine(table, INDEX_ENGINE_ID).uuid)
         schema, name = Engine(table, INDEX_ENGINE_ID).names
         self.report = Path(report_dir) / f"{schema}.{name}.csv".replace(os.sep, "%2F")
@@ -321,14 +324,16 @@ class TableConflicts:
         every = losers | set(fresh)
         listed = [c for found in data for c in found.conflicts] + list(resolution.conflicts)
         if listed:
-            self._write_report(listed)
+            self._write_report(listed[: self.max_record_rows])
             log.warning(
-                "%s: [conflict] strategy = %s dropped %d rows (%d conflicts); they are listed "
-                "in %s",
+                "%s: [conflict] strategy = %s dropped %d rows (%d conflicts); %s listed in %s",
                 self.table,
                 self.strategy,
                 len(every),
                 len(listed),
+                "they are"
+                if len(listed) <= self.max_record_rows
+                else f"the first {self.max_record_rows} ([conflict] max-record-rows) are",
                 self.report,
             )
         self._check_threshold(len(every))

@@ -227,6 +227,17 @@ def test_more_conflicts_than_the_threshold_stop_the_table(tmp_path: Path) -> Non
     assert str(tmp_path / "conflicts" / "d.t.csv") in line and len(report(tmp_path)) == 4
 
 
+def test_max_record_rows_bounds_the_report_but_not_the_count(tmp_path: Path) -> None:
+    dump = make_dump(tmp_path, FIRST, SECOND)
+    config = config_file(tmp_path, dump, 'strategy = "replace"\nmax-record-rows = 2\n')
+    done = run_lightning(["--config", str(config)])
+    assert done.returncode == 0, done.stderr
+    assert len(report(tmp_path)) == 2
+    log = done.stdout + done.stderr
+    assert "dropped 4 rows (4 conflicts)" in log, log
+    assert "the first 2 ([conflict] max-record-rows) are listed" in log, log
+
+
 def test_the_strategy_and_the_deprecated_key_together_are_refused(tmp_path: Path) -> None:
     dump = make_dump(tmp_path, FIRST, SECOND)
     config = config_file(
