@@ -20,7 +20,14 @@ from lightning_backend_local.store import EmbeddedStore
 
 from lightning_core import ConfigError, kv_conflict_strategy
 from lightning_core.config import config_from_toml
-from lightning_core.testing.crash import KillPoint, Run, count_points, kill_and_resume, spread
+from lightning_core.testing.crash import (
+    KillPoint,
+    Run,
+    count_points,
+    kill_and_resume,
+    run_once,
+    spread,
+)
 from lightning_core.testing.sqldump import write_sql_dump
 from lightning_core.testing.tasks import lightning_command, run_lightning, task_config
 
@@ -236,6 +243,32 @@ def test_max_record_rows_bounds_the_report_but_not_the_count(tmp_path: Path) -> 
     log = done.stdout + done.stderr
     assert "dropped 4 rows (4 conflicts)" in log, log
     assert "the first 2 ([conflict] max-record-rows) are listed" in log, log
+
+
+@pytest.mark.parametrize(("before", "after"), [("replace", "error"), ("", "ignore")])
+def test_a_resume_with_another_strategy_is_refused(tmp_path: Path, before: str, after: str) -> None:
+    """The strategy is part of the task's identity; ``error`` is what a checkpoint without it
+    (written before it was) means."""
+    dump = make_dump(tmp_path, FIRST, SECOND)
+    config = config_file(tmp_path, dump, f'strategy = "{before}"\n')
+    command = [*lightning_command(), "--config", str(config)]
+    assert run_once(command, kill_at=KillPoint("chunk:done", 1)).killed
+    config.write_text(config.read_text().replace(f'strategy = "{before}"', f'strategy = "{after}"'))
+    refused = run_lightning(["--config", str(config)])
+    assert refused.returncode == 1
+    line = error_line(refused)
+    assert "conflict.strategy changed" in line and "--checkpoint-remove=all" in line, line
+
+
+def test_the_fingerprint_names_the_strategy_only_when_it_is_not_error(tmp_path: Path) -> None:
+    from lightning_core.pipeline.task import fingerprint_settings
+
+    dump = make_dump(tmp_path, FIRST, SECOND)
+    for strategy, named in (("", None), ("error", None), ("replace", "replace")):
+        config = config_from_toml(
+            config_file(tmp_path, dump, f'strategy = "{strategy}"\n').read_text()
+        )
+        assert fingerprint_settings(config).get("conflict.strategy") == named
 
 
 def test_the_strategy_and_the_deprecated_key_together_are_refused(tmp_path: Path) -> None:
