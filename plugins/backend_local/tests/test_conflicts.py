@@ -260,17 +260,6 @@ def test_a_resume_with_another_strategy_is_refused(tmp_path: Path, before: str, 
     assert "conflict.strategy changed" in line and "--checkpoint-remove=all" in line, line
 
 
-def test_the_fingerprint_names_the_strategy_only_when_it_is_not_error(tmp_path: Path) -> None:
-    from lightning_core.pipeline.task import fingerprint_settings
-
-    dump = make_dump(tmp_path, FIRST, SECOND)
-    for strategy, named in (("", None), ("error", None), ("replace", "replace")):
-        config = config_from_toml(
-            config_file(tmp_path, dump, f'strategy = "{strategy}"\n').read_text()
-        )
-        assert fingerprint_settings(config).get("conflict.strategy") == named
-
-
 def test_the_strategy_and_the_deprecated_key_together_are_refused(tmp_path: Path) -> None:
     dump = make_dump(tmp_path, FIRST, SECOND)
     config = config_file(
