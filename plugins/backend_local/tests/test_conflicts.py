@@ -190,6 +190,31 @@ def test_record_keys_two_data_engines_hold_are_resolved_too(
     assert len(report(tmp_path)) == 4 if strategy == "replace" else 3
 
 
+@pytest.mark.parametrize("strategy", ["replace", "ignore"])
+def test_under_a_disk_quota_the_ranges_cut_at_import_give_the_same_result(
+    tmp_path: Path, strategy: str
+) -> None:
+    """A quota (here never reached) defers cutting the ranges to the import: the same rows
+    are kept and dropped."""
+    results = []
+    for importer in ("", 'disk-quota = "1GiB"\n'):
+        root = tmp_path / str(len(results))
+        root.mkdir()
+        dump = make_dump(root, FIRST, SECOND)
+        config = config_file(root, dump, f'strategy = "{strategy}"\n', importer=importer)
+        done = run_lightning(["--config", str(config)])
+        assert done.returncode == 0, done.stderr
+        assert "checksum pass" in done.stdout + done.stderr
+        store = EmbeddedStore.open(str(root / "store"))
+        try:
+            pairs = list(store.scan(b""))
+        finally:
+            store.close()
+        dropped = sorted(r["dropped"].replace(str(root), "") for r in report(root))
+        results.append((pairs, dropped))
+    assert results[0] == results[1] and results[0][1]
+
+
 def test_a_chain_of_conflicts_under_ignore_keeps_only_rows_no_earlier_row_collides_with(
     tmp_path: Path,
 ) -> None:
