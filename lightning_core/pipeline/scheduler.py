@@ -6,8 +6,9 @@ Bounds, as TiDB Lightning has them: ``region-concurrency`` chunks at once, chunk
 new engine while ``2 × table-concurrency`` closed engines wait for their import.
 
 A backend with a disk quota (``DiskQuotaBackend``) makes its workers wait at a flush while its
-engines hold the quota; then no chunk starts, and when no engine import is under way to make
-room, the open engine holding the most bytes is imported early.
+engines hold the quota; then no chunk starts, written engines are closed and imported largest
+first, and when no engine import is under way to make room, the open engine holding the most
+bytes is imported early.
 """
 
 from __future__ import annotations
@@ -180,6 +181,8 @@ class Scheduler:
             progress.chunk_moved(None, "pending")
         self._chunks: dict[Future[workers.ChunkOutcome], workers.ChunkJob] = {}
         self._engines: dict[Future[None], tuple[TableRun, Engine]] = {}
+        self._closable: list[tuple[TableRun, Engine]] = []
+        """Engines written to their end, waiting for room in the engine pool."""
         self._posts: dict[Future[None], TableRun] = {}
         self._on_loop: queue.Queue[Callable[[], None]] = queue.Queue()
         """Work that threads hand to the loop's thread (every checkpoint write happens there)."""
@@ -254,7 +257,15 @@ class Scheduler:
             )
 
     def _loop(self, pool: ProcessPoolExecutor | None, events: Any, stop: Any) -> None:
-        while self._waiting or self._chunks or self._engines or self._posts or self._early:
+        while (
+            self._waiting
+            or self._chunks
+            or self._engines
+            or self._closable
+            or self._posts
+            or self._early
+        ):
+            self._start_engines()
             if pool is not None:
                 self._start_chunks(pool)
             futures: list[Future[Any]] = [
@@ -304,7 +315,7 @@ class Scheduler:
         """The first waiting chunk that the engine, table and import bounds let start."""
         engines = {job.engine for job in self._chunks.values()}
         tables = {job.table_name for job in self._chunks.values()}
-        importing = len(self._engines)
+        importing = len(self._engines) + len(self._closable)
         for index, job in enumerate(self._waiting):
             if job.engine not in engines:
                 if len(engines) >= self._engine_limit:
@@ -428,8 +439,21 @@ class Scheduler:
             self._submit_post(run)
 
     def _submit_engine(self, run: TableRun, engine: Engine) -> None:
+        self._closable.append((run, engine))
+        self._start_engines()
+
+    def _start_engines(self) -> None:
+        """Start closing and importing written engines while the engine pool has room: in
+        the order they were written, but the largest first when the disk quota is reached."""
         assert self._engine_pool is not None
-        self._engines[self._engine_pool.submit(self._import_engine, engine)] = (run, engine)
+        quota = self._quota
+        while self._closable and len(self._engines) + len(self._early) < self._engine_limit:
+            chosen = self._closable[0]
+            if quota is not None and len(self._closable) > 1 and quota.over_quota():
+                chosen = max(self._closable, key=lambda item: quota.engine_bytes(item[1]))
+            self._closable.remove(chosen)
+            run, engine = chosen
+            self._engines[self._engine_pool.submit(self._import_engine, engine)] = (run, engine)
 
     def _import_engine(self, engine: Engine) -> None:
         log.info("engine %s (%s): closing and importing", engine.tag, engine.uuid)
@@ -473,7 +497,7 @@ class Scheduler:
         """Over the quota with no engine import under way: import the open engine that holds
         the most bytes early (closed engines are imported as soon as they are closed)."""
         quota = self._quota
-        if quota is None or self._failure or self._engines or self._early:
+        if quota is None or self._failure or self._engines or self._closable or self._early:
             return
         if not quota.over_quota():
             return

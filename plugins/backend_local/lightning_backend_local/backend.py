@@ -17,7 +17,7 @@ from uuid import UUID
 from lightning_backend_local.engine import LocalEngine, RangeLimits, RunWriter
 from lightning_backend_local.options import LocalOptions
 from lightning_backend_local.quota import DiskLedger, disk_quota, held_on_disk
-from lightning_backend_local.resolve import STRATEGIES, TableConflicts
+from lightning_backend_local.resolve import CONFLICTS_DIR, STRATEGIES, TableConflicts
 from lightning_backend_local.store import EmbeddedStore
 from lightning_core import (
     Chunk,
@@ -132,8 +132,9 @@ class LocalBackend:
                 "larger disk"
             )
         _raise_open_file_limit()
-        if self._ledger is not None:
-            self._ledger.reset(held_on_disk(Path(self._root)))
+        if self._ledger is not None:  # the engines' runs; not what conflict resolution keeps
+            root = Path(self._root)
+            self._ledger.reset(held_on_disk(root) - held_on_disk(root / CONFLICTS_DIR))
 
     def durable(self, chunk_keys: Sequence[str]) -> dict[str, ChunkProgress]:
         """Nothing beyond the checkpoint: a chunk's runs are durable when progress is reported."""

@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 STRATEGIES = ("replace", "ignore")
 """The strategies this module resolves; ``error`` stops at the first duplicate instead."""
+#: The directory of a task's directory in ``sorted-kv-dir`` where tables' resolution is kept.
+CONFLICTS_DIR = "conflicts"
 #: Tolerated dropped rows when ``[conflict] threshold`` is negative (TiDB Lightning's default).
 DEFAULT_THRESHOLD = 10000
 PRIMARY = "PRIMARY"
@@ -211,7 +213,7 @@ class TableConflicts:
         self.strategy = strategy
         self.threshold = threshold if threshold >= 0 else DEFAULT_THRESHOLD
         self.max_record_rows = max_record_rows if max_record_rows >= 0 else DEFAULT_THRESHOLD
-        self.dir = Path(root) / "conflicts" / str(Engine(table, INDEX_ENGINE_ID).uuid)
+        self.dir = Path(root) / CONFLICTS_DIR / str(Engine(table, INDEX_ENGINE_ID).uuid)
         schema, name = Engine(table, INDEX_ENGINE_ID).names
         self.report = Path(report_dir) / f"{schema}.{name}.csv".replace(os.sep, "%2F")
         self._index_names = index_names or {}
