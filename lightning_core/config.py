@@ -586,7 +586,6 @@ _UNIMPLEMENTED: tuple[tuple[str, str, str], ...] = (
     ("tikv_importer", "parallel_import", "parallel imports into one table are not implemented"),
     ("tikv_importer", "duplicate_detection", "duplicate keys are always found and named"),
     ("tikv_importer", "add_index_by_sql", "indexes are always written as KV pairs"),
-    ("tikv_importer", "disk_quota", "the disk quota is not enforced yet"),
     ("tikv_importer", "keyspace_name", "keyspaces are not supported"),
     ("conflict", "precheck_conflict_before_import", "the conflict precheck is not implemented"),
     ("security", "redact_info_log", "row data in logs is not redacted (passwords always are)"),

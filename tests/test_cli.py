@@ -184,6 +184,24 @@ def test_the_kv_addresses_and_sorted_kv_dir_are_part_of_the_fingerprint(section:
     assert plain != changed
 
 
+@pytest.mark.parametrize(
+    ("conflict", "named"),
+    [("", None), ('[conflict]\nstrategy = "error"\n', None),
+     ('[conflict]\nstrategy = "replace"\n', "replace"),
+     ('[tikv-importer]\nduplicate-resolution = "remove"\n', "replace")],
+)  # fmt: skip
+def test_the_fingerprint_names_the_conflict_strategy_only_when_it_is_not_error(
+    conflict: str, named: str | None
+) -> None:
+    """``error`` was the only strategy before the fingerprint held it: checkpoints of then keep
+    their digest."""
+    from lightning_core.config import config_from_toml
+    from lightning_core.pipeline.task import fingerprint_settings
+
+    base = f'[mydumper]\ndata-source-dir = "{EXAMPLE}"\n'
+    assert fingerprint_settings(config_from_toml(base + conflict)).get("conflict.strategy") == named
+
+
 def test_a_task_that_imports_nothing_fails_and_says_why(tmp_path: Path) -> None:
     from lightning_core.testing.tasks import task_config
 

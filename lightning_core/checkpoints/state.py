@@ -304,8 +304,8 @@ def accept_inputs(
         what = (
             ", ".join(changed)
             if changed
-            else "backend, on-duplicate, [mydumper], [[routes]], the target, pd-addr, the "
-            "importer address or sorted-kv-dir"
+            else "backend, on-duplicate, [conflict] strategy, [mydumper], [[routes]], the "
+            "target, pd-addr, the importer address or sorted-kv-dir"
         )
         raise CheckpointError(
             f"the checkpoint in {store.location} holds progress made with other settings "

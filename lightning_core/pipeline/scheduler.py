@@ -4,6 +4,11 @@ in threads, every checkpoint write in the loop's own thread.
 Bounds, as TiDB Lightning has them: ``region-concurrency`` chunks at once, chunks of at most
 ``table-concurrency`` data engines and ``index-concurrency`` tables at once, and no chunk of a
 new engine while ``2 × table-concurrency`` closed engines wait for their import.
+
+A backend with a disk quota (``DiskQuotaBackend``) makes its workers wait at a flush while its
+engines hold the quota; then no chunk starts, written engines are closed and imported largest
+first, and when no engine import is under way to make room, the open engine holding the most
+bytes is imported early.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -99,6 +104,30 @@ class TableRun:
         )
 
 
+@runtime_checkable
+class DiskQuotaBackend(Protocol):
+    """A backend whose engines on local disk stay within ``[tikv-importer] disk-quota``."""
+
+    def over_quota(self) -> bool:
+        """True when the engines hold the quota (cheap: asked on every turn of the loop)."""
+        ...
+
+    def engine_bytes(self, engine: Engine) -> int:
+        """The bytes an engine that is still being written holds."""
+        ...
+
+    def import_early(self, engine: Engine) -> None:
+        """Import what an engine holds so far and remove it; the engine goes on being written.
+
+        :raises LightningError: the quota is too small for this import to go on.
+        """
+        ...
+
+    def release_writers(self) -> None:
+        """Make workers that wait for room give up: the import stops."""
+        ...
+
+
 class Scheduler:
     """Runs every remaining step of the given tables; ``run()`` returns when all are done or
     raises the first failure (after the work in flight has stopped)."""
@@ -152,12 +181,17 @@ class Scheduler:
             progress.chunk_moved(None, "pending")
         self._chunks: dict[Future[workers.ChunkOutcome], workers.ChunkJob] = {}
         self._engines: dict[Future[None], tuple[TableRun, Engine]] = {}
+        self._closable: list[tuple[TableRun, Engine]] = []
+        """Engines written to their end, waiting for room in the engine pool."""
         self._posts: dict[Future[None], TableRun] = {}
         self._on_loop: queue.Queue[Callable[[], None]] = queue.Queue()
         """Work that threads hand to the loop's thread (every checkpoint write happens there)."""
         self._received: dict[str, int] = {}
         self._failure: BaseException | None = None
         self._engine_pool: Executor | None = None
+        self._quota = backend if isinstance(backend, DiskQuotaBackend) else None
+        self._early: dict[Future[None], tuple[TableRun, Engine]] = {}
+        """Early imports under the disk quota."""
         self._post_pool: Executor | None = None
 
     # --- the loop ---------------------------------------------------------------------------
@@ -202,6 +236,8 @@ class Scheduler:
                     self._loop(pool, events, stop)
                 except KeyboardInterrupt:
                     stop.set()
+                    if self._quota is not None:
+                        self._quota.release_writers()
                     self._waiting.clear()
                     for future in list(self._chunks):
                         with contextlib.suppress(BaseException):
@@ -221,10 +257,23 @@ class Scheduler:
             )
 
     def _loop(self, pool: ProcessPoolExecutor | None, events: Any, stop: Any) -> None:
-        while self._waiting or self._chunks or self._engines or self._posts:
+        while (
+            self._waiting
+            or self._chunks
+            or self._engines
+            or self._closable
+            or self._posts
+            or self._early
+        ):
+            self._start_engines()
             if pool is not None:
                 self._start_chunks(pool)
-            futures: list[Future[Any]] = [*self._chunks, *self._engines, *self._posts]
+            futures: list[Future[Any]] = [
+                *self._chunks,
+                *self._engines,
+                *self._posts,
+                *self._early,
+            ]
             done, _ = wait(futures, timeout=0.05, return_when=FIRST_COMPLETED)
             if events is not None:
                 self._drain(events, 0.05 if not done else 0)
@@ -234,13 +283,18 @@ class Scheduler:
                     self._chunk_ended(future, events, stop)
                 elif future in self._engines:
                     self._engine_ended(future, stop)
+                elif future in self._early:
+                    self._early_ended(future, stop)
                 else:
                     self._post_ended(future, stop)
+            self._enforce_quota(stop)
         if events is not None:
             self._drain(events, 0)
         self._run_handed_over()
 
     def _start_chunks(self, pool: ProcessPoolExecutor) -> None:
+        if self._waiting and self._quota is not None and self._quota.over_quota():
+            return  # no new chunk while the engines hold the disk quota
         while self._waiting and len(self._chunks) < self._region_limit and not self._failure:
             job = self._next_job()
             if job is None:
@@ -261,7 +315,7 @@ class Scheduler:
         """The first waiting chunk that the engine, table and import bounds let start."""
         engines = {job.engine for job in self._chunks.values()}
         tables = {job.table_name for job in self._chunks.values()}
-        importing = len(self._engines)
+        importing = len(self._engines) + len(self._closable)
         for index, job in enumerate(self._waiting):
             if job.engine not in engines:
                 if len(engines) >= self._engine_limit:
@@ -278,6 +332,8 @@ class Scheduler:
             self._failure = exc
             if stop is not None:
                 stop.set()
+            if self._quota is not None:
+                self._quota.release_writers()
             self._waiting.clear()
             self._on_table_error(table, exc)
 
@@ -383,8 +439,21 @@ class Scheduler:
             self._submit_post(run)
 
     def _submit_engine(self, run: TableRun, engine: Engine) -> None:
+        self._closable.append((run, engine))
+        self._start_engines()
+
+    def _start_engines(self) -> None:
+        """Start closing and importing written engines while the engine pool has room: in
+        the order they were written, but the largest first when the disk quota is reached."""
         assert self._engine_pool is not None
-        self._engines[self._engine_pool.submit(self._import_engine, engine)] = (run, engine)
+        quota = self._quota
+        while self._closable and len(self._engines) + len(self._early) < self._engine_limit:
+            chosen = self._closable[0]
+            if quota is not None and len(self._closable) > 1 and quota.over_quota():
+                chosen = max(self._closable, key=lambda item: quota.engine_bytes(item[1]))
+            self._closable.remove(chosen)
+            run, engine = chosen
+            self._engines[self._engine_pool.submit(self._import_engine, engine)] = (run, engine)
 
     def _import_engine(self, engine: Engine) -> None:
         log.info("engine %s (%s): closing and importing", engine.tag, engine.uuid)
@@ -424,6 +493,58 @@ class Scheduler:
         run.unimported.discard(engine)
         if not run.unimported and not any(run.pending.values()):
             self._data_written(run)
+
+    # --- the disk quota ---------------------------------------------------------------------
+
+    def _enforce_quota(self, stop: Any) -> None:
+        """Over the quota with no engine import under way: import the open engine that holds
+        the most bytes early (closed engines are imported as soon as they are closed)."""
+        quota = self._quota
+        if quota is None or self._failure or self._engines or self._closable or self._early:
+            return
+        if not quota.over_quota():
+            return
+        assert self._engine_pool is not None
+        held = [(quota.engine_bytes(engine), run, engine) for run, engine in self._open_engines()]
+        if not held or max(held, key=lambda item: item[0])[0] == 0:
+            name = next(iter(self._runs), "")
+            self._fail(
+                LightningError(
+                    "[tikv-importer] disk-quota is reached and no engine holds anything to "
+                    "import to make room; raise disk-quota and run again to resume"
+                ),
+                name,
+                stop,
+            )
+            return
+        size, run, engine = max(held, key=lambda item: item[0])
+        log.info(
+            "disk quota reached: importing engine %s (%s) early, %d KiB so far",
+            engine.tag,
+            engine.uuid,
+            size >> 10,
+        )
+        self._early[self._engine_pool.submit(quota.import_early, engine)] = (run, engine)
+
+    def _open_engines(self) -> list[tuple[TableRun, Engine]]:
+        """Engines chunks are still written to: data engines with chunks to go, and the
+        index engines of their tables."""
+        found = []
+        for run in self._runs.values():
+            open_data = [e for e, pending in run.pending.items() if pending and e in run.unimported]
+            found += [(run, engine) for engine in open_data]
+            if open_data:
+                found.append((run, run.task.index_engine))
+        return found
+
+    def _early_ended(self, future: Future[None], stop: Any) -> None:
+        run, engine = self._early.pop(future)
+        try:
+            future.result()
+        except BaseException as exc:
+            self._fail(exc, run.name, stop)
+            return
+        log.debug("engine %s: imported early", engine.tag)
 
     def _submit_post(self, run: TableRun) -> None:
         assert self._post_pool is not None

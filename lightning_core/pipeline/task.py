@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from lightning_core.config import kv_conflict_strategy
+
 if TYPE_CHECKING:
     from lightning_core.config_sections import LightningConfig
 
@@ -19,6 +21,10 @@ def fingerprint_settings(config: LightningConfig, *, version: int = 2) -> dict[s
 
     :param version: the records version whose fingerprint to make; version 1 did not cover
         the KV backends' PD address, importer address and sorted-kv-dir.
+
+    The KV backends' conflict strategy is named only when it is not ``error``: checkpoints
+    written before it was part of the fingerprint had ``error`` (the only strategy then), and
+    their digest stays the one of the same settings today.
     """
     settings = _naming_settings(config)
     if version >= 2:
@@ -27,6 +33,9 @@ def fingerprint_settings(config: LightningConfig, *, version: int = 2) -> dict[s
             importer_addr=config.tikv_importer.addr,
             sorted_kv_dir=config.tikv_importer.sorted_kv_dir,
         )
+        strategy = kv_conflict_strategy(config)
+        if strategy != "error":
+            settings["conflict.strategy"] = strategy
     return settings
 
 

@@ -8,13 +8,16 @@ import datetime
 import os
 import resource
 import shutil
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from lightning_backend_local.engine import LocalEngine, RangeLimits, RunWriter
 from lightning_backend_local.options import LocalOptions
-from lightning_backend_local.resolve import STRATEGIES, TableConflicts
+from lightning_backend_local.quota import DiskLedger, disk_quota, held_on_disk
+from lightning_backend_local.resolve import CONFLICTS_DIR, STRATEGIES, TableConflicts
 from lightning_backend_local.store import EmbeddedStore
 from lightning_core import (
     Chunk,
@@ -77,8 +80,21 @@ class LocalBackend:
                 '"replace", "ignore" or "error"'
             )
         self._threshold = config.conflict.threshold
+        self._max_record_rows = config.conflict.max_record_rows
         self._conflict_dir = os.path.abspath(options.conflict_dir)
+        self._quota = disk_quota(config)
+        self._ledger = DiskLedger(self._root) if self._quota is not None else None
+        self._locks: dict[UUID, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
         self._store = EmbeddedStore.open(options.store_dir)
+
+    def _local(self, engine: Engine) -> LocalEngine:
+        return LocalEngine(self._root, engine, defer_ranges=self._quota is not None)
+
+    def _engine_lock(self, engine: Engine) -> threading.Lock:
+        """Serializes an engine's early imports and its close (threads of the engine pool)."""
+        with self._locks_lock:
+            return self._locks.setdefault(engine.uuid, threading.Lock())
 
     def _conflicts(self, table: str) -> TableConflicts | None:
         """The table's conflict resolution; None under ``error``."""
@@ -96,6 +112,7 @@ class LocalBackend:
             table,
             strategy=self._strategy,
             threshold=self._threshold,
+            max_record_rows=self._max_record_rows,
             report_dir=self._conflict_dir,
             index_names={index.id: index.name for index in indexes},
         )
@@ -115,25 +132,31 @@ class LocalBackend:
                 "larger disk"
             )
         _raise_open_file_limit()
+        if self._ledger is not None:  # the engines' runs; not what conflict resolution keeps
+            root = Path(self._root)
+            self._ledger.reset(held_on_disk(root) - held_on_disk(root / CONFLICTS_DIR))
 
     def durable(self, chunk_keys: Sequence[str]) -> dict[str, ChunkProgress]:
         """Nothing beyond the checkpoint: a chunk's runs are durable when progress is reported."""
         return {}
 
     def close_engine(self, engine: Engine) -> None:
-        """Merge the engine's runs, check for (or resolve) duplicate keys and cut its ranges."""
-        LocalEngine(self._root, engine).close(self._limits, self._conflicts(engine.table))
+        """Merge the engine's runs, check for (or resolve) duplicate keys and cut its ranges
+        (first importing what a killed run left of an early import)."""
+        local = self._local(engine)
+        with self._engine_lock(engine):
+            for part in local.parts():
+                self._import_part(part)
+            local.close(self._limits, self._conflicts(engine.table))
         failpoint("local:closed")
 
     def import_engine(self, engine: Engine) -> None:
         """Ingest the engine's ranges into the embedded store; after the index engine's, delete
         the records of the rows that lost a unique key (and write again the winners of record
         keys two data engines held)."""
-        local = LocalEngine(self._root, engine)
-        files = local.range_files()
-        if files is None:
+        local = self._local(engine)
+        if not local.ingest_ranges(self._store.ingest, self._limits):
             return
-        self._store.ingest(files)
         failpoint("local:ingested")
         conflicts = self._conflicts(engine.table) if engine.is_index else None
         if conflicts is not None:
@@ -148,7 +171,68 @@ class LocalBackend:
 
     def cleanup_engine(self, engine: Engine) -> None:
         """Remove the engine's files."""
-        LocalEngine(self._root, engine).cleanup()
+        self._remove(self._local(engine))
+
+    def _remove(self, local: LocalEngine) -> None:
+        held = held_on_disk(local.dir) if self._ledger is not None and local.exists else 0
+        local.cleanup()
+        if self._ledger is not None:
+            self._ledger.add(-held)
+
+    # --- [tikv-importer] disk-quota ---------------------------------------------------------
+
+    def over_quota(self) -> bool:
+        """True when the engines' bytes under sorted-kv-dir reached ``disk-quota`` (a read of
+        the shared count)."""
+        return (
+            self._ledger is not None
+            and self._quota is not None
+            and self._ledger.held() >= self._quota
+        )
+
+    def engine_bytes(self, engine: Engine) -> int:
+        """The bytes an engine that is still being written holds (a walk of its directory:
+        only when the quota is reached)."""
+        local = self._local(engine)
+        return held_on_disk(local.dir) if local.exists else 0
+
+    def import_early(self, engine: Engine) -> None:
+        """Import the runs an engine that is still being written holds so far, and remove
+        them: the engine goes on with the runs written from now on (TiDB Lightning's import
+        and reset under the disk quota). Duplicates are found within each part only.
+
+        :raises TargetError: under ``replace`` / ``ignore``, which resolve whole engines only:
+            the quota is too small for this import.
+        """
+        if self._strategy in STRATEGIES:
+            raise TargetError(
+                f"[tikv-importer] disk-quota = {self._quota} bytes is too small: engine "
+                f"{engine.tag} holds {self.engine_bytes(engine) >> 10} KiB under sorted-kv-dir "
+                "and no closed engine is left to import, while [conflict] strategy = "
+                f'"{self._strategy}" imports engines only whole; raise disk-quota above the '
+                "largest engine and run again to resume"
+            )
+        local = self._local(engine)
+        with self._engine_lock(engine):
+            for left in local.parts():
+                self._import_part(left)
+            part = local.take_part()
+            if part is not None:
+                self._import_part(part)
+
+    def _import_part(self, part: LocalEngine) -> None:
+        part.close(self._limits)
+        failpoint("local:part-closed")
+        if part.ingest_ranges(self._store.ingest, self._limits):
+            failpoint("local:part-ingested")
+            part.mark_imported()
+        failpoint("local:part-imported")
+        self._remove(part)
+
+    def release_writers(self) -> None:
+        """Make workers that wait for room under the quota give up (the import stops)."""
+        if self._ledger is not None:
+            self._ledger.stop()
 
     def forget_chunks(self, chunk_keys: Sequence[str]) -> None:
         """Runs live in engines, which ``cleanup_engine`` removes."""
@@ -201,6 +285,10 @@ class LocalWorker:
         self._root = task_root(config, task)
         self._encoder = encoder
         self._budget = max(1, int(config.tikv_importer.local_writer_mem_cache_size))
+        self._quota = disk_quota(config)
+        self._ledger = DiskLedger(self._root) if self._quota is not None else None
+        if self._quota is not None:
+            self._budget = min(self._budget, self._quota)  # as TiDB Lightning caps it
 
     def open_writer(
         self,
@@ -237,6 +325,7 @@ class LocalWorker:
             start=start,
             budget=self._budget,
             per_row=1 + len(table.model.stored_indexes),
+            quota=(self._ledger, self._quota) if self._ledger and self._quota else None,
         )
 
     def close(self) -> None:
@@ -256,8 +345,12 @@ class LocalWriter:
         start: ChunkProgress | None,
         budget: int,
         per_row: int,
+        quota: tuple[DiskLedger, int] | None = None,
     ) -> None:
+        """:param quota: the shared count of bytes held and ``disk-quota``: each flush waits
+        for room first and counts what it wrote."""
         self._encoder = encoder
+        self._quota = quota
         self._data = data
         self._index = index
         self._path = chunk.file.path
@@ -301,8 +394,13 @@ class LocalWriter:
     def _flush(self) -> ChunkProgress | None:
         if self._pending is None:
             return None
-        self._data.flush(self._first_row)
-        self._index.flush(self._first_row)
+        if self._quota is not None:
+            ledger, quota = self._quota
+            ledger.wait_for_room(quota)
+            ledger.add(self._data.flush(self._first_row) + self._index.flush(self._first_row))
+        else:
+            self._data.flush(self._first_row)
+            self._index.flush(self._first_row)
         failpoint("local:flushed")
         progress, self._pending = self._pending, None
         self._first_row = progress.rows

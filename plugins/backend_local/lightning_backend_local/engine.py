@@ -12,7 +12,14 @@ Layout under ``<sorted-kv-dir>/<task>/<engine uuid>/``:
 - ``ranges/*.sst`` — the merged pairs cut into ranges of ``region-split-size`` /
   ``region-split-keys``, made at close and ingested at import;
 - ``closed.json`` / ``imported.json`` — markers written once a step is done (``closed.json``
-  names the ranges and the rows conflict resolution left out of them).
+  names the ranges and the rows conflict resolution left out of them);
+- ``parts/<n>/`` — under ``[tikv-importer] disk-quota``, the runs written so far when the
+  engine was imported early to make room: each part is merged, checked and imported on its own,
+  like an engine (see :mod:`lightning_backend_local.quota`).
+
+Under a disk quota the close only merges and checks; the import cuts the ranges again from the
+merged pairs and ingests each one as soon as it is written, so an engine never holds its pairs
+twice.
 
 In runs and in ``merged/`` each key carries a 16-byte suffix — the id of the chunk and the row's
 number in it — and each value an 8-byte prefix — the row's source offset. A row written twice
@@ -26,6 +33,7 @@ engine with one line naming the file and what to do.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import hashlib
@@ -41,7 +49,7 @@ import attrs
 from rocksdict import IngestExternalFileOptions, Rdict
 
 from lightning_backend_local.resolve import PRIMARY, Conflict, Resolution, TableConflicts
-from lightning_backend_local.sst import sst_options, write_json, write_sst
+from lightning_backend_local.sst import fsync_directory, sst_options, write_json, write_sst
 from lightning_core import (
     DuplicateKeyError,
     Engine,
@@ -130,10 +138,10 @@ class RunWriter:
         # two bytes objects and a tuple per pair, besides the bytes themselves
         self.buffered_bytes += sum(len(k) + len(v) for k, v in added) + 120 * len(added)
 
-    def flush(self, first_row: int) -> None:
-        """Write the buffer as a sorted, fsynced run (nothing when it is empty)."""
+    def flush(self, first_row: int) -> int:
+        """Write the buffer as a sorted, fsynced run (nothing when it is empty); its size."""
         if not self._pairs:
-            return
+            return 0
         pairs = self._pairs
         self._pairs = []
         self.buffered_bytes = 0
@@ -142,7 +150,7 @@ class RunWriter:
         with disk_writes(self._root, f"a run of engine {self._engine.tag}"):
             self._runs.mkdir(parents=True, exist_ok=True)
             self._register_chunk()
-            write_sst(str(self._runs / name), pairs)
+            return write_sst(str(self._runs / name), pairs)
 
     def _register_chunk(self) -> None:
         mark = self._dir / f"chunk-{self._chunk.hex()}.json"
@@ -252,10 +260,21 @@ def resolve_across_engines(conflicts: TableConflicts) -> Resolution:
 class LocalEngine:
     """The coordinator's view of one engine directory; every step is idempotent."""
 
-    def __init__(self, root: str, engine: Engine) -> None:
+    def __init__(
+        self,
+        root: str,
+        engine: Engine,
+        *,
+        defer_ranges: bool = False,
+        directory: Path | None = None,
+    ) -> None:
+        """:param defer_ranges: the close only merges and checks; the import cuts the ranges
+            (the disk quota: the pairs are never on disk twice).
+        :param directory: a part of the engine (``parts/<n>``) rather than the engine."""
         self.engine = engine
-        self.dir = engine_dir(root, engine)
+        self.dir = directory if directory is not None else engine_dir(root, engine)
         self._root = Path(root)
+        self._defer = defer_ranges
         self._marks: dict[bytes, tuple[int, str]] | None = None
 
     @property
@@ -284,11 +303,20 @@ class LocalEngine:
         finally:
             merged.close()
         write_json(
-            self.dir / "closed.json", {"ranges": ranges, "skip": sorted(s.hex() for s in skip)}
+            self.dir / "closed.json",
+            {"ranges": ranges, "skip": sorted(s.hex() for s in skip), "deferred": self._defer},
         )
 
+    def _open_merged(self) -> Rdict:
+        options = sst_options()
+        if self._defer:
+            # a compaction writes its output before it removes its input: over a disk quota
+            # the runs stay as they were ingested (the walk merges them anyway)
+            options.set_disable_auto_compactions(True)
+        return Rdict(str(self.dir / "merged"), options)
+
     def _merge(self) -> Rdict:
-        merged = Rdict(str(self.dir / "merged"), sst_options())
+        merged = self._open_merged()
         runs = sorted(str(p) for p in (self.dir / "runs").glob("*.sst"))
         if runs:
             ingest = IngestExternalFileOptions()
@@ -489,8 +517,17 @@ class LocalEngine:
         return f"{found[1]}:{offset}"
 
     def _cut_ranges(
-        self, merged: Rdict, limits: RangeLimits, pairs: Iterator[tuple[bytes, bytes]]
+        self,
+        merged: Rdict,
+        limits: RangeLimits,
+        pairs: Iterator[tuple[bytes, bytes]],
+        ingest: Callable[[str], None] | None = None,
     ) -> list[str]:
+        """Write ``pairs`` as range files; with ``ingest``, hand each one over as soon as it is
+        written. A close with deferred ranges only walks the pairs (checking them)."""
+        if self._defer and ingest is None:
+            collections.deque(pairs, maxlen=0)
+            return []
         directory = self.dir / "ranges"
         if directory.exists():
             shutil.rmtree(directory)  # a close cut short: cut them again
@@ -503,9 +540,13 @@ class LocalEngine:
             size += len(key) + len(value)
             if size >= limits.size or len(batch) >= limits.keys:
                 names.append(self._write_range(directory, len(names), batch))
+                if ingest is not None:
+                    ingest(str(directory / names[-1]))
                 batch, size = [], 0
         if batch:
             names.append(self._write_range(directory, len(names), batch))
+            if ingest is not None:
+                ingest(str(directory / names[-1]))
         return names
 
     @staticmethod
@@ -513,6 +554,60 @@ class LocalEngine:
         name = f"{number:06d}.sst"
         write_sst(str(directory / name), pairs)
         return name
+
+    def ingest_ranges(self, ingest: Callable[[Sequence[str]], None], limits: RangeLimits) -> bool:
+        """Ingest the engine's ranges with ``ingest`` (cut now, one at a time, when the close
+        deferred them); False when the engine is imported or unknown."""
+        if not self.exists or (self.dir / "imported.json").exists():
+            return False
+        closed = self.dir / "closed.json"
+        marker = json.loads(closed.read_text()) if closed.exists() else {}
+        if not marker.get("deferred"):
+            files = self.range_files()
+            if files is None:
+                return False
+            ingest(files)
+            return True
+        skip = {bytes.fromhex(s) for s in marker.get("skip", [])}
+        merged = self._open_merged()
+        try:
+            with disk_writes(self._root, f"the ranges of engine {self.engine.tag}"):
+                pairs = self._kept(merged, skip, KVChecksum()) if skip else self._pairs(merged)
+                self._cut_ranges(merged, limits, pairs, lambda path: ingest([path]))
+        finally:
+            merged.close()
+        return True
+
+    def take_part(self) -> LocalEngine | None:
+        """Move the complete runs written so far into a new part of the engine, to import on
+        its own (the disk quota); None when there are none. Runs written meanwhile stay."""
+        runs = sorted((self.dir / "runs").glob("*.sst"))
+        if not runs:
+            return None
+        parts = self.dir / "parts"
+        number = max((int(p.name) for p in self._part_dirs()), default=-1) + 1
+        part = parts / f"{number:06d}"
+        (part / "runs").mkdir(parents=True)
+        for mark in self.dir.glob("chunk-*.json"):
+            shutil.copyfile(mark, part / mark.name)
+        for run in runs:
+            os.replace(run, part / "runs" / run.name)
+        fsync_directory(str(self.dir / "runs"))
+        fsync_directory(str(part / "runs"))
+        fsync_directory(str(parts))
+        return self._part(part)
+
+    def parts(self) -> list[LocalEngine]:
+        """The parts taken earlier that are not removed yet (a run killed while importing
+        one), in the order they were taken."""
+        return [self._part(path) for path in self._part_dirs()]
+
+    def _part_dirs(self) -> list[Path]:
+        parts = self.dir / "parts"
+        return sorted(p for p in parts.iterdir() if p.is_dir()) if parts.exists() else []
+
+    def _part(self, path: Path) -> LocalEngine:
+        return LocalEngine(str(self._root), self.engine, defer_ranges=True, directory=path)
 
     def range_files(self) -> list[str] | None:
         """The ranges to ingest, cut again from the merged pairs where an import cut short

@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 STRATEGIES = ("replace", "ignore")
 """The strategies this module resolves; ``error`` stops at the first duplicate instead."""
+#: The directory of a task's directory in ``sorted-kv-dir`` where tables' resolution is kept.
+CONFLICTS_DIR = "conflicts"
 #: Tolerated dropped rows when ``[conflict] threshold`` is negative (TiDB Lightning's default).
 DEFAULT_THRESHOLD = 10000
 PRIMARY = "PRIMARY"
@@ -203,12 +205,15 @@ class TableConflicts:
         strategy: str,
         threshold: int,
         report_dir: str,
+        max_record_rows: int = DEFAULT_THRESHOLD,
         index_names: Mapping[int, str] | None = None,
     ) -> None:
+        """:param max_record_rows: conflicts listed in the report at most (negative: 10000)."""
         self.table = table
         self.strategy = strategy
         self.threshold = threshold if threshold >= 0 else DEFAULT_THRESHOLD
-        self.dir = Path(root) / "conflicts" / str(Engine(table, INDEX_ENGINE_ID).uuid)
+        self.max_record_rows = max_record_rows if max_record_rows >= 0 else DEFAULT_THRESHOLD
+        self.dir = Path(root) / CONFLICTS_DIR / str(Engine(table, INDEX_ENGINE_ID).uuid)
         schema, name = Engine(table, INDEX_ENGINE_ID).names
         self.report = Path(report_dir) / f"{schema}.{name}.csv".replace(os.sep, "%2F")
         self._index_names = index_names or {}
@@ -321,14 +326,16 @@ class TableConflicts:
         every = losers | set(fresh)
         listed = [c for found in data for c in found.conflicts] + list(resolution.conflicts)
         if listed:
-            self._write_report(listed)
+            self._write_report(listed[: self.max_record_rows])
             log.warning(
-                "%s: [conflict] strategy = %s dropped %d rows (%d conflicts); they are listed "
-                "in %s",
+                "%s: [conflict] strategy = %s dropped %d rows (%d conflicts); %s listed in %s",
                 self.table,
                 self.strategy,
                 len(every),
                 len(listed),
+                "they are"
+                if len(listed) <= self.max_record_rows
+                else f"the first {self.max_record_rows} ([conflict] max-record-rows) are",
                 self.report,
             )
         self._check_threshold(len(every))

@@ -20,7 +20,14 @@ from lightning_backend_local.store import EmbeddedStore
 
 from lightning_core import ConfigError, kv_conflict_strategy
 from lightning_core.config import config_from_toml
-from lightning_core.testing.crash import KillPoint, Run, count_points, kill_and_resume, spread
+from lightning_core.testing.crash import (
+    KillPoint,
+    Run,
+    count_points,
+    kill_and_resume,
+    run_once,
+    spread,
+)
 from lightning_core.testing.sqldump import write_sql_dump
 from lightning_core.testing.tasks import lightning_command, run_lightning, task_config
 
@@ -183,6 +190,31 @@ def test_record_keys_two_data_engines_hold_are_resolved_too(
     assert len(report(tmp_path)) == 4 if strategy == "replace" else 3
 
 
+@pytest.mark.parametrize("strategy", ["replace", "ignore"])
+def test_under_a_disk_quota_the_ranges_cut_at_import_give_the_same_result(
+    tmp_path: Path, strategy: str
+) -> None:
+    """A quota (here never reached) defers cutting the ranges to the import: the same rows
+    are kept and dropped."""
+    results = []
+    for importer in ("", 'disk-quota = "1GiB"\n'):
+        root = tmp_path / str(len(results))
+        root.mkdir()
+        dump = make_dump(root, FIRST, SECOND)
+        config = config_file(root, dump, f'strategy = "{strategy}"\n', importer=importer)
+        done = run_lightning(["--config", str(config)])
+        assert done.returncode == 0, done.stderr
+        assert "checksum pass" in done.stdout + done.stderr
+        store = EmbeddedStore.open(str(root / "store"))
+        try:
+            pairs = list(store.scan(b""))
+        finally:
+            store.close()
+        dropped = sorted(r["dropped"].replace(str(root), "") for r in report(root))
+        results.append((pairs, dropped))
+    assert results[0] == results[1] and results[0][1]
+
+
 def test_a_chain_of_conflicts_under_ignore_keeps_only_rows_no_earlier_row_collides_with(
     tmp_path: Path,
 ) -> None:
@@ -225,6 +257,32 @@ def test_more_conflicts_than_the_threshold_stop_the_table(tmp_path: Path) -> Non
     line = error_line(done)
     assert "4 rows conflict" in line and "threshold = 3" in line, line
     assert str(tmp_path / "conflicts" / "d.t.csv") in line and len(report(tmp_path)) == 4
+
+
+def test_max_record_rows_bounds_the_report_but_not_the_count(tmp_path: Path) -> None:
+    dump = make_dump(tmp_path, FIRST, SECOND)
+    config = config_file(tmp_path, dump, 'strategy = "replace"\nmax-record-rows = 2\n')
+    done = run_lightning(["--config", str(config)])
+    assert done.returncode == 0, done.stderr
+    assert len(report(tmp_path)) == 2
+    log = done.stdout + done.stderr
+    assert "dropped 4 rows (4 conflicts)" in log, log
+    assert "the first 2 ([conflict] max-record-rows) are listed" in log, log
+
+
+@pytest.mark.parametrize(("before", "after"), [("replace", "error"), ("", "ignore")])
+def test_a_resume_with_another_strategy_is_refused(tmp_path: Path, before: str, after: str) -> None:
+    """The strategy is part of the task's identity; ``error`` is what a checkpoint without it
+    (written before it was) means."""
+    dump = make_dump(tmp_path, FIRST, SECOND)
+    config = config_file(tmp_path, dump, f'strategy = "{before}"\n')
+    command = [*lightning_command(), "--config", str(config)]
+    assert run_once(command, kill_at=KillPoint("chunk:done", 1)).killed
+    config.write_text(config.read_text().replace(f'strategy = "{before}"', f'strategy = "{after}"'))
+    refused = run_lightning(["--config", str(config)])
+    assert refused.returncode == 1
+    line = error_line(refused)
+    assert "conflict.strategy changed" in line and "--checkpoint-remove=all" in line, line
 
 
 def test_the_strategy_and_the_deprecated_key_together_are_refused(tmp_path: Path) -> None:
