@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from lightning_core.kv.memcomparable import decode_bytes, encode_bytes
     from lightning_core.kv.plan import ConversionStep, KeyColumn, RestoreColumn
     from lightning_core.kv.plan import TablePlan as KVTablePlan
+    from lightning_core.pipeline.sql_target import SqlTarget
     from lightning_core.schema.ddl import parse_create_table
     from lightning_core.schema.values import MysqlTime
 
@@ -90,6 +91,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "table_prefix": ("lightning_core.kv.keys", "table_prefix"),
     "encode_bytes": ("lightning_core.kv.memcomparable", "encode_bytes"),
     "decode_bytes": ("lightning_core.kv.memcomparable", "decode_bytes"),
+    "SqlTarget": ("lightning_core.pipeline.sql_target", "SqlTarget"),
     "ConversionStep": ("lightning_core.kv.plan", "ConversionStep"),
     "KeyColumn": ("lightning_core.kv.plan", "KeyColumn"),
     "RestoreColumn": ("lightning_core.kv.plan", "RestoreColumn"),
@@ -153,6 +155,7 @@ __all__ = [
     "SourceFile",
     "SourceReader",
     "SourceReaderRecord",
+    "SqlTarget",
     "TableInfo",
     "TableKVDecoder",
     "TableKVEncoder",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from lightning_backend_local.engine import LocalEngine, RangeLimits, RunWriter
 from lightning_backend_local.options import LocalOptions
-from lightning_backend_local.store import EmbeddedStore
+from lightning_backend_local.tikv import open_ingest_target
 from lightning_core import (
     Chunk,
     ChunkProgress,
@@ -67,7 +67,7 @@ class LocalBackend:
             size=int(config.tikv_importer.region_split_size),
             keys=int(config.tikv_importer.region_split_keys),
         )
-        self._store = EmbeddedStore.open(options.store_dir)
+        self._store = open_ingest_target(config, options)
 
     def prepare(self, source_bytes: int) -> None:
         """Create the task's directory under ``sorted-kv-dir``, after checking that its disk
@@ -95,7 +95,7 @@ class LocalBackend:
         failpoint("local:closed")
 
     def import_engine(self, engine: Engine) -> None:
-        """Ingest the engine's ranges into the embedded store."""
+        """Ingest the engine's ranges into the embedded store or the cluster."""
         local = LocalEngine(self._root, engine)
         files = local.range_files()
         if files is None:

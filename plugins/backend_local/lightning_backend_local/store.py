@@ -89,115 +89,17 @@ def _after_prefix(prefix: bytes) -> bytes | None:
     return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
-class EmbeddedStore:
-    """The RocksDB database and catalog of one store directory; see :meth:`open`."""
+class StoreCatalog:
+    """The catalog of one store directory, on its own: what an import into a TiKV cluster
+    without SQL (the protocol double, whose process holds the RocksDB database) records."""
 
-    _instances: ClassVar[dict[str, EmbeddedStore]] = {}
-    _instances_lock = threading.Lock()
-
-    def __init__(self, path: str, db: Rdict) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self._db = db
-        self._references = 0
         self._lock = threading.Lock()
         self._catalog = self._read_catalog()
 
-    @classmethod
-    def open(cls, path: str) -> EmbeddedStore:
-        """The store at ``path`` (created when missing), shared by every opener in this process;
-        each ``open`` needs one :meth:`close`."""
-        from rocksdict import Rdict
-
-        absolute = os.path.abspath(path)
-        with cls._instances_lock:
-            store = cls._instances.get(absolute)
-            if store is None:
-                os.makedirs(absolute, exist_ok=True)
-                options = sst_options()
-                options.create_if_missing(True)
-                try:
-                    db = Rdict(os.path.join(absolute, KV_DIRECTORY), options)
-                except Exception as exc:  # rocksdict raises plain exceptions
-                    raise TargetError(
-                        f"cannot open the embedded store {absolute}: {exc}; if another "
-                        "tidb-lightning uses it, wait for it to finish or choose another "
-                        "[plugin.local] store-dir"
-                    ) from exc
-                try:
-                    store = cls(absolute, db)
-                except BaseException:
-                    db.close()
-                    raise
-                cls._instances[absolute] = store
-            store._references += 1
-            return store
-
     def close(self) -> None:
-        """Release one reference; the last one closes the database (closing a closed store
-        does nothing)."""
-        with self._instances_lock:
-            if self._references <= 0:
-                return
-            self._references -= 1
-            if self._references > 0:
-                return
-            self._instances.pop(self.path, None)
-            self._db.close()
-
-    # --- KV pairs -----------------------------------------------------------------------------
-
-    def ingest(self, paths: Sequence[str]) -> None:
-        """Move the sorted SST files ``paths`` into the database (they may overlap each other
-        and what is there; later files win); durable when this returns."""
-        from rocksdict import IngestExternalFileOptions
-
-        if not paths:
-            return
-        options = IngestExternalFileOptions()
-        options.set_move_files(True)
-        with self._lock:
-            before = self._live_files()
-            # One file per call: each file gets a newer sequence number than the one before,
-            # so later files win on equal keys by construction, not by RocksDB's rules for
-            # overlapping files within one call.
-            for path in paths:
-                self._db.ingest_external_file([path], options)
-            # RocksDB syncs the MANIFEST that names the files; the moved files and the
-            # directory entries are made durable here.
-            self._sync_files(self._live_files() - before)
-
-    def _live_files(self) -> set[str]:
-        return {str(live["name"]).lstrip("/") for live in self._db.live_files()}
-
-    def _sync_files(self, names: set[str]) -> None:
-        directory = os.path.join(self.path, KV_DIRECTORY)
-        for name in sorted(names):
-            path = os.path.join(directory, name)
-            if os.path.exists(path):
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        fsync_directory(directory)
-
-    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """The pairs whose keys start with ``prefix``, in key order."""
-        from rocksdict import ReadOptions
-
-        options = ReadOptions()
-        upper = _after_prefix(prefix)
-        if upper is not None:
-            options.set_iterate_upper_bound(upper)
-        # items() walks in C and stops at the bound; this generator keeps the options (which
-        # hold the bound) alive as long as the walk
-        yield from cast(
-            Iterator[tuple[bytes, bytes]], self._db.items(from_key=prefix, read_opt=options)
-        )
-
-    def count(self, prefix: bytes) -> int:
-        """How many keys start with ``prefix``."""
-        return sum(1 for _ in self.scan(prefix))
+        """Nothing to release: the catalog is written through on every change."""
 
     # --- catalog ------------------------------------------------------------------------------
 
@@ -304,6 +206,115 @@ class EmbeddedStore:
             self._write_catalog(catalog)
 
 
+class EmbeddedStore(StoreCatalog):
+    """The RocksDB database and catalog of one store directory; see :meth:`open`."""
+
+    _instances: ClassVar[dict[str, EmbeddedStore]] = {}
+    _instances_lock = threading.Lock()
+
+    def __init__(self, path: str, db: Rdict) -> None:
+        super().__init__(path)
+        self._db = db
+        self._references = 0
+
+    @classmethod
+    def open(cls, path: str) -> EmbeddedStore:
+        """The store at ``path`` (created when missing), shared by every opener in this process;
+        each ``open`` needs one :meth:`close`."""
+        from rocksdict import Rdict
+
+        absolute = os.path.abspath(path)
+        with cls._instances_lock:
+            store = cls._instances.get(absolute)
+            if store is None:
+                os.makedirs(absolute, exist_ok=True)
+                options = sst_options()
+                options.create_if_missing(True)
+                try:
+                    db = Rdict(os.path.join(absolute, KV_DIRECTORY), options)
+                except Exception as exc:  # rocksdict raises plain exceptions
+                    raise TargetError(
+                        f"cannot open the embedded store {absolute}: {exc}; if another "
+                        "tidb-lightning uses it, wait for it to finish or choose another "
+                        "[plugin.local] store-dir"
+                    ) from exc
+                try:
+                    store = cls(absolute, db)
+                except BaseException:
+                    db.close()
+                    raise
+                cls._instances[absolute] = store
+            store._references += 1
+            return store
+
+    def close(self) -> None:
+        """Release one reference; the last one closes the database (closing a closed store
+        does nothing)."""
+        with self._instances_lock:
+            if self._references <= 0:
+                return
+            self._references -= 1
+            if self._references > 0:
+                return
+            self._instances.pop(self.path, None)
+            self._db.close()
+
+    # --- KV pairs -----------------------------------------------------------------------------
+
+    def ingest(self, paths: Sequence[str]) -> None:
+        """Move the sorted SST files ``paths`` into the database (they may overlap each other
+        and what is there; later files win); durable when this returns."""
+        from rocksdict import IngestExternalFileOptions
+
+        if not paths:
+            return
+        options = IngestExternalFileOptions()
+        options.set_move_files(True)
+        with self._lock:
+            before = self._live_files()
+            # One file per call: each file gets a newer sequence number than the one before,
+            # so later files win on equal keys by construction, not by RocksDB's rules for
+            # overlapping files within one call.
+            for path in paths:
+                self._db.ingest_external_file([path], options)
+            # RocksDB syncs the MANIFEST that names the files; the moved files and the
+            # directory entries are made durable here.
+            self._sync_files(self._live_files() - before)
+
+    def _live_files(self) -> set[str]:
+        return {str(live["name"]).lstrip("/") for live in self._db.live_files()}
+
+    def _sync_files(self, names: set[str]) -> None:
+        directory = os.path.join(self.path, KV_DIRECTORY)
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            if os.path.exists(path):
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        fsync_directory(directory)
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """The pairs whose keys start with ``prefix``, in key order."""
+        from rocksdict import ReadOptions
+
+        options = ReadOptions()
+        upper = _after_prefix(prefix)
+        if upper is not None:
+            options.set_iterate_upper_bound(upper)
+        # items() walks in C and stops at the bound; this generator keeps the options (which
+        # hold the bound) alive as long as the walk
+        yield from cast(
+            Iterator[tuple[bytes, bytes]], self._db.items(from_key=prefix, read_opt=options)
+        )
+
+    def count(self, prefix: bytes) -> int:
+        """How many keys start with ``prefix``."""
+        return sum(1 for _ in self.scan(prefix))
+
+
 # --- the target --------------------------------------------------------------------------------
 
 
@@ -329,13 +340,14 @@ def create_database_statement(name: str, statement: str | None) -> str:
     return create
 
 
-class EmbeddedTarget:
-    """The ``Target`` of the embedded store: schemas in its catalog, rows in its KV pairs."""
+class CatalogTarget:
+    """The schema side of a ``Target`` kept in a store's catalog: databases, tables, IDs,
+    auto-ID bases; subclasses count and checksum the rows where they are."""
 
-    def __init__(self, *, config: LightningConfig, options: LocalOptions) -> None:
+    def __init__(self, *, config: LightningConfig, catalog: StoreCatalog) -> None:
         self._config = config
-        self._store = EmbeddedStore.open(options.store_dir)
-        self.location = self._store.path
+        self._store = catalog
+        self.location = catalog.path
         self._models: dict[tuple[int, str], TableInfo] = {}
 
     def create_schemas(self, plan: ImportPlan) -> None:
@@ -404,16 +416,6 @@ class EmbeddedTarget:
             self._models[key] = info
         return info
 
-    def count_rows(self, table: TargetTable) -> int:
-        """Record keys of the table."""
-        return self._store.count(record_prefix(table.table_id))
-
-    def checksum(self, table: TargetTable) -> KVChecksum:
-        """The checksum of every pair of the table: records and indexes."""
-        checksum = KVChecksum()
-        checksum.update(self._store.scan(table_prefix(table.table_id)))
-        return checksum
-
     def rebase(self, table: TargetTable, max_row_id: int) -> None:
         """Record ``max_row_id`` as the table's auto-ID base (the largest is kept)."""
         self._store.rebase(table.schema, table.name, max_row_id)
@@ -424,3 +426,21 @@ class EmbeddedTarget:
     def close(self) -> None:
         """Release the store."""
         self._store.close()
+
+
+class EmbeddedTarget(CatalogTarget):
+    """The ``Target`` of the embedded store: schemas in its catalog, rows in its KV pairs."""
+
+    def __init__(self, *, config: LightningConfig, options: LocalOptions) -> None:
+        self._kv = EmbeddedStore.open(options.store_dir)
+        super().__init__(config=config, catalog=self._kv)
+
+    def count_rows(self, table: TargetTable) -> int:
+        """Record keys of the table."""
+        return self._kv.count(record_prefix(table.table_id))
+
+    def checksum(self, table: TargetTable) -> KVChecksum:
+        """The checksum of every pair of the table: records and indexes."""
+        checksum = KVChecksum()
+        checksum.update(self._kv.scan(table_prefix(table.table_id)))
+        return checksum

@@ -49,9 +49,7 @@ _NEXT: dict[JobState, frozenset[JobState]] = {
     JobState.WAIT_SCATTER: frozenset({JobState.LOCATE}),
     JobState.LOCATE: frozenset({JobState.LOCATE, JobState.WRITE}),
     JobState.WRITE: frozenset({JobState.LOCATE, JobState.WRITE, JobState.INGEST, JobState.DONE}),
-    JobState.INGEST: frozenset(
-        {JobState.LOCATE, JobState.WRITE, JobState.INGEST, JobState.DONE}
-    ),
+    JobState.INGEST: frozenset({JobState.LOCATE, JobState.WRITE, JobState.INGEST, JobState.DONE}),
     JobState.DONE: frozenset(),
 }
 
@@ -95,6 +93,8 @@ class SSTMeta:
     uuid: bytes
     cf_name: str
     total_kvs: int
+    wire: bytes = b""
+    """The meta as the peer returned it (serialized), to send back in the ingest."""
 
 
 @attrs.frozen(kw_only=True)
