@@ -3,6 +3,7 @@ machine — and its calls against the strict PD + TiKV protocol double."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -73,7 +74,7 @@ def test_cut_along_is_a_partition(bounds: list[bytes], start: bytes, length: byt
     regions = regions_at(sorted(bounds))
     pieces = cut_along(part, regions)
     assert pieces[0][0].start == part.start and pieces[-1][0].end == part.end
-    for (left, _), (right, _) in zip(pieces, pieces[1:], strict=False):
+    for (left, _), (right, _) in itertools.pairwise(pieces):
         assert left.end == right.start
     for piece, holder in pieces:
         assert holder is not None
@@ -244,7 +245,7 @@ def _random_run(seed: int) -> None:
                 job.on_ingested()
         covered = sorted([p.range for p in job.pending] + [r for r, _ in job.ingested])
         assert covered[0].start == keyrange.start and covered[-1].end == keyrange.end
-        assert all(a.end == b.start for a, b in zip(covered, covered[1:], strict=False))
+        assert all(a.end == b.start for a, b in itertools.pairwise(covered))
     assert ingested == keys
 
 

@@ -1,0 +1,270 @@
+"""The local backend into a TiKV cluster, against the strict PD + TiKV protocol double: engines'
+ranges under random faults (every pair present exactly once), each TiKV error kind, a kill
+between ranges and its resume, import mode around an import, and a whole import through
+``--pd-urls`` into the double running as a separate process."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lightning_backend_local.export import export_store
+from lightning_backend_local.sst import write_sst
+from lightning_backend_local.store import EmbeddedStore
+from lightning_backend_local.testing import Fault, FaultPlan, TikvDouble
+from lightning_backend_local.tikv.channels import Channels
+from lightning_backend_local.tikv.cluster import Cluster, StoreLimiter
+from lightning_backend_local.tikv.importer import PROGRESS_FILE, ClusterImporter, ImportTuning
+from lightning_backend_local.tikv.job import JobError
+from lightning_backend_local.tikv.mode import ImportModeKeeper, store_modes
+from lightning_backend_local.tikv.pd import PDClient
+
+from lightning_core import record_prefix
+from lightning_core.config_sections import SecurityConfig
+from lightning_core.testing.tasks import run_lightning, task_config
+
+Pairs = list[tuple[bytes, bytes]]
+
+FAST = ImportTuning(range_concurrency=2, backoff=0.001, max_backoff=0.01, scatter_wait=2.0)
+DEFAULT_SEEDS = 200
+
+
+def engine_ranges(
+    root: Path, seed: int, ranges: int = 3, per_range: int = 40
+) -> tuple[list[str], Pairs]:
+    """Range files of one engine under ``root`` (as ``LocalEngine.close`` cuts them): sorted
+    record keys of one table, short and long values; the paths and every pair."""
+    rng = random.Random(seed)
+    directory = root / "engine" / "ranges"
+    directory.mkdir(parents=True)
+    handles = sorted(rng.sample(range(1, 1 << 40), ranges * per_range))
+    everything: Pairs = []
+    paths = []
+    for number in range(ranges):
+        pairs = [
+            (record_prefix(100) + h.to_bytes(8, "big"), os.urandom(rng.choice((8, 40, 300))))
+            for h in handles[number * per_range : (number + 1) * per_range]
+        ]
+        path = directory / f"{number:06d}.sst"
+        write_sst(str(path), pairs)
+        paths.append(str(path))
+        everything.extend(pairs)
+    return paths, everything
+
+
+def open_cluster(double: TikvDouble) -> Cluster:
+    channels = Channels(SecurityConfig())
+    return Cluster(PDClient(double.pd_address, channels), channels, StoreLimiter(0))
+
+
+def stored(store_dir: Path) -> Pairs:
+    store = EmbeddedStore.open(str(store_dir))
+    try:
+        return list(store.scan(b""))
+    finally:
+        store.close()
+
+
+def import_with_faults(tmp_path: Path, seed: int) -> list[Fault]:
+    """One engine through a double that injects faults drawn from ``seed``; the store must
+    hold every pair exactly once."""
+    paths, pairs = engine_ranges(tmp_path, seed)
+    faults = FaultPlan(seed, rate=0.3)
+    with TikvDouble(store_dir=str(tmp_path / "store"), faults=faults, scatter_polls=1) as double:
+        cluster = open_cluster(double)
+        try:
+            ClusterImporter(cluster, FAST).import_files(paths)
+        finally:
+            cluster.close()
+    assert stored(tmp_path / "store") == pairs
+    return [f.fault for f in faults.fired]
+
+
+@pytest.fixture(scope="module")
+def seeds_seen() -> Iterator[set[Fault]]:
+    seen: set[Fault] = set()
+    yield seen
+
+
+@pytest.mark.parametrize("seed", range(DEFAULT_SEEDS))
+def test_random_faults_leave_every_pair_exactly_once(
+    tmp_path: Path, seed: int, seeds_seen: set[Fault]
+) -> None:
+    seeds_seen.update(import_with_faults(tmp_path, seed))
+
+
+def test_the_seeds_met_every_kind_of_fault(seeds_seen: set[Fault]) -> None:
+    assert seeds_seen >= {f for f in Fault if f is not Fault.DISK_FULL}, seeds_seen
+
+
+@pytest.mark.slow
+def test_many_more_fault_seeds(tmp_path: Path) -> None:
+    for seed in range(DEFAULT_SEEDS, DEFAULT_SEEDS + 1000):
+        import_with_faults(tmp_path / str(seed), seed)
+
+
+@pytest.mark.parametrize("fault", [f for f in Fault if f is not Fault.DISK_FULL])
+def test_each_error_kind_is_survived(tmp_path: Path, fault: Fault) -> None:
+    paths, pairs = engine_ranges(tmp_path, 1)
+    faults = FaultPlan()
+    faults.inject(fault, times=2)
+    with TikvDouble(store_dir=str(tmp_path / "store"), faults=faults, scatter_polls=1) as double:
+        cluster = open_cluster(double)
+        try:
+            ClusterImporter(cluster, FAST).import_files(paths)
+        finally:
+            cluster.close()
+    assert [f.fault for f in faults.fired] == [fault, fault]
+    assert stored(tmp_path / "store") == pairs
+
+
+def test_disk_full_stops_with_one_line_and_normal_mode_is_restored(tmp_path: Path) -> None:
+    paths, _ = engine_ranges(tmp_path, 2)
+    faults = FaultPlan()
+    faults.inject(Fault.DISK_FULL)
+    with TikvDouble(store_dir=str(tmp_path / "store"), faults=faults, scatter_polls=1) as double:
+        cluster = open_cluster(double)
+        mode = ImportModeKeeper(cluster, interval=60)
+        try:
+            mode.start()
+            assert all(line.endswith(": import") for line in store_modes(cluster))
+            with pytest.raises(JobError, match="out of disk space") as failed:
+                try:
+                    ClusterImporter(cluster, FAST).import_files(paths)
+                finally:
+                    mode.stop()
+            assert "\n" not in str(failed.value)
+            assert all(line.endswith(": normal") for line in store_modes(cluster))
+        finally:
+            cluster.close()
+
+
+_IMPORT_SCRIPT = """
+import sys
+from lightning_backend_local.tikv.channels import Channels
+from lightning_backend_local.tikv.cluster import Cluster, StoreLimiter
+from lightning_backend_local.tikv.importer import ClusterImporter, ImportTuning
+from lightning_backend_local.tikv.pd import PDClient
+from lightning_core.config_sections import SecurityConfig
+channels = Channels(SecurityConfig())
+cluster = Cluster(PDClient(sys.argv[1], channels), channels, StoreLimiter(0))
+ClusterImporter(cluster, ImportTuning(range_concurrency=1)).import_files(sys.argv[2:])
+"""
+
+
+def test_a_kill_between_ranges_resumes_with_the_remaining_ranges(tmp_path: Path) -> None:
+    paths, pairs = engine_ranges(tmp_path, 3, ranges=4)
+    log = tmp_path / "failpoints.log"
+
+    def run(kill_at: str | None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "TIDB_LIGHTNING_FAILPOINTS": str(log)}
+        if kill_at:
+            env["TIDB_LIGHTNING_KILL_AT"] = kill_at
+        return subprocess.run(
+            [sys.executable, "-c", _IMPORT_SCRIPT, double.pd_address, *paths],
+            env=env, capture_output=True, text=True, timeout=120, start_new_session=True,
+        )  # fmt: skip
+
+    with TikvDouble(store_dir=str(tmp_path / "store"), scatter_polls=1) as double:
+        killed = run("local:range-ingested:2")
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        first = log.read_text().splitlines()
+        assert first.count("local:range-ingested") == 2
+        log.unlink()
+        resumed = run(None)
+        assert resumed.returncode == 0, resumed.stderr
+        second = log.read_text().splitlines()
+    assert second.count("local:range-done") == 2  # only the two ranges not recorded
+    assert stored(tmp_path / "store") == pairs
+    assert (Path(paths[0]).parent.parent / PROGRESS_FILE).exists()
+
+
+# --- a whole import through --pd-urls, the double as its own process ---------------------------
+
+
+@pytest.fixture
+def double_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """``lightning-tikv-double`` with 3 stores: PD's address and its store directory."""
+    store_dir = tmp_path / "double-store"
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from lightning_backend_local.testing import main; "
+         "sys.exit(main())", "--addr", "127.0.0.1:0", "--store-dir", str(store_dir),
+         "--stores", "3"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().split()
+        assert first[:1] == ["pd"], first
+        yield first[1], store_dir
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "dump"
+
+
+def _config(tmp_path: Path, name: str, dump: Path, store: Path, pd: str | None) -> Path:
+    text = task_config(dump, backend="local", checkpoint=tmp_path / f"{name}.json")
+    text = text.replace(
+        "[tikv-importer]\n", f'[tikv-importer]\nsorted-kv-dir = "{tmp_path / name}"\n'
+    )
+    if pd is not None:
+        text = text.replace("[tidb]\n", f'[tidb]\npd-addr = "{pd}"\n')
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text + f'[plugin.local]\nstore-dir = "{store}"\n')
+    return path
+
+
+def _ctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from lightning_core.cli import ctl_main; "
+         "sys.exit(ctl_main())", *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_the_example_dump_through_pd_urls_equals_the_embedded_import(
+    tmp_path: Path, double_process: tuple[str, Path]
+) -> None:
+    pd, store_dir = double_process
+    config = _config(tmp_path, "cluster", EXAMPLE, store_dir, pd)
+    done = run_lightning(["--config", str(config)])
+    assert done.returncode == 0, done.stderr
+    assert "checksum pass" in done.stdout + done.stderr  # computed by the stores
+    modes = _ctl("--config", str(config), "--fetch-mode")
+    assert modes.returncode == 0, modes.stderr
+    assert modes.stdout.count(": normal") == 3, modes.stdout
+    exported = tmp_path / "exported"
+    dumped = _ctl("--config", str(config), "--export", str(exported))
+    assert dumped.returncode == 0, dumped.stderr
+
+    embedded = _config(tmp_path, "embedded", EXAMPLE, tmp_path / "embedded-store", None)
+    done = run_lightning(["--config", str(embedded)])
+    assert done.returncode == 0, done.stderr
+    expected = tmp_path / "expected"
+    export_store(str(tmp_path / "embedded-store"), str(expected))
+    names = sorted(p.name for p in expected.iterdir())
+    assert names and sorted(p.name for p in exported.iterdir()) == names
+    for name in names:
+        assert (exported / name).read_bytes() == (expected / name).read_bytes(), name
+
+
+def test_ctl_switches_and_fetches_the_mode(
+    tmp_path: Path, double_process: tuple[str, Path]
+) -> None:
+    pd, store_dir = double_process
+    config = _config(tmp_path, "ctl", EXAMPLE, store_dir, pd)
+    switched = _ctl("--config", str(config), "--switch-mode=import")
+    assert switched.returncode == 0 and switched.stdout.count(": import") == 3, switched
+    fetched = _ctl("--config", str(config), "--fetch-mode")
+    assert fetched.stdout.count(": import") == 3, fetched
+    assert _ctl("--config", str(config), "--switch-mode=normal").returncode == 0
+    assert _ctl("--config", str(config), "--fetch-mode").stdout.count(": normal") == 3
