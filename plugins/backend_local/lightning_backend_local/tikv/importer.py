@@ -32,7 +32,7 @@ from lightning_backend_local.tikv.job import (
     RegionError,
     Written,
 )
-from lightning_backend_local.tikv.pairs import RangeReader
+from lightning_backend_local.tikv.pairs import EngineReader
 from lightning_backend_local.tikv.pd import PDError
 from lightning_backend_local.tikv.regions import KeyRange, split_keys
 from lightning_core import TargetError, encode_bytes, failpoint
@@ -70,7 +70,6 @@ class _Stopped(Exception):
 @attrs.frozen
 class _RangePlan:
     name: str
-    path: str
     keys: KeyRange
     kvs: int
 
@@ -94,26 +93,35 @@ class ClusterImporter:
         if not paths:
             return
         engine_dir = Path(paths[0]).parent.parent
-        progress = self._progress(engine_dir, paths)
-        done = set(progress["ingested"])
-        plans = [
-            _RangePlan(r["name"], str(engine_dir / "ranges" / r["name"]),
-                       KeyRange(bytes.fromhex(r["start"]), bytes.fromhex(r["end"])), r["kvs"])
-            for r in progress["ranges"]
-            if r["name"] not in done
-        ]  # fmt: skip
-        if not plans:
-            return
-        log.info(
-            "engine %s: %d of %d ranges to ingest into the cluster",
-            engine_dir.name, len(plans), len(progress["ranges"]),
-        )  # fmt: skip
+        with EngineReader(paths) as reader:
+            progress = self._progress(engine_dir, reader)
+            done = set(progress["ingested"])
+            plans = [
+                _RangePlan(r["name"], KeyRange(bytes.fromhex(r["start"]), bytes.fromhex(r["end"])),
+                           r["kvs"])
+                for r in progress["ranges"]
+                if r["name"] not in done
+            ]  # fmt: skip
+            if plans:
+                log.info(
+                    "engine %s: %d of %d ranges to ingest into the cluster",
+                    engine_dir.name, len(plans), len(progress["ranges"]),
+                )  # fmt: skip
+                self._import_plans(engine_dir, progress, plans, reader)
+
+    def _import_plans(
+        self,
+        engine_dir: Path,
+        progress: dict[str, Any],
+        plans: list[_RangePlan],
+        reader: EngineReader,
+    ) -> None:
         lock = threading.Lock()
         stop = threading.Event()
         commit_ts = int(progress["commit_ts"])
 
         def run(plan: _RangePlan) -> None:
-            self._import_range(plan, commit_ts, stop)
+            self._import_range(plan, reader, commit_ts, stop)
             with lock:
                 progress["ingested"].append(plan.name)
                 _write_json(engine_dir / PROGRESS_FILE, progress)
@@ -131,7 +139,7 @@ class ClusterImporter:
                 assert error is not None
                 raise error
 
-    def _progress(self, engine_dir: Path, paths: Sequence[str]) -> dict[str, Any]:
+    def _progress(self, engine_dir: Path, reader: EngineReader) -> dict[str, Any]:
         """The engine's progress record, made on the first import (keys and counts of every
         range, a commit timestamp) and checked against the cluster on a resume."""
         path = engine_dir / PROGRESS_FILE
@@ -145,17 +153,14 @@ class ClusterImporter:
                     "point [tidb] pd-addr at that cluster, or remove the checkpoint to start over"
                 )
             return progress
-        bounds = []
-        for file in paths:
-            with RangeReader(file) as reader:
-                found = reader.bounds()
-            if found is not None:
-                bounds.append((os.path.basename(file), *found))
+        files = reader.ranges
         ranges = []
-        for i, (name, first, last, count) in enumerate(bounds):
+        for i, file in enumerate(files):
             # a range reaches the next one's first key, so splits leave no empty region between
-            end = bounds[i + 1][1] if i + 1 < len(bounds) else last + b"\x00"
-            ranges.append({"name": name, "start": first.hex(), "end": end.hex(), "kvs": count})
+            end = files[i + 1].first if i + 1 < len(files) else file.last + b"\x00"
+            ranges.append(
+                {"name": file.name, "start": file.first.hex(), "end": end.hex(), "kvs": file.kvs}
+            )
         progress = {
             "cluster_id": cluster_id,
             "commit_ts": self._cluster.pd.tso(),
@@ -167,23 +172,24 @@ class ClusterImporter:
 
     # --- one range ----------------------------------------------------------------------------
 
-    def _import_range(self, plan: _RangePlan, commit_ts: int, stop: threading.Event) -> None:
+    def _import_range(
+        self, plan: _RangePlan, reader: EngineReader, commit_ts: int, stop: threading.Event
+    ) -> None:
         job = RangeJob(plan.keys, plan.kvs, max_attempts=self._tuning.max_retries)
-        with RangeReader(plan.path) as reader:
-            while job.state is not JobState.DONE:
-                if stop.is_set():
-                    raise _Stopped
-                retries = job.retries
-                wait_ms = self._step(job, reader, commit_ts)
-                if job.retries > retries:
-                    log.debug("range %s: retry %d: %s", plan.name, job.retries, job.last_error)
-                    self._sleep(max(wait_ms / 1000, self._delay(job.retries)))
+        while job.state is not JobState.DONE:
+            if stop.is_set():
+                raise _Stopped
+            retries = job.retries
+            wait_ms = self._step(job, reader, commit_ts)
+            if job.retries > retries:
+                log.debug("range %s: retry %d: %s", plan.name, job.retries, job.last_error)
+                self._sleep(max(wait_ms / 1000, self._delay(job.retries)))
         failpoint("local:range-done")
 
     def _delay(self, retries: int) -> float:
         return float(min(self._tuning.backoff * 2 ** (retries - 1), self._tuning.max_backoff))
 
-    def _step(self, job: RangeJob, reader: RangeReader, commit_ts: int) -> int:
+    def _step(self, job: RangeJob, reader: EngineReader, commit_ts: int) -> int:
         """Run the call of the job's state and report its outcome; milliseconds the cluster
         asked to wait before the next call."""
         state = job.state
@@ -254,7 +260,7 @@ class ClusterImporter:
             self._sleep(self._delay(attempt + 1))
         job.on_scatter_finished()
 
-    def _write(self, job: RangeJob, reader: RangeReader, commit_ts: int) -> None:
+    def _write(self, job: RangeJob, reader: EngineReader, commit_ts: int) -> None:
         piece = job.head
         region = piece.region
         assert region is not None

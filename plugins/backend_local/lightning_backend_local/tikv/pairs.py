@@ -1,38 +1,71 @@
-"""The pairs of a range file read back: the SST is hard-linked into a temporary RocksDB beside
-it (no copy; the range file itself stays for a resume), which seeks and iterates in C."""
+"""An engine's range files read back: they are hard-linked into one temporary RocksDB beside
+them (no copy; the range files themselves stay for a resume), which seeks and iterates in C
+and is read by every range job at once. The ranges are disjoint, so the database keeps one
+file per range, and its file metadata gives each range's first and last key and count."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import cast
 
+import attrs
 from rocksdict import IngestExternalFileOptions, Rdict, ReadOptions
 
 from lightning_backend_local.sst import sst_options
 from lightning_backend_local.tikv.regions import KeyRange
 
+READ_DIRECTORY = "cluster-read"
 
-class RangeReader:
-    """Reads one range file; a context manager that removes its temporary database."""
 
-    def __init__(self, path: str) -> None:
-        self._dir = f"{path}.read"
-        if os.path.exists(self._dir):
+@attrs.frozen
+class RangeFile:
+    """One range file: its name, first and last key, and how many pairs it holds."""
+
+    name: str
+    first: bytes
+    last: bytes
+    kvs: int
+
+
+class EngineReader:
+    """Reads the range files of one engine; a context manager that removes its database."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        ordered = sorted(paths)
+        self._dir = Path(ordered[0]).parent.parent / READ_DIRECTORY
+        if self._dir.exists():
             shutil.rmtree(self._dir)  # left by a killed run
-        os.makedirs(self._dir)
+        self._dir.mkdir()
         options = sst_options()
         options.create_if_missing(True)
-        self._db = Rdict(os.path.join(self._dir, "db"), options)
-        link = os.path.join(self._dir, "input.sst")
-        os.link(path, link)
+        self._db = Rdict(str(self._dir / "db"), options)
+        links = []
+        for number, path in enumerate(ordered):
+            link = self._dir / f"{number:06d}.sst"
+            os.link(path, link)
+            links.append(str(link))
         ingest = IngestExternalFileOptions()
         ingest.set_move_files(True)
-        self._db.ingest_external_file([link], ingest)
+        self._db.ingest_external_file(links, ingest)
+        files = sorted(self._db.live_files(), key=lambda f: cast(bytes, f["start_key"]))
+        if len(files) != len(ordered):
+            raise AssertionError(f"{len(ordered)} range files became {len(files)} in RocksDB")
+        self.ranges = [
+            RangeFile(
+                os.path.basename(path),
+                cast(bytes, found["start_key"]),
+                cast(bytes, found["end_key"]),
+                int(cast(int, found["num_entries"])),
+            )
+            for path, found in zip(ordered, files, strict=True)
+        ]
+        """The range files in key order."""
 
-    def __enter__(self) -> RangeReader:
+    def __enter__(self) -> EngineReader:
         return self
 
     def __exit__(
@@ -47,18 +80,6 @@ class RangeReader:
         """Close and remove the temporary database."""
         self._db.close()
         shutil.rmtree(self._dir, ignore_errors=True)
-
-    def bounds(self) -> tuple[bytes, bytes, int] | None:
-        """The first key, the last key and the number of pairs (None: no pairs)."""
-        iterator = self._db.iter()
-        iterator.seek_to_first()
-        if not iterator.valid():
-            return None
-        first = cast(bytes, iterator.key())
-        iterator.seek_to_last()
-        last = cast(bytes, iterator.key())
-        count = sum(1 for _ in self._db.keys())  # noqa: SIM118 (Rdict is no iterable)
-        return first, last, count
 
     def last_key(self, keys: KeyRange) -> bytes | None:
         """The largest key in ``keys`` (None: the range holds none)."""
