@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import itertools
 import random
+import subprocess
+from concurrent import futures
+from pathlib import Path
 
+import grpc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lightning_backend_local.kvproto import pdpb_pb2_grpc
+from lightning_backend_local.testing import Cluster as DoubleCluster
+from lightning_backend_local.testing import TikvDouble
+from lightning_backend_local.testing.pd_double import PDDouble
+from lightning_backend_local.tikv.channels import Channels
 from lightning_backend_local.tikv.job import (
     ErrorKind,
     JobError,
@@ -18,9 +27,11 @@ from lightning_backend_local.tikv.job import (
     SSTMeta,
     Written,
 )
+from lightning_backend_local.tikv.pd import ClusterChanged, PDClient, PDError
 from lightning_backend_local.tikv.regions import KeyRange, Peer, Region, cut_along, split_keys
 
-from lightning_core import encode_bytes
+from lightning_core import ConfigError, encode_bytes
+from lightning_core.config_sections import SecurityConfig
 
 PEERS = (Peer(11, 1), Peer(12, 2), Peer(13, 3))
 
@@ -253,3 +264,94 @@ def _random_run(seed: int) -> None:
 @given(seed=st.integers(0, 2**32 - 1))
 def test_random_faults_never_lose_or_repeat_a_key(seed: int) -> None:
     _random_run(seed)
+
+
+# --- PD and TLS against the double ----------------------------------------------------------------
+
+
+def test_pd_gives_increasing_timestamps_and_the_stores(tmp_path: Path) -> None:
+    with TikvDouble(store_dir=str(tmp_path / "store"), stores=3) as double:
+        channels = Channels(SecurityConfig())
+        try:
+            pd = PDClient(double.pd_address, channels)
+            assert pd.cluster_id == double.cluster.cluster_id
+            first, second = pd.tso(), pd.tso()
+            assert second > first > 1 << 18
+            assert sorted(s.address for s in pd.stores()) == sorted(
+                double.store_addresses().values()
+            )
+        finally:
+            channels.close()
+
+
+def test_a_pd_that_answers_for_another_cluster_stops_the_import(tmp_path: Path) -> None:
+    first = TikvDouble(store_dir=str(tmp_path / "a"), cluster_id=1).start()
+    port = int(first.pd_address.rsplit(":", 1)[1])
+    channels = Channels(SecurityConfig())
+    try:
+        pd = PDClient(first.pd_address, channels, sleep=lambda _s: None)
+        first.stop()
+        # another cluster at the same address: its PD, its stores
+        with (
+            TikvDouble(store_dir=str(tmp_path / "b"), cluster_id=2, port=port),
+            pytest.raises(ClusterChanged, match="another cluster"),
+        ):
+            pd.tso()
+    finally:
+        first.stop()
+        channels.close()
+
+
+def _certificates(directory: Path) -> tuple[Path, Path, Path, Path, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (openssl)."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=ca",
+            "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
+    (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", "san.cnf",
+                "-out", f"{name}.pem")  # fmt: skip
+    ca, server, server_key, client, client_key = (
+        directory / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")
+    )
+    return ca, server, server_key, client, client_key
+
+
+def test_channels_speak_tls_with_the_configured_certificates(tmp_path: Path) -> None:
+    ca, server_cert, server_key, client_cert, client_key = _certificates(tmp_path)
+    cluster = DoubleCluster(store_count=1, cluster_id=7)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    credentials = grpc.ssl_server_credentials(
+        [(server_key.read_bytes(), server_cert.read_bytes())],
+        root_certificates=ca.read_bytes(),
+        require_client_auth=True,
+    )
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    address = f"127.0.0.1:{port}"
+    pdpb_pb2_grpc.add_PDServicer_to_server(
+        PDDouble(cluster, address=address, store_dir=str(tmp_path)), server
+    )
+    server.start()
+    secure = Channels(
+        SecurityConfig(ca_path=str(ca), cert_path=str(client_cert), key_path=str(client_key))
+    )
+    plain = Channels(SecurityConfig())
+    try:
+        assert secure.secure and PDClient(address, secure).cluster_id == 7
+        with pytest.raises(PDError, match="no PD leader found"):
+            PDClient(address, plain)
+    finally:
+        secure.close()
+        plain.close()
+        server.stop(None)
+
+
+def test_a_certificate_without_a_ca_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="ca-path is empty"):
+        Channels(SecurityConfig(cert_path="client.pem", key_path="client.key"))

@@ -10,11 +10,13 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from lightning_backend_local.export import export_store
+from lightning_backend_local.kvproto import import_sstpb_pb2
 from lightning_backend_local.sst import write_sst
 from lightning_backend_local.store import EmbeddedStore
 from lightning_backend_local.testing import Fault, FaultPlan, TikvDouble
@@ -147,6 +149,36 @@ def test_disk_full_stops_with_one_line_and_normal_mode_is_restored(tmp_path: Pat
             assert all(line.endswith(": normal") for line in store_modes(cluster))
         finally:
             cluster.close()
+
+
+def test_the_keeper_holds_import_mode_past_tikvs_timeout(tmp_path: Path) -> None:
+    with TikvDouble(store_dir=str(tmp_path / "store"), import_mode_timeout=1.0) as double:
+        cluster = open_cluster(double)
+        keeper = ImportModeKeeper(cluster, interval=0.3)
+        try:
+            keeper.start()
+            time.sleep(2.0)  # twice TiKV's timeout: only the refreshes keep the mode
+            assert [line.rsplit(": ", 1)[1] for line in store_modes(cluster)] == ["import"] * 3
+            keeper.stop()
+            assert [line.rsplit(": ", 1)[1] for line in store_modes(cluster)] == ["normal"] * 3
+        finally:
+            keeper.stop()
+            cluster.close()
+
+
+def test_a_failed_import_restores_normal_mode(tmp_path: Path) -> None:
+    """DiskFull in the middle of a tidb-lightning run: one clear line, and the stores are in
+    normal mode when the command has returned."""
+    faults = FaultPlan()
+    faults.inject(Fault.DISK_FULL)
+    store_dir = tmp_path / "store"
+    with TikvDouble(store_dir=str(store_dir), faults=faults, scatter_polls=1) as double:
+        config = _config(tmp_path, "full", EXAMPLE, store_dir, double.pd_address)
+        done = run_lightning(["--config", str(config)])
+        assert done.returncode == 1
+        lines = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+        assert len(lines) == 1 and "out of disk space" in lines[0], done.stderr
+        assert [store.mode for store in double.stores.values()] == [import_sstpb_pb2.Normal] * 3
 
 
 _IMPORT_SCRIPT = """

@@ -45,7 +45,7 @@ class ImportModeKeeper:
 
     def __init__(self, cluster: Cluster, interval: float) -> None:
         self._cluster = cluster
-        self._interval = max(1.0, interval)
+        self._interval = max(0.1, interval)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
