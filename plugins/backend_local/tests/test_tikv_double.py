@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -633,17 +635,20 @@ def test_a_dropped_stream_is_unavailable(client: Client) -> None:
     assert dropped.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def import_with_retries(client: Client, pairs: Sequence[tuple[bytes, bytes]]) -> int:
-    """Split at every 25th key, then write and ingest region by region, retrying as Lightning
-    does (re-read the region and redo the write); the number of attempts."""
-    attempts = 0
-    for i in range(25, len(pairs), 25):
-        while True:
-            attempts += 1
-            answer = client.split(pairs[i][0], pairs[i][0])
-            if not answer.HasField("region_error"):
+def split_at(client: Client, keys: Sequence[bytes]) -> None:
+    """Split the regions at raw ``keys``, retrying region errors (faults)."""
+    for key in keys:
+        for _ in range(100):
+            if not client.split(key, key).HasField("region_error"):
                 break
-            assert attempts < 500
+        else:
+            raise AssertionError("the faults never let up")
+
+
+def import_with_retries(client: Client, pairs: Sequence[tuple[bytes, bytes]]) -> int:
+    """Write and ingest 25 pairs at a time region by region, retrying as Lightning does
+    (re-read the region and redo the write); the number of attempts."""
+    attempts = 0
     pending = [pairs[i : i + 25] for i in range(0, len(pairs), 25)]
     while pending:
         part = pending.pop(0)
@@ -674,6 +679,7 @@ def test_faults_from_a_seed_are_reproducible_and_end_with_every_pair_once(
         double = start_double(tmp_path / f"run{run}", faults=FaultPlan(seed, rate=0.3))
         client = Client(double)
         try:
+            split_at(client, [pairs[i][0] for i in range(25, len(pairs), 25)])
             import_with_retries(client, pairs)
             fired.append(double.faults.fired)
         finally:
@@ -688,18 +694,30 @@ def test_faults_from_a_seed_are_reproducible_and_end_with_every_pair_once(
 # --- console script ---------------------------------------------------------------------------
 
 
-def test_console_script_serves_until_sigterm(tmp_path: Path) -> None:
+def start_console_double(store_dir: Path) -> tuple[subprocess.Popen[str], list[list[str]]]:
+    """``lightning-tikv-double`` with 2 stores, and the lines it printed."""
     script = Path(sys.executable).parent / "lightning-tikv-double"
     process = subprocess.Popen(
-        [str(script), "--addr", "127.0.0.1:0", "--store-dir", str(tmp_path / "s"), "--stores", "2"],
+        [str(script), "--addr", "127.0.0.1:0", "--store-dir", str(store_dir), "--stores", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None
+    lines = [process.stdout.readline().split() for _ in range(4)]
+    assert [line[0] for line in lines] == ["pd", "store", "store", "cluster-id"], lines
+    return process, lines
+
+
+def stop_console_double(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_console_script_serves_until_sigterm(tmp_path: Path) -> None:
+    process, lines = start_console_double(tmp_path / "s")
     try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline().split() for _ in range(4)]
-        assert [line[0] for line in lines] == ["pd", "store", "store", "cluster-id"]
         with grpc.insecure_channel(lines[0][1]) as channel:
             members = pdpb_pb2_grpc.PDStub(channel).GetMembers(pdpb_pb2.GetMembersRequest())
         assert members.header.cluster_id == int(lines[3][1])
@@ -708,6 +726,115 @@ def test_console_script_serves_until_sigterm(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_console_double(process)
+
+
+def test_another_process_can_use_the_store_between_ingests(tmp_path: Path) -> None:
+    """The double opens the store only around its calls: a process holding it makes an ingest
+    busy (retryable); once idle, the double lets go of it."""
+    process, lines = start_console_double(tmp_path / "s")
+    channels = [grpc.insecure_channel(line[-1]) for line in lines[:3]]
+    try:
+        pd = pdpb_pb2_grpc.PDStub(channels[0])
+        header = pdpb_pb2.RequestHeader(cluster_id=int(lines[3][1]))
+        found = pd.GetRegion(pdpb_pb2.GetRegionRequest(header=header, region_key=b""))
+        stores = {i + 1: import_sstpb_pb2_grpc.ImportSSTStub(c) for i, c in enumerate(channels[1:])}
+        context = kvrpcpb_pb2.Context(
+            region_id=found.region.id, region_epoch=found.region.region_epoch, peer=found.leader
+        )
+
+        def write_and_ingest(pairs: list[tuple[bytes, bytes]]) -> import_sstpb_pb2.IngestResponse:
+            sst_uuid = uuid.uuid4().bytes
+            metas = []
+            for peer in found.region.peers:
+                requests = write_requests(found.region, pairs, sst_uuid, 100)
+                answer = stores[peer.store_id].Write(requests)
+                if peer.store_id == found.leader.store_id:
+                    metas = list(answer.metas)
+            request = import_sstpb_pb2.MultiIngestRequest(context=context, ssts=metas)
+            return stores[found.leader.store_id].MultiIngest(request)
+
+        time.sleep(0.5)
+        held = EmbeddedStore.open(str(tmp_path / "s"))
+        try:
+            busy = write_and_ingest(rows(range(3)))
+        finally:
+            held.close()
+        assert busy.error.HasField("server_is_busy")
+        assert not write_and_ingest(rows(range(5))).HasField("error")
+        time.sleep(0.5)
+        assert stored(tmp_path / "s") == rows(range(5))
+    finally:
+        for channel in channels:
+            channel.close()
+        stop_console_double(process)
+
+
+def test_console_script_says_which_port_is_taken(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "lightning-tikv-double"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [str(script), "--addr", f"127.0.0.1:{port}", "--store-dir", str(tmp_path / "s")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert run.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
+
+
+def test_deletions_remove_keys_and_long_values_need_their_default_meta(
+    client: Client, tmp_path: Path
+) -> None:
+    found = client.region(row_key(0))
+    pairs = [*rows(range(4)), (row_key(4), b"L" * 400)]
+    assert not client.ingest(found, client.write_all(found, pairs)).HasField("error")
+    sst_uuid = uuid.uuid4().bytes
+    meta = import_sstpb_pb2.SSTMeta(
+        uuid=sst_uuid,
+        region_id=found.region.id,
+        region_epoch=found.region.region_epoch,
+        range=import_sstpb_pb2.Range(start=encode_bytes(row_key(1)), end=encode_bytes(row_key(5))),
+    )
+    changes = import_sstpb_pb2.WriteBatch(
+        commit_ts=200,
+        pairs=[
+            import_sstpb_pb2.Pair(key=row_key(1), op=import_sstpb_pb2.Pair.Delete),
+            import_sstpb_pb2.Pair(key=row_key(3), op=import_sstpb_pb2.Pair.Delete),
+            import_sstpb_pb2.Pair(key=row_key(5), value=b"M" * 300),
+        ],
+    )
+    requests = [
+        import_sstpb_pb2.WriteRequest(meta=meta),
+        import_sstpb_pb2.WriteRequest(batch=changes),
+    ]
+    metas = {}
+    for peer in found.region.peers:
+        answer = client.sst[peer.store_id].Write(iter(requests))
+        metas[peer.store_id] = {m.cf_name: m for m in answer.metas}
+    leader = metas[found.leader.store_id]
+    assert (leader["write"].total_kvs, leader["default"].total_kvs) == (2, 1)
+    assert not client.ingest(found, [leader["write"]]).HasField("error")
+    assert stored(tmp_path / "store") == [pairs[0], pairs[2], pairs[4]]
+    assert not client.ingest(found, [leader["default"]]).HasField("error")
+    assert stored(tmp_path / "store") == [pairs[0], pairs[2], pairs[4], (row_key(5), b"M" * 300)]
+
+
+def test_concurrent_writes_and_ingests_of_many_regions(tmp_path: Path) -> None:
+    double = start_double(tmp_path / "store", faults=FaultPlan(5, rate=0.2))
+    client = Client(double)
+    pairs = rows(range(400))
+    try:
+        split_at(client, [pairs[i][0] for i in range(40, 400, 40)])
+        parts = [pairs[i : i + 40] for i in range(0, 400, 40)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda part: import_with_retries(client, part), parts))
+    finally:
+        client.close()
+        double.stop()
+    assert stored(tmp_path / "store") == pairs
+    assert double.faults.fired

@@ -44,7 +44,7 @@ class Fault(enum.Enum):
     SPLIT_DURING_WRITE = "split-during-write"
     """The region splits while a Write stream runs: the stream succeeds, its ingest fails."""
     DROPPED_STREAM = "dropped-stream"
-    """The Write stream breaks after its first message (gRPC UNAVAILABLE)."""
+    """The Write stream breaks when its first batch arrives (gRPC UNAVAILABLE)."""
 
 
 FAULTS_BY_CALL: dict[Call, frozenset[Fault]] = {

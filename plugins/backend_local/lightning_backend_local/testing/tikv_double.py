@@ -34,6 +34,7 @@ from lightning_backend_local.kvproto import (
 from lightning_backend_local.testing.cluster import Cluster
 from lightning_backend_local.testing.faults import FaultPlan
 from lightning_backend_local.testing.pd_double import PDDouble
+from lightning_backend_local.testing.store_lease import DEFAULT_LINGER, StoreLease
 from lightning_backend_local.testing.tikv_store import StoreDouble
 from lightning_core import KVChecksum
 
@@ -57,6 +58,7 @@ class TikvDouble:
     :param import_mode_timeout: seconds after which a store in import mode goes back to normal.
     :param cluster_id: the cluster id (random when None).
     :param scatter_polls: GetOperator calls that report a scatter as still running.
+    :param store_linger: seconds the embedded store stays open after the last call using it.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class TikvDouble:
         import_mode_timeout: float = DEFAULT_IMPORT_MODE_TIMEOUT,
         cluster_id: int | None = None,
         scatter_polls: int = 2,
+        store_linger: float = DEFAULT_LINGER,
     ) -> None:
         self.store_dir = os.path.abspath(store_dir)
         self.host = host
@@ -85,12 +88,17 @@ class TikvDouble:
         self.pd_address = ""
         self.stores: dict[int, StoreDouble] = {}
         self._servers: list[grpc.Server] = []
+        self.store = StoreLease(self.store_dir, linger=store_linger)
+        """The embedded store the stores ingest into."""
 
     def _bind(self, server: grpc.Server, offset: int) -> str:
         port = self.port + offset if self.port else 0
-        bound = server.add_insecure_port(f"{self.host}:{port}")
+        try:
+            bound = server.add_insecure_port(f"{self.host}:{port}")
+        except RuntimeError:  # grpc's way of saying the port is taken
+            bound = 0
         if bound == 0:
-            raise OSError(f"cannot listen on {self.host}:{port}")
+            raise OSError(f"cannot listen on {self.host}:{port}: is the port in use?")
         return f"{self.host}:{bound}"
 
     def start(self) -> TikvDouble:
@@ -105,7 +113,7 @@ class TikvDouble:
                     store_id=store_id,
                     cluster=self.cluster,
                     faults=self.faults,
-                    store_dir=self.store_dir,
+                    store=self.store,
                     import_root=import_root,
                     import_mode_timeout=self.import_mode_timeout,
                     written=written,
@@ -141,6 +149,7 @@ class TikvDouble:
         for event in events:
             event.wait()
         self._servers.clear()
+        self.store.close()
 
     def __enter__(self) -> TikvDouble:
         return self.start()

@@ -10,12 +10,14 @@ ingest that a follower peer has no copy of).
 A Write builds up to two SST files in the store's import directory, as TiKV does: ``write``
 for short values and deletions, ``default`` for values longer than 255 bytes. The files hold
 raw keys and values (the embedded store's form, not TiKV's MVCC form); an ingest moves the
-leader's files into the embedded store at ``store_dir``, opened for that call only, so another
-process can use the store between calls. Upload is not served (UNIMPLEMENTED).
+leader's files into the embedded store (a :class:`~.store_lease.StoreLease`: open only while
+calls use it, so another process can use the store between them). Upload is not served
+(UNIMPLEMENTED).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -41,6 +43,7 @@ from lightning_backend_local.store import EmbeddedStore
 from lightning_backend_local.testing.cluster import Cluster, Region, SplitRefused
 from lightning_backend_local.testing.faults import Call, Fault, FaultPlan
 from lightning_backend_local.testing.pd_double import abort
+from lightning_backend_local.testing.store_lease import StoreLease
 from lightning_core import KVChecksum, TargetError
 from lightning_core.kv.memcomparable import encode_bytes
 
@@ -89,7 +92,7 @@ class StoreDouble(tikvpb_pb2_grpc.TikvServicer, import_sstpb_pb2_grpc.ImportSSTS
         store_id: int,
         cluster: Cluster,
         faults: FaultPlan,
-        store_dir: str,
+        store: StoreLease,
         import_root: str,
         import_mode_timeout: float,
         written: dict[str, KVChecksum],
@@ -97,7 +100,7 @@ class StoreDouble(tikvpb_pb2_grpc.TikvServicer, import_sstpb_pb2_grpc.ImportSSTS
         self.store_id = store_id
         self.cluster = cluster
         self.faults = faults
-        self.store_dir = store_dir
+        self.store = store
         self.import_root = import_root
         self.import_dir = store_import_dir(import_root, store_id)
         self.import_mode_timeout = import_mode_timeout
@@ -324,61 +327,55 @@ class StoreDouble(tikvpb_pb2_grpc.TikvServicer, import_sstpb_pb2_grpc.ImportSSTS
         files: dict[str, _WriteFile],
         fault: Fault | None,
     ) -> None:
-        from rocksdict import SstFileWriter
-
-        region_start, region_end = bounds
-        low, high = meta.range.start, meta.range.end
         previous: bytes | None = None
-        for number, request in enumerate(requests):
-            if fault is Fault.DROPPED_STREAM and number == 1:
+        for request in requests:
+            if fault is Fault.DROPPED_STREAM:
                 abort(context, grpc.StatusCode.UNAVAILABLE, "Socket closed (injected fault)")
             if request.WhichOneof("chunk") != "batch":
-                abort(
-                    context,
-                    grpc.StatusCode.UNKNOWN,
-                    "InvalidChunk: a message after the first is not a batch",
-                )
-            for pair in request.batch.pairs:
-                key = pair.key
-                if previous is not None and key <= previous:
-                    what = "duplicate" if key == previous else "unsorted"
-                    abort(
-                        context,
-                        grpc.StatusCode.UNKNOWN,
-                        f"RocksDB: {what} key {key.hex()} after {previous.hex()}: keys must be "
-                        "strictly increasing within one Write",
-                    )
-                previous = key
-                encoded = encode_bytes(key)
-                if encoded < region_start or (region_end and encoded >= region_end):
-                    abort(
-                        context,
-                        grpc.StatusCode.UNKNOWN,
-                        f"KeyNotInRegion: key {key.hex()} is outside region {meta.region_id}",
-                    )
-                if encoded < low or (
-                    encoded > high if not meta.end_key_exclusive else encoded >= high
-                ):
-                    abort(
-                        context,
-                        grpc.StatusCode.UNKNOWN,
-                        f"key {key.hex()} is outside the meta's range: the SST would claim "
-                        "less than it holds",
-                    )
-                is_put = pair.op == import_sstpb_pb2.Pair.Put
-                cf_name = "default" if is_put and len(pair.value) > SHORT_VALUE_MAX_LEN else "write"
-                file = files.get(cf_name)
-                if file is None:
-                    path = f"{self.sst_path(meta, cf_name)}.tmp"
-                    writer = SstFileWriter(options=sst_options())
-                    writer.open(path)
-                    file = files[cf_name] = _WriteFile(path=path, writer=writer)
-                if is_put:
-                    file.writer[key] = pair.value
-                    file.content.update_one(key, pair.value)
-                else:
+                abort(context, grpc.StatusCode.UNKNOWN, "InvalidChunk: a later message is no batch")
+            pairs = request.batch.pairs
+            if not pairs:
+                continue
+            keys = [p.key for p in pairs]
+            refusal = order_error(previous, keys)
+            # sorted keys: the first and the last tell whether all are inside
+            for key in (keys[0], keys[-1]):
+                refusal = refusal or write_range_error(key, meta, bounds)
+            if refusal is not None:
+                abort(context, grpc.StatusCode.UNKNOWN, refusal)
+            previous = keys[-1]
+            values = [p.value for p in pairs]
+            deletes = [p.op == import_sstpb_pb2.Pair.Delete for p in pairs]
+            if not any(deletes) and max(map(len, values)) <= SHORT_VALUE_MAX_LEN:
+                file = self._write_file(files, meta, "write")
+                writer = file.writer
+                for key, value in zip(keys, values, strict=True):
+                    writer[key] = value
+                file.content.update(zip(keys, values, strict=True))
+                continue
+            for key, value, delete in zip(keys, values, deletes, strict=True):
+                long_value = not delete and len(value) > SHORT_VALUE_MAX_LEN
+                file = self._write_file(files, meta, "default" if long_value else "write")
+                if delete:
                     del file.writer[key]
                     file.content.update_one(key, DELETION_MARK)
+                else:
+                    file.writer[key] = value
+                    file.content.update_one(key, value)
+
+    def _write_file(
+        self, files: dict[str, _WriteFile], meta: import_sstpb_pb2.SSTMeta, cf_name: str
+    ) -> _WriteFile:
+        """The SST being built for ``cf_name`` (opened on first use)."""
+        file = files.get(cf_name)
+        if file is None:
+            from rocksdict import SstFileWriter
+
+            path = f"{self.sst_path(meta, cf_name)}.tmp"
+            writer = SstFileWriter(options=sst_options())
+            writer.open(path)
+            file = files[cf_name] = _WriteFile(path=path, writer=writer)
+        return file
 
     # --- Ingest -------------------------------------------------------------------------------
 
@@ -420,13 +417,10 @@ class StoreDouble(tikvpb_pb2_grpc.TikvServicer, import_sstpb_pb2_grpc.ImportSSTS
             self._ingesting.update(paths)
         try:
             try:
-                store = EmbeddedStore.open(self.store_dir)
+                with self.store.use() as store:
+                    store.ingest([p for p in paths if os.path.exists(p)])
             except TargetError as exc:
                 return import_sstpb_pb2.IngestResponse(error=server_is_busy(str(exc)))
-            try:
-                store.ingest([p for p in paths if os.path.exists(p)])
-            finally:
-                store.close()
             for copy in copies:
                 if os.path.exists(copy):
                     os.remove(copy)
@@ -529,22 +523,49 @@ class StoreDouble(tikvpb_pb2_grpc.TikvServicer, import_sstpb_pb2_grpc.ImportSSTS
                 )
                 if outside is not None:
                     return coprocessor_pb2.Response(region_error=key_not_in_region(outside, region))
-        try:
-            store = EmbeddedStore.open(self.store_dir)
-        except TargetError as exc:
-            return coprocessor_pb2.Response(region_error=server_is_busy(str(exc)))
         checksum = KVChecksum()
         try:
-            for start, end in ranges:
-                checksum.update(scan_range(store, start, end))
-        finally:
-            store.close()
+            with self.store.use() as store:
+                for start, end in ranges:
+                    checksum.update(scan_range(store, start, end))
+        except TargetError as exc:
+            return coprocessor_pb2.Response(region_error=server_is_busy(str(exc)))
         answer = checksum_pb2.ChecksumResponse(
             checksum=checksum.checksum,
             total_kvs=checksum.total_kvs,
             total_bytes=checksum.total_bytes,
         )
         return coprocessor_pb2.Response(data=answer.SerializeToString())
+
+
+def order_error(previous: bytes | None, keys: Sequence[bytes]) -> str | None:
+    """Why ``keys`` (following ``previous``) are not strictly increasing, or None."""
+    if (previous is None or keys[0] > previous) and all(map(bytes.__lt__, keys, keys[1:])):
+        return None
+    sequence = keys if previous is None else [previous, *keys]
+    before, key = next((a, b) for a, b in itertools.pairwise(sequence) if b <= a)
+    return (
+        f"RocksDB: {'duplicate' if key == before else 'unsorted'} key {key.hex()} after "
+        f"{before.hex()}: keys must be strictly increasing within one Write"
+    )
+
+
+def write_range_error(
+    key: bytes, meta: import_sstpb_pb2.SSTMeta, bounds: tuple[bytes, bytes]
+) -> str | None:
+    """Why raw ``key`` may not be in a Write for ``meta`` to a region of encoded ``bounds``, or
+    None."""
+    encoded = encode_bytes(key)
+    start, end = bounds
+    if encoded < start or (end and encoded >= end):
+        return f"KeyNotInRegion: key {key.hex()} is outside region {meta.region_id}"
+    low, high = meta.range.start, meta.range.end
+    beyond = encoded >= high if meta.end_key_exclusive else encoded > high
+    if encoded < low or beyond:
+        return (
+            f"key {key.hex()} is outside the meta's range: the SST would claim less than it holds"
+        )
+    return None
 
 
 def store_import_dir(import_root: str, store_id: int) -> str:
