@@ -29,7 +29,8 @@ from lightning_backend_local.tikv.pd import PDClient
 
 from lightning_core import record_prefix
 from lightning_core.config_sections import SecurityConfig
-from lightning_core.testing.tasks import run_lightning, task_config
+from lightning_core.testing.crash import count_points, run_once, spread
+from lightning_core.testing.tasks import lightning_command, run_lightning, task_config
 
 Pairs = list[tuple[bytes, bytes]]
 
@@ -309,3 +310,41 @@ def test_ctl_switches_and_fetches_the_mode(
     assert fetched.stdout.count(": import") == 3, fetched
     assert _ctl("--config", str(config), "--switch-mode=normal").returncode == 0
     assert _ctl("--config", str(config), "--fetch-mode").stdout.count(": normal") == 3
+
+
+@pytest.mark.slow
+def test_every_kill_on_the_cluster_path_resumes_to_exactly_the_source(tmp_path: Path) -> None:
+    """The crash harness through the double: 20+ kill points — schema, runs, close, split,
+    write, ingest, post-import; after each kill the stores are back in normal mode once TiKV's
+    import-mode timeout passed, and the resumed import ends with exactly the source."""
+    timeout = 1.0
+    cron = '[cron]\nswitch-mode = "300ms"\n'
+
+    def command(name: str, double: TikvDouble) -> list[str]:
+        config = _config(tmp_path, name, EXAMPLE, Path(double.store_dir), double.pd_address)
+        config.write_text(config.read_text() + cron)
+        return [*lightning_command(), "--config", str(config)]
+
+    with TikvDouble(store_dir=str(tmp_path / "count-store"), import_mode_timeout=timeout) as double:
+        counts = count_points(command("count", double))
+    expected = stored(tmp_path / "count-store")
+    assert expected
+    assert {"local:range-split", "local:range-written", "local:range-ingested"} <= set(counts)
+    points = spread(counts, 24)
+    assert len(points) >= 20
+    for number, point in enumerate(points):
+        name = f"kill{number}"
+        with TikvDouble(
+            store_dir=str(tmp_path / f"{name}-store"), import_mode_timeout=timeout
+        ) as double:
+            run = command(name, double)
+            assert run_once(run, kill_at=point).killed, point
+            time.sleep(timeout + 0.3)
+            assert {s.mode for s in double.stores.values()} == {import_sstpb_pb2.Normal}, point
+            for _ in range(3):
+                resumed = run_once(run)
+                assert "internal error" not in resumed.stderr, resumed.stderr
+                if resumed.returncode == 0:
+                    break
+            assert resumed.returncode == 0, f"killed at {point}: {resumed.stderr}"
+        assert stored(tmp_path / f"{name}-store") == expected, f"killed at {point}"
