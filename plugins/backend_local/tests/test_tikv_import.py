@@ -27,7 +27,7 @@ from lightning_backend_local.tikv.job import JobError
 from lightning_backend_local.tikv.mode import ImportModeKeeper, store_modes
 from lightning_backend_local.tikv.pd import PDClient
 
-from lightning_core import record_prefix
+from lightning_core import TargetError, record_prefix
 from lightning_core.config_sections import SecurityConfig
 from lightning_core.testing.crash import count_points, run_once, spread
 from lightning_core.testing.tasks import lightning_command, run_lightning, task_config
@@ -348,3 +348,39 @@ def test_every_kill_on_the_cluster_path_resumes_to_exactly_the_source(tmp_path: 
                     break
             assert resumed.returncode == 0, f"killed at {point}: {resumed.stderr}"
         assert stored(tmp_path / f"{name}-store") == expected, f"killed at {point}"
+
+
+def test_a_resume_against_another_cluster_stops(tmp_path: Path) -> None:
+    paths, _ = engine_ranges(tmp_path, 4, ranges=2, per_range=5)
+    faults = FaultPlan()
+    faults.inject(Fault.DISK_FULL)
+    with TikvDouble(store_dir=str(tmp_path / "a"), faults=faults, cluster_id=1) as double:
+        cluster = open_cluster(double)
+        try:
+            with pytest.raises(JobError):
+                ClusterImporter(cluster, FAST).import_files(paths)
+        finally:
+            cluster.close()
+    with TikvDouble(store_dir=str(tmp_path / "b"), cluster_id=2) as double:
+        cluster = open_cluster(double)
+        try:
+            with pytest.raises(TargetError, match="partly imported into cluster 1"):
+                ClusterImporter(cluster, FAST).import_files(paths)
+        finally:
+            cluster.close()
+
+
+def test_no_pd_ends_in_one_clear_line(tmp_path: Path) -> None:
+    config = _config(tmp_path, "nopd", EXAMPLE, tmp_path / "store", "127.0.0.1:1")
+    done = run_lightning(["--config", str(config)])
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "no PD leader found" in lines[0], done.stderr
+    fetched = _ctl("--config", str(config), "--fetch-mode")
+    assert fetched.returncode == 1 and "no PD leader found" in fetched.stderr
+
+
+def test_fetch_mode_without_pd_says_what_to_set(tmp_path: Path) -> None:
+    config = _config(tmp_path, "embedded", EXAMPLE, tmp_path / "store", None)
+    fetched = _ctl("--config", str(config), "--fetch-mode")
+    assert fetched.returncode == 1 and "set [tidb] pd-addr" in fetched.stderr
