@@ -384,3 +384,26 @@ def test_fetch_mode_without_pd_says_what_to_set(tmp_path: Path) -> None:
     config = _config(tmp_path, "embedded", EXAMPLE, tmp_path / "store", None)
     fetched = _ctl("--config", str(config), "--fetch-mode")
     assert fetched.returncode == 1 and "set [tidb] pd-addr" in fetched.stderr
+
+
+def test_sigterm_during_an_import_restores_normal_mode(tmp_path: Path) -> None:
+    faults = FaultPlan()
+    faults.inject(Fault.SERVER_IS_BUSY, times=12)  # the ingests back off for many seconds
+    store_dir = tmp_path / "store"
+    log = tmp_path / "failpoints.log"
+    with TikvDouble(store_dir=str(store_dir), faults=faults, scatter_polls=1) as double:
+        config = _config(tmp_path, "term", EXAMPLE, store_dir, double.pd_address)
+        process = subprocess.Popen(
+            [*lightning_command(), "--config", str(config)],
+            env={**os.environ, "TIDB_LIGHTNING_FAILPOINTS": str(log)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not (log.exists() and "local:range-written" in log.read_text()):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        assert {s.mode for s in double.stores.values()} == {import_sstpb_pb2.Import}
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 143, stderr
+        assert {s.mode for s in double.stores.values()} == {import_sstpb_pb2.Normal}
