@@ -14,12 +14,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 from lightning_backend_local.export import export_store
 from lightning_backend_local.kvproto import import_sstpb_pb2
 from lightning_backend_local.sst import write_sst
 from lightning_backend_local.store import EmbeddedStore
-from lightning_backend_local.testing import Fault, FaultPlan, TikvDouble
+from lightning_backend_local.testing import Fault, FaultPlan, StoreDouble, TikvDouble
 from lightning_backend_local.tikv.channels import Channels
 from lightning_backend_local.tikv.cluster import Cluster, StoreLimiter
 from lightning_backend_local.tikv.importer import PROGRESS_FILE, ClusterImporter, ImportTuning
@@ -407,3 +408,35 @@ def test_sigterm_during_an_import_restores_normal_mode(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 143, stderr
         assert {s.mode for s in double.stores.values()} == {import_sstpb_pb2.Normal}
+
+
+def test_stores_without_multi_ingest_get_one_ingest_per_sst(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def unimplemented(self: StoreDouble, request: object, context: grpc.ServicerContext) -> None:
+        calls.append("MultiIngest")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiIngest is not served")
+
+    monkeypatch.setattr(StoreDouble, "MultiIngest", unimplemented)
+    paths, pairs = engine_ranges(tmp_path, 5)
+    with TikvDouble(store_dir=str(tmp_path / "store"), scatter_polls=1) as double:
+        cluster = open_cluster(double)
+        try:
+            ClusterImporter(cluster, FAST).import_files(paths)
+        finally:
+            cluster.close()
+    assert stored(tmp_path / "store") == pairs
+    assert 1 <= len(calls) <= 3  # asked once per store, then Ingest only
+
+
+def test_store_write_bwlimit_paces_each_store() -> None:
+    limiter = StoreLimiter(1 << 20)  # 1 MiB/s per store
+    started = time.monotonic()
+    for _ in range(3):
+        limiter.wait(1, 128 << 10)
+        limiter.wait(2, 128 << 10)
+    elapsed = time.monotonic() - started
+    # 384 KiB per store at 1 MiB/s: the last chunk of each store waits ~0.25 s; stores in parallel
+    assert 0.2 <= elapsed < 1.0, elapsed
