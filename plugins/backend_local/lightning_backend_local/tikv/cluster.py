@@ -88,11 +88,11 @@ class Cluster:
     # --- stores -------------------------------------------------------------------------------
 
     def tikv_stores(self) -> list[Store]:
-        """The stores that take imports (TiFlash is left out)."""
-        stores = [s for s in self.pd.stores() if not s.is_tiflash]
+        """The TiKV stores, whose import mode an import switches (TiFlash is left out)."""
+        stores = self.pd.stores()
         with self._lock:
             self._stores.update({s.id: s for s in stores})
-        return stores
+        return [s for s in stores if not s.is_tiflash]
 
     def _address(self, store_id: int) -> str:
         with self._lock:
@@ -103,7 +103,7 @@ class Cluster:
                 store = self._stores.get(store_id)
         if store is None:
             raise StoreError(f"PD lists no store {store_id}, which holds a region of the import")
-        return store.address
+        return store.write_address
 
     def _import_sst(self, store_id: int) -> Any:
         return stub(

@@ -24,7 +24,7 @@ import attrs
 import grpc
 
 from lightning_backend_local.sst import fsync_directory
-from lightning_backend_local.tikv.cluster import Cluster
+from lightning_backend_local.tikv.cluster import Cluster, StoreError
 from lightning_backend_local.tikv.job import (
     ErrorKind,
     JobState,
@@ -209,8 +209,8 @@ class ClusterImporter:
                 self._write(job, reader, commit_ts)
             elif state is JobState.INGEST:
                 return self._ingest(job)
-        except grpc.RpcError as exc:
-            why = f"{exc.code()} {exc.details()}"
+        except (grpc.RpcError, StoreError) as exc:
+            why = f"{exc.code()} {exc.details()}" if isinstance(exc, grpc.RpcError) else str(exc)
             if state is JobState.INGEST:
                 job.on_ingest_lost(why)
             elif state is JobState.WRITE:

@@ -53,11 +53,18 @@ class Store:
     id: int
     address: str
     labels: tuple[tuple[str, str], ...] = ()
+    peer_address: str = ""
 
     @property
     def is_tiflash(self) -> bool:
-        """TiFlash stores have no ImportSST service to switch or write to."""
+        """TiFlash stores hold learner peers; they have no import mode to switch."""
         return ("engine", "tiflash") in self.labels
+
+    @property
+    def write_address(self) -> str:
+        """Where a region's peer on this store takes writes: TiFlash serves ImportSST at its
+        peer address, TiKV at its client address."""
+        return self.peer_address if self.is_tiflash and self.peer_address else self.address
 
 
 class PDClient:
@@ -180,7 +187,12 @@ class PDClient:
             )
             self._check("list the stores", response.header)
             return [
-                Store(s.id, s.address, tuple((label.key, label.value) for label in s.labels))
+                Store(
+                    s.id,
+                    s.address,
+                    tuple((label.key, label.value) for label in s.labels),
+                    s.peer_address,
+                )
                 for s in response.stores
             ]
 
