@@ -3,6 +3,7 @@ what they refuse, injects faults reproducibly from a seed, and runs as a console
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -424,6 +425,10 @@ def test_write_refuses_what_tikv_refuses(client: Client) -> None:
     stale.CopyFrom(meta)
     stale.meta.region_epoch.version -= 1
     assert "RequestTooOld" in write_error(client, [stale, *batches])
+    newer = import_sstpb_pb2.WriteRequest()
+    newer.CopyFrom(meta)
+    newer.meta.region_epoch.conf_ver += 1
+    assert "RequestTooNew" in write_error(client, [newer, *batches])
     short = import_sstpb_pb2.WriteRequest()
     short.CopyFrom(meta)
     short.meta.uuid = b"123"
@@ -452,6 +457,12 @@ def test_ingest_refuses_what_tikv_refuses(client: Client, tmp_path: Path) -> Non
     request = import_sstpb_pb2.MultiIngestRequest(context=client.context(found), ssts=metas)
     at_follower = client.sst[follower.store_id].MultiIngest(request).error
     assert at_follower.not_leader.leader == found.leader
+    elsewhere = client.context(found)
+    elsewhere.peer.CopyFrom(follower)
+    wrong_store = client.sst[found.leader.store_id].MultiIngest(
+        import_sstpb_pb2.MultiIngestRequest(context=elsewhere, ssts=metas)
+    )
+    assert wrong_store.error.store_not_match.request_store_id == follower.store_id
     unknown = import_sstpb_pb2.SSTMeta()
     unknown.CopyFrom(metas[0])
     unknown.uuid = uuid.uuid4().bytes
@@ -669,26 +680,50 @@ def import_with_retries(client: Client, pairs: Sequence[tuple[bytes, bytes]]) ->
     return attempts
 
 
+def assert_tiled(double: TikvDouble) -> None:
+    """The regions cover every key once, each with a leader among its peers on distinct
+    stores."""
+    regions = double.cluster.regions()
+    assert regions[0].start == b"" and regions[-1].end == b""
+    for left, right in itertools.pairwise(regions):
+        assert left.end == right.start and left.start < left.end
+    for region in regions:
+        stores = [p.store_id for p in region.peers]
+        assert len(set(stores)) == len(stores) == min(3, len(double.cluster.store_ids))
+        assert region.leader_store in stores
+
+
+def run_seed(path: Path, seed: int, pairs: Sequence[tuple[bytes, bytes]], **options: Any) -> list:
+    """Import ``pairs`` through a double with faults from ``seed``; the faults it fired."""
+    double = start_double(path, faults=FaultPlan(seed, rate=0.3), **options)
+    client = Client(double)
+    try:
+        split_at(client, [pairs[i][0] for i in range(25, len(pairs), 25)])
+        import_with_retries(client, pairs)
+        assert_tiled(double)
+    finally:
+        client.close()
+        double.stop()
+    assert stored(path) == pairs
+    return double.faults.fired
+
+
 def test_faults_from_a_seed_are_reproducible_and_end_with_every_pair_once(
     tmp_path: Path,
 ) -> None:
     pairs = rows(range(200))
-    fired = []
-    for run in range(3):
-        seed = 11 if run < 2 else 12
-        double = start_double(tmp_path / f"run{run}", faults=FaultPlan(seed, rate=0.3))
-        client = Client(double)
-        try:
-            split_at(client, [pairs[i][0] for i in range(25, len(pairs), 25)])
-            import_with_retries(client, pairs)
-            fired.append(double.faults.fired)
-        finally:
-            client.close()
-            double.stop()
-        assert stored(tmp_path / f"run{run}") == pairs
+    fired = [run_seed(tmp_path / f"run{run}", seed, pairs) for run, seed in enumerate([11, 11, 12])]
     assert len(fired[0]) > 5
     assert fired[0] == fired[1]
     assert fired[0] != fired[2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stores", [1, 3, 5])
+def test_many_seeds_end_with_every_pair_once(tmp_path: Path, stores: int) -> None:
+    pairs = rows(range(100))
+    for seed in range(20):
+        assert run_seed(tmp_path / f"seed{seed}", seed, pairs, stores=stores) is not None
 
 
 # --- console script ---------------------------------------------------------------------------

@@ -122,7 +122,7 @@ class Cluster:
         self.stores: dict[int, StoreInfo] = {}
         self._next_id = 1000
         self._regions: dict[int, Region] = {}
-        self.operators: dict[int, ScatterOperator] = {}
+        self._operators: dict[int, ScatterOperator] = {}
         self._tso_physical = 0
         self._tso_logical = 0
         first = self._new_region(
@@ -290,14 +290,14 @@ class Cluster:
             if len(self.store_ids) > len(region.peers):
                 self.move_peer(region_id)
             region.leader_store = self._random.choice(region.peers).store_id
-            self.operators[region_id] = ScatterOperator(polls_left=self.scatter_polls)
+            self._operators[region_id] = ScatterOperator(polls_left=self.scatter_polls)
             return True
 
     def poll_operator(self, region_id: int) -> bool | None:
         """Whether the region's scatter operator still runs (None: the region has none); each
         call counts as one GetOperator poll."""
         with self.lock:
-            operator = self.operators.get(region_id)
+            operator = self._operators.get(region_id)
             if operator is None:
                 return None
             if operator.polls_left > 0:

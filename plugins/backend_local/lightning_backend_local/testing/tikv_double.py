@@ -108,6 +108,10 @@ class TikvDouble:
         os.makedirs(import_root)
         written: dict[str, KVChecksum] = {}
         try:
+            pd_server = self._server()
+            self.pd_address = self._bind(pd_server, 0)
+            pd = PDDouble(self.cluster, address=self.pd_address, store_dir=self.store_dir)
+            pdpb_pb2_grpc.add_PDServicer_to_server(pd, pd_server)
             for store_id in self.cluster.store_ids:
                 store = StoreDouble(
                     store_id=store_id,
@@ -123,10 +127,6 @@ class TikvDouble:
                 import_sstpb_pb2_grpc.add_ImportSSTServicer_to_server(store, server)
                 self.cluster.set_store_address(store_id, self._bind(server, store_id))
                 self.stores[store_id] = store
-            pd_server = self._server()
-            self.pd_address = self._bind(pd_server, 0)
-            pd = PDDouble(self.cluster, address=self.pd_address, store_dir=self.store_dir)
-            pdpb_pb2_grpc.add_PDServicer_to_server(pd, pd_server)
             for server in self._servers:
                 server.start()
         except BaseException:
@@ -135,7 +135,7 @@ class TikvDouble:
         return self
 
     def _server(self) -> grpc.Server:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=SERVER_OPTIONS)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=32), options=SERVER_OPTIONS)
         self._servers.append(server)
         return server
 
