@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +22,8 @@ from typing import Any
 import attrs
 import grpc
 
-from lightning_backend_local.sst import fsync_directory
+# the engine directory's own atomic JSON write (closed.json, imported.json)
+from lightning_backend_local.engine import _write_json
 from lightning_backend_local.tikv.cluster import Cluster, StoreError
 from lightning_backend_local.tikv.job import (
     ErrorKind,
@@ -293,13 +293,3 @@ class ClusterImporter:
             return 0
         job.on_ingest_failed(error)
         return error.backoff_ms if error.kind is ErrorKind.SERVER_IS_BUSY else 0
-
-
-def _write_json(path: Path, data: object) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as out:
-        json.dump(data, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
-    fsync_directory(str(path.parent))
