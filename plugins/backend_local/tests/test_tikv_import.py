@@ -219,13 +219,16 @@ def test_a_kill_between_ranges_resumes_with_the_remaining_ranges(tmp_path: Path)
 
 
 @pytest.fixture
-def double_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """``lightning-tikv-double`` with 3 stores: PD's address and its store directory."""
+def double_process(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
+    """``lightning-tikv-double`` with 3 stores (and ``--fault-seed``, when the test is
+    parametrized with one): PD's address and its store directory."""
     store_dir = tmp_path / "double-store"
+    seed = getattr(request, "param", None)
+    faults = ["--fault-seed", str(seed)] if seed is not None else []
     process = subprocess.Popen(
         [sys.executable, "-c", "import sys; from lightning_backend_local.testing import main; "
          "sys.exit(main())", "--addr", "127.0.0.1:0", "--store-dir", str(store_dir),
-         "--stores", "3"],
+         "--stores", "3", *faults],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -261,6 +264,11 @@ def _ctl(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "double_process",
+    [pytest.param(None, id="clean"), pytest.param(7, id="seed-7", marks=pytest.mark.slow)],
+    indirect=True,
+)
 def test_the_example_dump_through_pd_urls_equals_the_embedded_import(
     tmp_path: Path, double_process: tuple[str, Path]
 ) -> None:
