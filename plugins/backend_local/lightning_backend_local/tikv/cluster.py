@@ -162,6 +162,8 @@ class Cluster:
         try:
             self._send(streams, head)
             for batch, count in _batches(pairs, commit_ts, batch_bytes):
+                if all(s.error is not None for s in streams):
+                    break  # the write failed: no use reading on
                 self._send(streams, batch)
                 sent += count
         finally:
