@@ -318,7 +318,11 @@ def test_every_kill_on_the_cluster_path_resumes_to_exactly_the_source(tmp_path: 
 
     def command(name: str, double: TikvDouble) -> list[str]:
         config = _config(tmp_path, name, EXAMPLE, Path(double.store_dir), double.pd_address)
-        config.write_text(config.read_text() + cron)
+        # small ranges, so that engines have several and split
+        text = config.read_text().replace(
+            "[tikv-importer]\n", '[tikv-importer]\nregion-split-size = "4KiB"\n'
+        )
+        config.write_text(text + cron)
         return [*lightning_command(), "--config", str(config)]
 
     with TikvDouble(store_dir=str(tmp_path / "count-store"), import_mode_timeout=timeout) as double:

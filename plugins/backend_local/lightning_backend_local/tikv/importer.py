@@ -119,9 +119,12 @@ class ClusterImporter:
         lock = threading.Lock()
         stop = threading.Event()
         commit_ts = int(progress["commit_ts"])
+        # an engine of one range is smaller than a region: splitting it would only make small
+        # regions (TiKV splits a region that grows by itself), as Lightning's needSplit says
+        split = len(progress["ranges"]) > 1
 
         def run(plan: _RangePlan) -> None:
-            self._import_range(plan, reader, commit_ts, stop)
+            self._import_range(plan, reader, commit_ts, stop, split=split)
             with lock:
                 progress["ingested"].append(plan.name)
                 _write_json(engine_dir / PROGRESS_FILE, progress)
@@ -173,9 +176,17 @@ class ClusterImporter:
     # --- one range ----------------------------------------------------------------------------
 
     def _import_range(
-        self, plan: _RangePlan, reader: EngineReader, commit_ts: int, stop: threading.Event
+        self,
+        plan: _RangePlan,
+        reader: EngineReader,
+        commit_ts: int,
+        stop: threading.Event,
+        *,
+        split: bool,
     ) -> None:
         job = RangeJob(plan.keys, plan.kvs, max_attempts=self._tuning.max_retries)
+        if not split:
+            job.on_split(())
         while job.state is not JobState.DONE:
             if stop.is_set():
                 raise _Stopped
