@@ -2,11 +2,14 @@
 
 ::
 
-    SPLIT ──► SCATTER ──► WAIT_SCATTER ──► LOCATE ──► WRITE ──► INGEST ──► DONE
-      │ ▲  (nothing to split) ─────────────►  ▲ ▲       │  ▲      │ │ │
-      └─┘ retry                               │ └───────┘  └──────┘ │ │ retry ingest (busy,
-                                              │   write failed      │ │ new leader has the SSTs)
-                                              └─────────────────────┘ └► WRITE (epoch: parts)
+    SPLIT        → SCATTER (regions were made) | LOCATE (nothing to split) | SPLIT (retry)
+    SCATTER      → WAIT_SCATTER
+    WAIT_SCATTER → LOCATE
+    LOCATE       → WRITE | LOCATE (retry: PD knows no region or no leader for some keys)
+    WRITE        → INGEST | LOCATE (a stream failed) | WRITE, DONE (the piece had no pairs)
+    INGEST       → INGEST (busy; a new leader that built the SSTs)
+                 | WRITE (epoch not match: the parts along the current regions; the next piece)
+                 | LOCATE (any other error; the next piece has no region yet) | DONE
 
 The range is kept as *pieces*: disjoint key ranges that together cover exactly what is not
 ingested yet, each with the region it goes to. The job works on the first piece: LOCATE cuts
