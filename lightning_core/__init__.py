@@ -67,6 +67,7 @@ from lightning_core.target import (
 )
 
 if TYPE_CHECKING:
+    from lightning_core.config import kv_conflict_strategy
     from lightning_core.kv.checksum import KVChecksum
     from lightning_core.kv.collation import general_ci_weight_table
     from lightning_core.kv.decoder import TableKVDecoder
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
 #: Names imported on first use: the KV codec and the DDL parser cost a tenth of a second to
 #: import, which a tidb-backend import never needs.
 _LAZY: dict[str, tuple[str, str]] = {
+    "kv_conflict_strategy": ("lightning_core.config", "kv_conflict_strategy"),
     "KVChecksum": ("lightning_core.kv.checksum", "KVChecksum"),
     "general_ci_weight_table": ("lightning_core.kv.collation", "general_ci_weight_table"),
     "TableKVDecoder": ("lightning_core.kv.decoder", "TableKVDecoder"),
@@ -180,6 +182,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "is_transient",
+    "kv_conflict_strategy",
     "parse_create_table",
     "quote_identifier",
     "record_prefix",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
@@ -61,13 +62,19 @@ def _import_parser() -> argparse.ArgumentParser:
         prog="tidb-lightning",
         allow_abbrev=False,
         description="Import a mydumper/dumpling data source into TiDB or a MySQL-compatible "
-        "server. Subcommands: `plan` (what would be imported), `plugins` (what is installed).",
+        "server. Subcommands: `plan` (what would be imported), `check` (the prechecks alone), "
+        "`plugins` (what is installed).",
     )
     add_lightning_flags(parser)
     parser.add_argument(
         "--plan", action="store_true", help="print what would be imported and stop (no server)"
     )
     parser.add_argument("--json", action="store_true", help="with --plan: print JSON")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="run the prechecks, print their results and stop (exit 1 when one fails)",
+    )
     parser.add_argument(
         "-V", "--version", action="version", version=f"tidb-lightning {__version__}"
     )
@@ -130,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["plugins"]:
         return plugins_main(args[1:])
-    if args[:1] == ["plan"]:
-        args = ["--plan", *args[1:]]
+    if args[:1] in (["plan"], ["check"]):
+        args = [f"--{args[0]}", *args[1:]]
     elif args[:1] == ["import"]:
         args = args[1:]
     from lightning_core.flags import config_from_args
@@ -154,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tidb-lightning %s starting, backend %s", __version__, config.tikv_importer.backend
         )
         log.info("config: %s", json.dumps(redacted(config), default=str, sort_keys=True))
+        if parsed.check:
+            return _run_checks(Importer(config, host))
         Importer(config, host).run()
     except ImportInterrupted as exc:
         if terminated:
@@ -172,6 +181,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     log.info("import finished")
+    return 0
+
+
+def _run_checks(importer: Any) -> int:
+    """``tidb-lightning check``: the prechecks' table; 1 when one failed."""
+    from lightning_core.pipeline.precheck import failures, render_results
+
+    results = importer.check()
+    print(render_results(results), flush=True)
+    failed = failures(results)
+    if failed:
+        print(
+            f"Error: {len(failed)} of {len(results)} prechecks failed: "
+            f"{', '.join(r.check for r in failed)}; fix them before importing",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     return 0
 
 
@@ -261,27 +288,78 @@ def _forget_table(config: Any, host: Any, store: Any, backend: Any, name: str) -
     wanted = name.replace("`", "").lower()
     for task in plan.tables:
         if f"{task.plan.target_schema}.{task.plan.target_table}".lower() == wanted:
-            keys = [chunk.key for chunk in task.chunks]
-            engines = [e.engine for e in task.engines] + [task.index_engine]
-            store.append(
-                [
-                    {
-                        "type": "forget",
-                        "table": task.name,
-                        "keys": keys,
-                        "engines": [e.tag for e in engines],
-                    }
-                ]
-            )
-            backend.forget_chunks(keys)
-            for engine in engines:
-                backend.cleanup_engine(engine)
+            _forget_task(store, backend, task)
             return task.name
     known = ", ".join(t.name for t in plan.tables) or "none"
     raise LightningError(
         f"--checkpoint-remove: no table {name!r} in this task (tables: {known}); give `db`.`table` "
         "as the target names it, or all"
     )
+
+
+def _forget_task(store: Any, backend: Any, task: Any, say: bool = False) -> None:
+    """Forget a table's chunks and engines in the checkpoint and the backend (with ``say``,
+    each engine is named as it is cleaned up)."""
+    keys = [chunk.key for chunk in task.chunks]
+    engines = [e.engine for e in task.engines] + [task.index_engine]
+    store.append(
+        [{"type": "forget", "table": task.name, "keys": keys, "engines": [e.tag for e in engines]}]
+    )
+    backend.forget_chunks(keys)
+    for engine in engines:
+        if say:
+            print(f"Closing and cleaning up engine: {engine.tag} {engine.uuid}")
+        backend.cleanup_engine(engine)
+
+
+def _destroy_errors(config: Any, host: Any, store: Any, task_id: str, which: str) -> int:
+    """``--checkpoint-error-destroy=all|TABLE``, as TiDB Lightning has it: each failed table
+    (all of them, or the one named) is dropped on the target, its engines are cleaned up and
+    its checkpoints forgotten, so that the next run imports it from the start."""
+    from lightning_core.checkpoints.state import fold_records
+    from lightning_core.pipeline.plan import make_plan
+    from lightning_core.pipeline.sql_target import open_target
+    from lightning_core.registry import BackendRecord, bind_options
+
+    try:
+        failed = _failed_tables(fold_records(store.read(), store.location), which)
+        if not failed:
+            print(
+                f"no failed table{'' if which == 'all' else ' ' + which} in {store.location}; "
+                "nothing destroyed"
+            )
+            return 0
+        plan = make_plan(config, host.registry.reader_formats())
+        tasks = {t.name: t for t in plan.tables}
+        missing = [name for name in failed if name not in tasks]
+        if missing:
+            raise LightningError(
+                f"--checkpoint-error-destroy: the failed tables {', '.join(missing)} are no "
+                "longer in this task's data source; restore the source or run "
+                "--checkpoint-remove=all"
+            )
+        record = host.registry.get("backend", config.tikv_importer.backend)
+        assert isinstance(record, BackendRecord)
+        options = host.validate_options(config)
+        with contextlib.ExitStack() as stack:
+            target = open_target(record, config, options)
+            stack.callback(target.close)
+            backend = bind_options(record, record.factory, options)(config=config, task=task_id)
+            stack.callback(backend.close)
+            for name in failed:
+                task = tasks[name]
+                table = target.table(task.plan.target_schema, task.plan.target_table)
+                if table is not None:
+                    print(f"Dropping table: {name}")
+                    target.drop_table(table)
+                _forget_task(store, backend, task, say=record.uses_engines)
+    finally:
+        store.close()
+    print(
+        f"destroyed {', '.join(failed)}: the next run imports "
+        f"{'it' if len(failed) == 1 else 'them'} from the start"
+    )
+    return 0
 
 
 def _export(config: Any, host: Any, out_dir: str, tables: str | None) -> int:
@@ -365,21 +443,23 @@ def _ignore_errors(store: Any, which: str) -> list[str]:
     """Set failed tables (all, or the named one) back to pending; their names."""
     from lightning_core.checkpoints.state import fold_records, table_record
 
-    state = fold_records(store.read(), store.location)
-    if state is None:
-        return []
-    wanted = which.replace("`", "").lower()
-    failed = [
-        name
-        for name, table in state.tables.items()
-        if table.status == "failed" and wanted in ("all", name.replace("`", "").lower())
-    ]
+    failed = _failed_tables(fold_records(store.read(), store.location), which)
     store.append([table_record(name, status="pending") for name in failed])
     return failed
 
 
+def _failed_tables(state: TaskState | None, which: str) -> list[str]:
+    """The failed tables of the checkpoint: all of them, or the one named."""
+    wanted = which.replace("`", "").lower()
+    return [
+        name
+        for name, table in (state.tables.items() if state is not None else ())
+        if table.status == "failed" and wanted in ("all", name.replace("`", "").lower())
+    ]
+
+
 def _remove(config: Any, host: Any, store: Any, task: str, target: str) -> int:
-    """``--checkpoint-remove`` / ``--checkpoint-error-destroy``: forget all or one table."""
+    """``--checkpoint-remove``: forget all or one table."""
     backend = host.registry.get("backend", config.tikv_importer.backend).factory(
         config=config, task=task
     )
@@ -443,8 +523,9 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--checkpoint-error-destroy",
-        metavar="all",
-        help="forget the checkpoints of a failed task (all); imported rows stay in the target",
+        metavar="all|`db`.`table`",
+        help="start failed tables (all, or one) over: drop each on the target with what it "
+        "holds, clean up its engines and forget its checkpoints; the next run imports it anew",
     )
     parser.add_argument(
         "--checkpoint-error-ignore",
@@ -507,9 +588,10 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
         store = host.registry.get("checkpoint_store", config.checkpoint.driver).factory(
             config=config, task=task
         )
-        target = parsed.checkpoint_remove or parsed.checkpoint_error_destroy
-        if target is not None:
-            return _remove(config, host, store, task, target)
+        if parsed.checkpoint_error_destroy is not None:
+            return _destroy_errors(config, host, store, task, parsed.checkpoint_error_destroy)
+        if parsed.checkpoint_remove is not None:
+            return _remove(config, host, store, task, parsed.checkpoint_remove)
         if parsed.checkpoint_error_ignore is not None:
             try:
                 cleared = _ignore_errors(store, parsed.checkpoint_error_ignore)
@@ -537,8 +619,8 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
                 print(json.dumps(_state_json(state), indent=2))
             return 0
         parser.error(
-            "nothing to do: give --checkpoint-remove, --checkpoint-error-ignore or "
-            "--checkpoint-dump"
+            "nothing to do: give --checkpoint-remove, --checkpoint-error-ignore, "
+            "--checkpoint-error-destroy or --checkpoint-dump"
         )
     except LightningError as exc:
         return _fail(exc)

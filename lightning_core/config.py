@@ -89,6 +89,7 @@ __all__ = [
     "config_from_toml",
     "config_to_mapping",
     "default_region_concurrency",
+    "kv_conflict_strategy",
     "load_config_file",
     "parse_byte_size",
     "parse_duration",
@@ -538,7 +539,41 @@ def config_from_mapping(data: Mapping[str, Any], source: str) -> LightningConfig
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: expected a table at the top level, got {_show(data)}")
-    return _with_black_white_list(data, source)
+    config = _with_black_white_list(data, source)
+    try:
+        kv_conflict_strategy(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return config
+
+
+#: ``[tikv-importer] duplicate-resolution`` (deprecated) → the ``[conflict] strategy`` it means.
+_DUPLICATE_RESOLUTION = {"none": "", "remove": "replace", "replace": "replace", "error": "error"}
+
+
+def kv_conflict_strategy(config: LightningConfig) -> str:
+    """What a KV backend does with two source rows of one primary or unique key:
+    ``[conflict] strategy``, else what the deprecated ``[tikv-importer] duplicate-resolution``
+    means (``remove`` / ``replace`` → ``replace``), else ``error``.
+
+    :raises ConfigError: both keys are set, or duplicate-resolution has an unknown value.
+    """
+    strategy = config.conflict.strategy
+    legacy = config.tikv_importer.duplicate_resolution
+    mapped = _DUPLICATE_RESOLUTION.get(legacy)
+    if mapped is None:
+        raise ConfigError(
+            f"[tikv-importer] duplicate-resolution = {json.dumps(legacy)} is not one of "
+            f'{", ".join(_DUPLICATE_RESOLUTION)} ("record" left the table inconsistent and '
+            'is gone); use [conflict] strategy = "replace", "ignore" or "error"'
+        )
+    if strategy and mapped:
+        raise ConfigError(
+            f"[conflict] strategy = {json.dumps(strategy)} and the deprecated [tikv-importer] "
+            f"duplicate-resolution = {json.dumps(legacy)} are both set; keep only "
+            "[conflict] strategy"
+        )
+    return strategy or mapped or "error"
 
 
 #: Keys TiDB Lightning has whose other values change what an import does, and that this
@@ -550,11 +585,9 @@ _UNIMPLEMENTED: tuple[tuple[str, str, str], ...] = (
     ("tikv_importer", "incremental_import", "imports into non-empty tables need the tidb backend"),
     ("tikv_importer", "parallel_import", "parallel imports into one table are not implemented"),
     ("tikv_importer", "duplicate_detection", "duplicate keys are always found and named"),
-    ("tikv_importer", "duplicate_resolution", "any duplicate key stops the table"),
     ("tikv_importer", "add_index_by_sql", "indexes are always written as KV pairs"),
     ("tikv_importer", "disk_quota", "the disk quota is not enforced yet"),
     ("tikv_importer", "keyspace_name", "keyspaces are not supported"),
-    ("conflict", "strategy", "use [tikv-importer] on-duplicate with the tidb backend"),
     ("conflict", "precheck_conflict_before_import", "the conflict precheck is not implemented"),
     ("security", "redact_info_log", "row data in logs is not redacted (passwords always are)"),
     ("mydumper", "ignore_data_columns", "ignoring source columns is not implemented"),

@@ -168,11 +168,14 @@ class ConflictConfig:
     """``[conflict]``: what happens to rows whose primary or unique key collides."""
 
     strategy: str = ""
-    """``""``, ``error``, ``replace``, ``ignore`` or one a plugin adds."""
+    """``""``, ``error``, ``replace``, ``ignore`` or one a plugin adds; KV backends (local): two
+    source rows of one primary or unique key stop the table (``error``, also for ``""``) or
+    keep the latest (``replace``) / first (``ignore``) row. The tidb backend takes
+    ``[tikv-importer] on-duplicate``."""
     precheck_conflict_before_import: bool = False
     """Also look for conflicts in the source data before importing."""
     threshold: int = 10000
-    """Conflicts tolerated under replace or ignore before the import stops."""
+    """Rows a table may drop under replace or ignore; more stop the table (negative: 10000)."""
     max_record_rows: int = 10000
     """Conflicting rows recorded in the task-info schema."""
 
@@ -212,7 +215,8 @@ class TikvImporterConfig:
     range_concurrency: int = 16
     """Ranges written to TiKV at the same time."""
     duplicate_resolution: str = "none"
-    """Old conflict detection of the local backend: ``none`` or ``remove`` (deprecated)."""
+    """Deprecated form of ``[conflict] strategy``: ``none``, ``remove`` / ``replace`` (the
+    strategy ``replace``) or ``error``; setting both is an error."""
     duplicate_detection: bool = False
     """Old duplicate detection switch (deprecated)."""
     incremental_import: bool = False

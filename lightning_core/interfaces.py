@@ -387,6 +387,15 @@ class Backend(Protocol):
         """Drop everything the backend recorded for this task."""
         ...
 
+    def resolved_checksum(self, table: str) -> KVChecksum | None:
+        """Lightning's checksum of the pairs conflict resolution dropped from ``table``
+        (```db`.`table```), which the expected checksum leaves out; None when it dropped
+        nothing. Called once the table's engines are imported.
+
+        Optional: the core treats a backend without this method as one that drops nothing.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections and files."""
         ...
@@ -427,6 +436,12 @@ class Target(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+    def drop_table(self, table: TargetTable) -> None:
+        """Remove the table and every row of it (``tidb-lightning-ctl
+        --checkpoint-error-destroy``: a failed table starts over on the next run, which
+        creates it again from the dump's schema file)."""
         ...
 
 

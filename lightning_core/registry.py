@@ -54,6 +54,9 @@ KNOWN_PACKAGES: dict[tuple[Kind, str], KnownPackage] = {
         "tidb-lightning-backend-importer", "plugins/backend_importer", written=False
     ),
     ("encoder", "sql"): KnownPackage("tidb-lightning-backend-tidb", "plugins/backend_tidb"),
+    ("encoder", "kv-native"): KnownPackage(
+        "tidb-lightning-encoder-native", "plugins/encoder_native"
+    ),
 }
 
 

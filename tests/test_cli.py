@@ -203,10 +203,10 @@ def test_settings_that_are_not_implemented_stop_the_import_in_one_line(tmp_path:
 
     config = tmp_path / "tidb-lightning.toml"
     text = task_config(EXAMPLE).replace("[lightning]\n", "[lightning]\nserver-mode = true\n")
-    config.write_text(text + '[conflict]\nstrategy = "replace"\n')
+    config.write_text(text + "[security]\nredact-info-log = true\n")
     done = run_lightning(["--config", str(config)])
     assert done.returncode == 1
     (line,) = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
-    assert "[lightning] server-mode = true" in line and '[conflict] strategy = "replace"' in line
+    assert "[lightning] server-mode = true" in line and "[security] redact-info-log = true" in line
     planned = run_lightning(["plan", "--config", str(config)])
     assert planned.returncode == 0  # the configuration itself is valid

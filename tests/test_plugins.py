@@ -113,6 +113,14 @@ def test_install_hint_names_the_checkout_directory_and_the_distribution() -> Non
     assert (repo / "plugins" / "backend_tidb" / "pyproject.toml").exists()
 
 
+def test_the_native_encoder_hint_names_its_directory_and_distribution() -> None:
+    with pytest.raises(PluginError) as info:
+        Registry().get("encoder", "kv-native")
+    message = str(info.value)
+    assert "pip install ./plugins/encoder_native" in message
+    assert "tidb-lightning-encoder-native" in message
+
+
 def test_wrong_record_type_is_refused() -> None:
     registry = Registry()
     with pytest.raises(PluginError, match="must be a BackendRecord"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,77 @@ def test_summary_has_every_table_and_totals() -> None:
     assert lines[1].split()[:2] == ["`a`.`t`", "10"]
     assert lines[-1].split()[:2] == ["total", "15"]
     assert "this run: 1.0 KiB/s, 5 rows/s" in lines[-1]
+
+
+def test_the_line_shows_each_phase_with_engines_and_their_eta(clock: FakeClock) -> None:
+    reporter = ProgressReporter(
+        total_bytes=1000,
+        done_bytes=0,
+        tables=2,
+        stream=None,
+        log_interval=60,
+        engines=4,
+        engines_done=1,  # imported by the run this one resumes
+    )
+    clock.now += 10
+    reporter.advance(rows=5, nbytes=500)
+    line = reporter.line()
+    assert line.startswith(" 50.0% writing |") and "ETA 10s" in line
+    assert "engines closed 1/4, imported 1/4" in line
+    reporter.advance(rows=5, nbytes=500)
+    reporter.engine_reached("data", "closed", "`a`.`t`:0")
+    clock.now += 4
+    reporter.engine_reached("data", "imported", "`a`.`t`:0")  # 4 s per engine
+    line = reporter.line()
+    assert reporter.phase == "importing" and line.startswith("100.0% importing |")
+    assert "engines closed 2/4, imported 2/4 ETA 8s" in line  # two left at 4 s each
+    for tag in ("`a`.`t`:-1", "`a`.`u`:-1"):
+        reporter.engine_reached("index", "closed", tag)
+        reporter.engine_reached("index", "imported", tag)
+    assert reporter.phase == "post-import"
+    assert reporter.line().endswith("| engines closed 4/4, imported 4/4")  # no ETA left
+    reporter.table_finished()
+    reporter.table_finished()
+    assert reporter.phase == "done" and "tables 2/2" in reporter.line()
+    assert reporter.import_seconds_count == 3 and reporter.import_seconds_sum == 4.0
+
+
+def test_a_backend_without_engines_shows_no_engine_counts() -> None:
+    reporter = ProgressReporter(
+        total_bytes=10, done_bytes=10, tables=1, stream=None, log_interval=9
+    )
+    assert reporter.phase == "post-import" and "engines" not in reporter.line()
+
+
+def test_ranges_reported_by_a_backend_are_counted_while_a_run_lasts() -> None:
+    reporter = ProgressReporter(total_bytes=10, done_bytes=0, tables=1, stream=None, log_interval=9)
+    progress_module.report_ranges("cut", 3)
+    progress_module.report_ranges("imported")
+    assert reporter.ranges == {"cut": 3, "imported": 1}
+    reporter.finish()
+    progress_module.report_ranges("cut", 5)  # no run any more: nothing counts it
+    assert reporter.ranges["cut"] == 3
+
+
+def test_a_local_import_logs_its_engines_through_to_the_end(tmp_path: Path) -> None:
+    from lightning_core.testing.tasks import run_lightning, task_config
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "db-schema-create.sql").write_text("CREATE DATABASE `db`;\n")
+    for table in ("t", "u"):
+        (dump / f"db.{table}-schema.sql").write_text(
+            f"CREATE TABLE `{table}` (`id` int PRIMARY KEY, `v` int, KEY (`v`));\n"
+        )
+        (dump / f"db.{table}.000.sql").write_text(f"INSERT INTO `{table}` VALUES (1,2),(3,4);\n")
+    text = task_config(dump, backend="local", checkpoint=tmp_path / "cp.json").replace(
+        "[tikv-importer]\n", f'[tikv-importer]\nsorted-kv-dir = "{tmp_path / "kv"}"\n'
+    )
+    config = tmp_path / "tidb-lightning.toml"
+    config.write_text(text + f'[plugin.local]\nstore-dir = "{tmp_path / "store"}"\n')
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "progress: " in line]
+    # two tables of one data engine and one index engine each
+    assert lines[-1].endswith("| engines closed 4/4, imported 4/4"), lines[-1]
+    assert "100.0% done | tables 2/2" in lines[-1]

@@ -10,9 +10,10 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lightning_core.config import config_from_toml
 from lightning_core.errors import ConfigError
-from lightning_core.pipeline.progress import ProgressReporter
-from lightning_core.pipeline.status import StatusServer, parse_address
+from lightning_core.pipeline.progress import ProgressReporter, report_ranges
+from lightning_core.pipeline.status import StatusServer, parse_address, status_address
 
 
 def test_addresses_in_lightnings_spelling() -> None:
@@ -20,6 +21,15 @@ def test_addresses_in_lightnings_spelling() -> None:
     assert parse_address("127.0.0.1:1") == ("127.0.0.1", 1)
     with pytest.raises(ConfigError, match="status-addr"):
         parse_address("8289x")
+
+
+def test_pprof_port_is_the_legacy_spelling_of_status_addr() -> None:
+    def address(lightning: str) -> str:
+        return status_address(config_from_toml(f"[lightning]\n{lightning}").lightning)
+
+    assert address("pprof-port = 8289\n") == ":8289"  # an old configuration's status server
+    assert address('pprof-port = 8289\nstatus-addr = "127.0.0.1:9000"\n') == "127.0.0.1:9000"
+    assert address("") == ""
 
 
 def test_metrics_and_progress_follow_the_counters() -> None:
@@ -103,3 +113,35 @@ def test_metrics_have_tidb_lightnings_names_and_a_registry_per_server() -> None:
     finally:
         for server in servers:
             server.close()
+
+
+def test_import_seconds_failed_tables_and_ranges_are_served() -> None:
+    progress = ProgressReporter(
+        total_bytes=10, done_bytes=0, tables=2, stream=None, log_interval=60, engines=2
+    )
+    server = StatusServer("127.0.0.1:0", progress)
+    try:
+        progress._observe_import(0.1)
+        progress._observe_import(3.0)
+        progress.table_failed("written")
+        report_ranges("cut", 4)
+        report_ranges("imported", 3)
+        _, text = _scrape(server)
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        seconds = "lightning_import_seconds"
+        assert samples[(f"{seconds}_bucket", (("le", "0.125"),))] == 1
+        assert samples[(f"{seconds}_bucket", (("le", "2.0"),))] == 1
+        assert samples[(f"{seconds}_bucket", (("le", "4.0"),))] == 2
+        assert samples[(f"{seconds}_bucket", (("le", "+Inf"),))] == 2
+        assert samples[(f"{seconds}_count", ())] == 2 and samples[(f"{seconds}_sum", ())] == 3.1
+        failed = ("lightning_tables", (("result", "failure"), ("state", "index_imported")))
+        assert samples[failed] == 1  # Lightning's name of the step that failed: the import
+        assert samples[("lightning_ranges", (("state", "cut"),))] == 4
+        assert samples[("lightning_ranges", (("state", "imported"),))] == 3
+    finally:
+        server.close()
+        progress.finish()

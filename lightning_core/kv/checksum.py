@@ -139,6 +139,13 @@ class KVChecksum:
         self.total_kvs += other.total_kvs
         self.total_bytes += other.total_bytes
 
+    def remove(self, other: KVChecksum) -> None:
+        """Take out pairs whose checksum is ``other`` (pairs this one counted): XOR cancels
+        their CRCs, the counts subtract."""
+        self.checksum ^= other.checksum
+        self.total_kvs -= other.total_kvs
+        self.total_bytes -= other.total_bytes
+
     def copy(self) -> KVChecksum:
         """An independent copy."""
         return KVChecksum(self.checksum, self.total_kvs, self.total_bytes)

@@ -7,6 +7,7 @@ The parts live in their own modules: the task's identity in ``task``, its checkp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -18,22 +19,30 @@ from lightning_core.checkpoints.state import (
     ChunkState,
     TableState,
     TaskState,
+    fold_records,
+    has_progress,
     table_record,
 )
-from lightning_core.config import refuse_unimplemented
+from lightning_core.config import kv_conflict_strategy, refuse_unimplemented
 from lightning_core.context import ImportContext, TableSummary
-from lightning_core.errors import CheckpointError, LightningError, TargetError
+from lightning_core.errors import CheckpointError, ConfigError, LightningError, TargetError
 from lightning_core.interfaces import Backend, Target, TargetTable
 from lightning_core.pipeline.plan import ImportPlan, make_plan
+from lightning_core.pipeline.precheck import CheckResult, Prechecks, failures, render_results
 from lightning_core.pipeline.progress import ProgressReporter, summary_text, terminal_stream
 from lightning_core.pipeline.resume import TaskCheckpoint
 from lightning_core.pipeline.scheduler import Scheduler, TableRun
 from lightning_core.pipeline.schema import planned_targets
 from lightning_core.pipeline.sql_target import open_target
-from lightning_core.pipeline.status import StatusServer
+from lightning_core.pipeline.status import StatusServer, status_address
 from lightning_core.pipeline.task import task_id_of
 from lightning_core.plugins import PluginHost
-from lightning_core.registry import BackendRecord, ConflictStrategyRecord, bind_options
+from lightning_core.registry import (
+    KNOWN_PACKAGES,
+    BackendRecord,
+    ConflictStrategyRecord,
+    bind_options,
+)
 
 if TYPE_CHECKING:
     from lightning_core.config_sections import LightningConfig
@@ -49,19 +58,21 @@ class Importer:
         self.host = host
         self.registry = host.registry
         backend = self.registry.get("backend", config.tikv_importer.backend)
-        strategy = self.registry.get("conflict_strategy", config.tikv_importer.on_duplicate)
         assert isinstance(backend, BackendRecord)
+        strategy = self.registry.get("conflict_strategy", _strategy_name(config, backend))
         assert isinstance(strategy, ConflictStrategyRecord)
         encoder = backend.encoder_in(self.registry)
         if encoder is not None:
             self.registry.get("encoder", encoder)  # a missing encoder fails now
-        if backend.preferred_encoder is not None and encoder != backend.preferred_encoder:
+        preferred = backend.preferred_encoder
+        if preferred is not None and encoder != preferred:
+            package = KNOWN_PACKAGES.get(("encoder", preferred))
             log.warning(
-                "encoder %s is not installed: the %s backend encodes with %s (slower; install "
-                "it with: pip install ./plugins/encoder_native)",
-                backend.preferred_encoder,
+                "encoder %s is not installed: the %s backend encodes with %s (slower)%s",
+                preferred,
                 backend.name,
                 encoder,
+                f"; {package.hint()}" if package else "",
             )
         refuse_unimplemented(config)
         self.record = backend
@@ -117,6 +128,63 @@ class Importer:
             checkpoint.close()
         return summaries
 
+    def check(self) -> list[CheckResult]:
+        """The prechecks alone (``tidb-lightning check``): nothing is imported, and only what
+        the backend prepares for an import is created (see ``Backend.prepare``)."""
+        try:
+            plan = make_plan(self.config, self.registry.reader_formats())
+        except LightningError as exc:
+            return [CheckResult("source", "fail", str(exc))]
+        resuming = False
+        checkpoint = TaskCheckpoint(self.config, self.registry, self.task_id)
+        try:
+            if checkpoint.store is not None:
+                saved = fold_records(checkpoint.store.read(), checkpoint.store.location)
+                resuming = saved is not None and not saved.completed and has_progress(saved)
+        finally:
+            checkpoint.close()
+        with contextlib.ExitStack() as stack:
+            target: Target | None = None
+            backend: Backend | None = None
+            target_error = backend_error = ""
+            try:
+                target = open_target(self.record, self.config, self.options)
+                stack.callback(target.close)
+            except LightningError as exc:
+                target_error = str(exc)
+            try:
+                factory = bind_options(self.record, self.record.factory, self.options)
+                backend = factory(config=self.config, task=self.task_id)
+                stack.callback(backend.close)
+            except LightningError as exc:
+                backend_error = str(exc)
+            return Prechecks(
+                config=self.config,
+                record=self.record,
+                plan=plan,
+                target=target,
+                backend=backend,
+                resuming=resuming,
+                target_error=target_error,
+                backend_error=backend_error,
+            ).run()
+
+
+def _require_prechecks(results: list[CheckResult]) -> None:
+    """Show the prechecks' table when one is not a pass; stop the import when one failed."""
+    if any(r.outcome != "pass" for r in results):
+        print(render_results(results), flush=True)
+    failed = failures(results)
+    if failed and failed[0].check == "target":
+        raise TargetError(failed[0].reason)  # nothing else matters while it is down
+    if failed:
+        raise LightningError(
+            "prechecks failed: "
+            + "; ".join(f"{r.check}: {r.reason}" for r in failed)
+            + "; fix them, or set [lightning] check-requirements = false "
+            "(--check-requirements=false) to import without checking"
+        )
+
 
 class _Run:
     """The part of a run between opening the checkpoint and the summary."""
@@ -153,6 +221,17 @@ class _Run:
             target.close()
 
     def _execute(self, target: Target) -> list[TableSummary]:
+        if self.config.lightning.check_requirements:
+            _require_prechecks(
+                Prechecks(
+                    config=self.config,
+                    record=self.record,
+                    plan=self.plan,
+                    target=target,
+                    backend=self.backend,
+                    resuming=has_progress(self.state),
+                ).run()
+            )
         target.create_schemas(self.plan)
         failpoints.reach("schema:created")
         plan, targets = planned_targets(
@@ -167,14 +246,22 @@ class _Run:
         self.backend.prepare(plan.total_bytes)
         self.states = self._resume_states()
         runs = self._table_runs(targets, target)
+        engines = (
+            [e.tag for t in plan.tables for e in (*(p.engine for p in t.engines), t.index_engine)]
+            if self.record.uses_engines
+            else []
+        )
         progress = self.progress = ProgressReporter(
             total_bytes=plan.total_bytes,
             done_bytes=sum(s.progress.bytes for s in self.states.values()),
             tables=len(plan.tables),
             stream=terminal_stream(),
             log_interval=float(self.config.cron.log_progress),
+            engines=len(engines),
+            engines_done=sum(self.state.engines.get(tag) == "imported" for tag in engines),
+            tables_done=len(self.summaries),
         )
-        address = self.config.lightning.status_addr
+        address = status_address(self.config.lightning)
         status = StatusServer(address, progress) if address else None
         try:
             Scheduler(
@@ -278,6 +365,20 @@ class _Run:
             runs[task.name] = run
         self.checkpoint.save(records)
         return runs
+
+
+def _strategy_name(config: LightningConfig, backend: BackendRecord) -> str:
+    """The conflict strategy of the run: ``[tikv-importer] on-duplicate`` for a backend that
+    writes SQL, :func:`kv_conflict_strategy` for one with engines."""
+    if backend.uses_engines:
+        return kv_conflict_strategy(config)
+    if config.conflict.strategy or config.tikv_importer.duplicate_resolution != "none":
+        raise ConfigError(
+            f"[conflict] strategy and [tikv-importer] duplicate-resolution are for the KV "
+            f"backends; the {backend.name} backend resolves duplicates by [tikv-importer] "
+            "on-duplicate: set that instead"
+        )
+    return config.tikv_importer.on_duplicate
 
 
 def _check_something_to_import(plan: ImportPlan) -> None:

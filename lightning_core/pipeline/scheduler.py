@@ -69,8 +69,9 @@ class TableRun:
         """```db`.`table```."""
         return self.task.name
 
-    def outcome(self, states: dict[str, ChunkState], *, kv: bool) -> TableOutcome:
-        """What the table's chunks wrote, for the post-import checks."""
+    def outcome(self, states: dict[str, ChunkState], *, kv: bool, backend: Backend) -> TableOutcome:
+        """What the table's chunks wrote, less what the backend's conflict resolution dropped,
+        for the post-import checks."""
         from lightning_core.kv.checksum import KVChecksum
 
         checksum = KVChecksum()
@@ -83,6 +84,10 @@ class TableRun:
             checksum.add(state.progress.checksum)
             rows += state.progress.rows
             max_row_id = max(max_row_id, state.progress.max_row_id)
+        resolved = getattr(backend, "resolved_checksum", None) if kv else None
+        dropped = resolved(self.name) if resolved is not None else None
+        if dropped is not None:
+            checksum.remove(dropped)
         return TableOutcome(
             name=self.name,
             table=self.target,
@@ -396,18 +401,21 @@ class Scheduler:
 
     def _engine_closed(self, engine: Engine) -> None:
         self._checkpoint.save([engine_record(engine.tag, "closed")])
-        self._progress.engine_reached("index" if engine.is_index else "data", "closed")
+        kind = "index" if engine.is_index else "data"
+        self._progress.engine_reached(kind, "closed", engine.tag)
 
     def _engine_ended(self, future: Future[None], stop: Any) -> None:
         run, engine = self._engines.pop(future)
         try:
             future.result()
         except BaseException as exc:
+            self._progress.table_failed(run.state.status)
             self._set_status(run, "failed", error=f"import of engine {engine.tag}: {exc}")
             self._fail(exc, run.name, stop)
             return
         self._checkpoint.save([engine_record(engine.tag, "imported")])
-        self._progress.engine_reached("index" if engine.is_index else "data", "imported")
+        kind = "index" if engine.is_index else "data"
+        self._progress.engine_reached(kind, "imported", engine.tag)
         failpoints.reach("engine:saved")
         if engine.is_index:
             self._set_status(run, "imported")
@@ -419,7 +427,7 @@ class Scheduler:
 
     def _submit_post(self, run: TableRun) -> None:
         assert self._post_pool is not None
-        outcome = run.outcome(self._states, kv=self._record.uses_engines)
+        outcome = run.outcome(self._states, kv=self._record.uses_engines, backend=self._backend)
 
         def reached(step: str) -> None:
             def save() -> None:
@@ -447,6 +455,7 @@ class Scheduler:
         try:
             future.result()
         except BaseException as exc:
+            self._progress.table_failed(run.state.status)
             self._set_status(run, "failed", error=str(exc))
             self._fail(exc, run.name, stop)
             return

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lightning_core.errors import TargetError
@@ -27,6 +27,22 @@ T = TypeVar("T")
 
 #: Table names that InnoDB's dictionary spells as they are (others are encoded there).
 _PLAIN_NAME = re.compile(r"^\w+$", re.ASCII)
+
+
+def _grant_pattern(pattern: str) -> re.Pattern[str]:
+    """A schema name pattern of a GRANT (``%`` any run, ``_`` one character, ``\\`` escaping
+    the next) as a full-match regex."""
+    parts = []
+    escaped = False
+    for char in pattern:
+        if escaped:
+            parts.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            parts.append({"%": ".*", "_": "."}.get(char) or re.escape(char))
+    return re.compile("".join(parts), re.DOTALL | re.IGNORECASE)
 
 
 def open_target(
@@ -213,6 +229,50 @@ class SqlTarget:
         """``ANALYZE TABLE`` on TiDB (other servers keep their statistics themselves)."""
         if self.is_tidb:
             self._query(f"analyze {table.quoted}", f"ANALYZE TABLE {table.quoted}")
+
+    def privileges(self, schemas: Sequence[str]) -> dict[str, set[str]]:
+        """The privileges the configured user holds on each of ``schemas`` (global ones and
+        those granted on the schema or on a pattern matching it), from information_schema."""
+        (current,) = self._query("read the current user", "SELECT CURRENT_USER()")
+        user, _, host = str(current[0]).rpartition("@")
+        grantee = f"'{user}'@'{host}'"
+        held = {
+            str(row[0]).upper()
+            for row in self._query(
+                "read the user's privileges",
+                "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = %s",
+                (grantee,),
+            )
+        }
+        granted = self._query(
+            "read the user's schema privileges",
+            "SELECT TABLE_SCHEMA, PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
+            "WHERE GRANTEE = %s",
+            (grantee,),
+        )
+        found: dict[str, set[str]] = {}
+        for schema in schemas:
+            found[schema] = set(held) | {
+                str(kind).upper()
+                for pattern, kind in granted
+                if _grant_pattern(str(pattern)).fullmatch(schema)
+            }
+        return found
+
+    def has_role(self) -> bool:
+        """True when the session has an active role (its rights are not all in the user's
+        grants)."""
+        (row,) = self._query("read the current role", "SELECT CURRENT_ROLE()")
+        return row[0] is not None and str(row[0]).upper() != "NONE"
+
+    def max_allowed_packet(self) -> int:
+        """The server's ``@@GLOBAL.max_allowed_packet``: the largest statement it accepts."""
+        (row,) = self._query("read max_allowed_packet", "SELECT @@GLOBAL.max_allowed_packet")
+        return int(row[0])
+
+    def drop_table(self, table: TargetTable) -> None:
+        """``DROP TABLE IF EXISTS``."""
+        self._query(f"drop {table.quoted}", f"DROP TABLE IF EXISTS {table.quoted}")
 
     def close(self) -> None:
         """Close every thread's connection."""

@@ -7,19 +7,24 @@ The server runs in a daemon thread of the main process and only reads the progre
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from lightning_core.errors import ConfigError
-from lightning_core.pipeline.progress import ProgressReporter
+from lightning_core.pipeline.progress import IMPORT_SECONDS_BUCKETS, ProgressReporter
+
+if TYPE_CHECKING:
+    from lightning_core.config_sections import LightningAppConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,14 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def status_address(app: LightningAppConfig) -> str:
+    """``[lightning] status-addr``, or ``:<pprof-port>`` when only its legacy alias is set (as
+    TiDB Lightning reads old configurations); empty for no status server."""
+    if app.status_addr or not app.pprof_port:
+        return app.status_addr
+    return f":{app.pprof_port}"
+
+
 def snapshot(progress: ProgressReporter) -> dict[str, Any]:
     """The counters a status request reports."""
     return {
@@ -43,6 +56,9 @@ def snapshot(progress: ProgressReporter) -> dict[str, Any]:
         "bytes_total": progress.total_bytes,
         "bytes_done": progress.done_bytes,
         "rows_done": progress.rows,
+        "phase": progress.phase,
+        "engines_total": progress.engines_total,
+        "engines_imported": progress.engines_imported,
         "line": progress.line(),
     }
 
@@ -75,6 +91,8 @@ class ProgressCollector(Collector):
         )
         tables.add_metric(["pending", "success"], progress.tables)
         tables.add_metric(["completed", "success"], progress.tables_done)
+        for step, count in sorted(progress.failed_tables.items()):
+            tables.add_metric([step, "failure"], count)  # the step the table had reached
         yield tables
         nbytes = GaugeMetricFamily("lightning_bytes", "count of total bytes", labels=["state"])
         nbytes.add_metric(["total_restore"], progress.total_bytes)
@@ -100,6 +118,22 @@ class ProgressCollector(Collector):
             for state in ("closed", "imported"):
                 engines.add_metric([kind, state], progress.engines[(kind, state)])
         yield engines
+        cumulative = list(itertools.accumulate(progress.import_seconds))
+        yield HistogramMetricFamily(
+            "lightning_import_seconds",
+            "time needed to import an engine",
+            buckets=[
+                *zip(map(floatToGoString, IMPORT_SECONDS_BUCKETS), cumulative, strict=True),
+                ("+Inf", progress.import_seconds_count),
+            ],
+            sum_value=progress.import_seconds_sum,
+        )
+        ranges = GaugeMetricFamily(
+            "lightning_ranges", "count number of ranges of engines processed", labels=["state"]
+        )
+        for state in ("cut", "imported"):
+            ranges.add_metric([state], progress.ranges[state])
+        yield ranges
         values = snapshot(progress)
         for name, help_text, key in _OWN_METRICS:
             yield GaugeMetricFamily(name, help_text, value=values[key])

@@ -112,6 +112,8 @@ class Grammar:
         pieces = sq + rb"|" + dq + rb"|" + bq + rb"|" + _COMMENT + rb"|" + generic
         #: a whole statement other than INSERT, through its ``;``.
         self.statement = re.compile(rb"(?:" + pieces + rb")*+;", flags)
+        #: the complete pieces of a statement before its ``;``; group 1 is the last of them.
+        self.statement_pieces = re.compile(rb"(?:(" + pieces + rb"))*+", flags)
         #: one piece of a statement, or an opening that is never closed (group 1).
         self.statement_piece = re.compile(rb"(?:" + pieces + rb"|;|(['\"`]|/\*))", flags)
         #: in a column list: a comment, or a name (group 1).

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from decimal import Decimal
 from itertools import accumulate
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar, Literal
 
 import attrs
 
@@ -624,30 +624,129 @@ def _seek(file: BinaryIO, offset: int, seekable: bool) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+_SCAN_BLOCK = 4 * 1024 * 1024
+"""Bytes read at a time when looking for statement ends; memory stays near this."""
+
+
 def statement_ends(path: str, compression: str | None, sql_mode: str) -> Iterator[int]:
     """Yield the offset just after each top-level statement's terminating ``;``.
 
     Quotes, backquotes and comments are respected, so a ``;`` inside them does not count.
     Used to split a large file into chunks at statement boundaries; a trailing statement with
-    no ``;`` yields nothing (the reader reports it).
+    no ``;`` yields nothing (the reader reports it). Memory stays at about one block whatever
+    the statements' sizes: the file is read block by block and the lexer's state carried
+    from one block into the next.
     """
-    statement = grammar_for(sql_mode).statement
-    block = 4 * 1024 * 1024
+    walk = _StatementWalk(grammar_for(sql_mode))
     with open_decompressed(path, compression) as file:
         buf = b""
         base = 0
         pos = 0
         eof = False
         while True:
-            while (m := statement.match(buf, pos)) is not None:
-                pos = m.end()
+            pos, ended = walk.advance(buf, pos, eof)
+            if ended:
                 yield base + pos
+                continue
             if eof:
                 return
-            tail = buf[pos:]
-            data = file.read(max(block, len(tail)))
+            data = file.read(_SCAN_BLOCK)
             base += pos
+            buf = buf[pos:] + data  # what is left is a few bytes, or one cut piece
             pos = 0
-            if not data:
-                eof = True
-            buf = tail + data
+            eof = not data
+
+
+_Step = Literal["on", "end", "more"]
+
+_OPENERS = frozenset(b"'\"`/#-")
+"""First bytes of the pieces of a statement that the end of a block may cut."""
+
+
+class _StatementWalk:
+    """The statement lexer of :attr:`Grammar.statement` over a file read block by block.
+
+    Runs of complete pieces are matched in C (:attr:`Grammar.statement_pieces`); the piece
+    that a block's end cuts is walked on byte class by byte class, so that the state it is in
+    carries into the next block. ``state`` is None between pieces, else what the walk is
+    inside: a quote character (``'``, ``"``, `````), ``*`` for a ``/* */`` comment, ``#`` for
+    a line comment.
+    """
+
+    _NEXT: ClassVar[dict[bytes | None, re.Pattern[bytes]]] = {
+        None: re.compile(rb"[;'\"`/#-]"),
+        b"'": re.compile(rb"['\\]"),
+        b'"': re.compile(rb'["\\]'),
+        b"`": re.compile(rb"`"),
+        b"#": re.compile(rb"\n"),
+    }
+
+    def __init__(self, grammar: Grammar) -> None:
+        self.state: bytes | None = None
+        self._pieces = grammar.statement_pieces
+        self._next = dict(self._NEXT)
+        if grammar.no_backslash_escapes:
+            self._next[b"'"] = re.compile(rb"'")
+            self._next[b'"'] = re.compile(rb'"')
+
+    def advance(self, buf: bytes, pos: int, eof: bool) -> tuple[int, bool]:
+        """Walk from ``pos``: ``(after the ';', True)`` at a statement's end, else ``(where to
+        go on once more data is there, False)``."""
+        end = len(buf)
+        # two bytes short of the end: what follows a quote or a dash can change its meaning
+        limit = end if eof else max(pos, end - 2)
+        while pos < end:
+            if self.state is None:
+                found = self._pieces.match(buf, pos, limit)
+                assert found is not None  # the pattern matches the empty string
+                pos = found.end()
+                last = found.start(1)
+                if pos == limit and last >= 0 and buf[last] in _OPENERS:
+                    pos = last  # the last piece may go on past the limit: walk it
+            pos, outcome = self._step(buf, pos, eof)
+            if outcome != "on":
+                return pos, outcome == "end"
+        return pos, False
+
+    def _step(self, buf: bytes, pos: int, eof: bool) -> tuple[int, _Step]:
+        """One byte class on from ``pos``: where the walk is, and whether it goes ``on``, a
+        statement ends there (``end``), or it needs ``more`` data to go on from there."""
+        state = self.state
+        if state == b"*":
+            close = buf.find(b"*/", pos)
+            if close < 0:
+                return max(pos, len(buf) - 1), "more"
+            self.state = None
+            return close + 2, "on"
+        found = self._next[state].search(buf, pos)
+        if found is None:
+            return len(buf), "more"
+        at = found.start()
+        char = buf[at : at + 1]
+        following = buf[at + 1 : at + 3]
+        if state is None:
+            if char == b";":
+                return at + 1, "end"
+            if char in (b"/", b"-"):
+                if len(following) < (1 if char == b"/" else 2) and not eof:
+                    return at, "more"  # the next bytes decide
+                if char == b"/" and following[:1] == b"*":
+                    self.state = b"*"
+                    return at + 2, "on"
+                if char == b"-" and following[:1] == b"-" and following[1:2] <= b" ":
+                    self.state = b"#"
+                    return at + 2, "on"
+                return at + 1, "on"
+            self.state = char  # a quote or '#'
+            return at + 1, "on"
+        if state == b"#":
+            self.state = None
+            return at + 1, "on"
+        if char == b"\\":
+            return (at + 2, "on") if following or eof else (at, "more")
+        if not following and not eof:
+            return at, "more"  # a doubled quote or the closing one
+        if following[:1] == char:
+            return at + 2, "on"
+        self.state = None
+        return at + 1, "on"

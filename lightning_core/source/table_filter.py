@@ -348,7 +348,7 @@ def _expand_imports(rules: Iterable[str]) -> Iterable[tuple[str, str | None]]:
 _UNESCAPED_SLASH = re.compile(r"(?<!\\)((?:\\\\)*)/")
 
 
-def _black_white_list_name(name: str) -> str:
+def black_white_list_name(name: str) -> str:
     """One side of a rule for a ``[black-white-list]`` name: ``~regex`` becomes ``/regex/``;
     a wildcard name keeps ``*``, ``?`` and ``[...]`` and has other punctuation escaped."""
     if name.startswith("~"):
@@ -391,7 +391,7 @@ def black_white_list_rules(
 
     def rule(db: str, table: str = "*", *, include: bool = True) -> str:
         sign = "" if include else "!"
-        return f"{sign}{_black_white_list_name(db)}.{_black_white_list_name(table)}"
+        return f"{sign}{black_white_list_name(db)}.{black_white_list_name(table)}"
 
     if do_tables:
         kept = [(db, table) for db, table in do_tables if _inside(db, do_dbs, case_sensitive)]
@@ -418,7 +418,7 @@ def _inside(db: str, do_dbs: Sequence[str], case_sensitive: bool) -> bool:
         return True
     if _is_plain_name(db):
         schemas = TableFilter.parse(
-            [f"{_black_white_list_name(p)}.*" for p in do_dbs], case_sensitive
+            [f"{black_white_list_name(p)}.*" for p in do_dbs], case_sensitive
         )
         return schemas.match_schema(db)
     if any(db == p or (not case_sensitive and db.lower() == p.lower()) for p in do_dbs):
@@ -430,4 +430,4 @@ def _inside(db: str, do_dbs: Sequence[str], case_sensitive: bool) -> bool:
     )
 
 
-__all__ = ["SYSTEM_SCHEMAS", "TableFilter", "black_white_list_rules"]
+__all__ = ["SYSTEM_SCHEMAS", "TableFilter", "black_white_list_name", "black_white_list_rules"]

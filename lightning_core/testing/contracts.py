@@ -441,6 +441,9 @@ class BackendContract:
             assert reported[-1].rows == backend_setup.rows
             self._import(backend_setup, backend)
             self._check_target(backend_setup, reported)
+            resolved = getattr(backend, "resolved_checksum", None)  # optional
+            if resolved is not None:  # a source without duplicates: nothing dropped
+                assert resolved(self._job(backend_setup).engine.table) is None
         finally:
             backend.forget_task()
             backend.close()

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from lightning_backend_local.engine import LocalEngine, RangeLimits, RunWriter
 from lightning_backend_local.options import LocalOptions
+from lightning_backend_local.resolve import STRATEGIES, TableConflicts
+from lightning_backend_local.store import EmbeddedStore
 from lightning_backend_local.tikv import open_ingest_target
 from lightning_core import (
     Chunk,
@@ -29,6 +31,8 @@ from lightning_core import (
     TargetError,
     TargetTable,
     failpoint,
+    kv_conflict_strategy,
+    parse_create_table,
 )
 
 if TYPE_CHECKING:
@@ -67,7 +71,42 @@ class LocalBackend:
             size=int(config.tikv_importer.region_split_size),
             keys=int(config.tikv_importer.region_split_keys),
         )
+        self._strategy = kv_conflict_strategy(config)
+        if self._strategy not in (*STRATEGIES, "error"):
+            raise ConfigError(
+                f"[conflict] strategy = {self._strategy!r}: the local backend resolves "
+                '"replace", "ignore" or "error"'
+            )
+        self._threshold = config.conflict.threshold
+        self._conflict_dir = os.path.abspath(options.conflict_dir)
+        if config.tidb.pd_addr and self._strategy in STRATEGIES:
+            raise ConfigError(
+                f"[conflict] strategy = {self._strategy!r} with [tidb] pd-addr: into a TiKV "
+                'cluster the local backend resolves no conflicts yet; use "error" (the '
+                "default), or import into the embedded store (no pd-addr)"
+            )
         self._store = open_ingest_target(config, options)
+
+    def _conflicts(self, table: str) -> TableConflicts | None:
+        """The table's conflict resolution; None under ``error``."""
+        if self._strategy not in STRATEGIES:
+            return None
+        schema, name = Engine(table, 0).names
+        assert isinstance(self._store, EmbeddedStore)  # no conflict resolution into a cluster
+        found = self._store.table(schema, name)
+        indexes = (
+            parse_create_table(found.statement, table_id=found.table_id, schema=schema).indexes
+            if found is not None
+            else ()
+        )
+        return TableConflicts(
+            self._root,
+            table,
+            strategy=self._strategy,
+            threshold=self._threshold,
+            report_dir=self._conflict_dir,
+            index_names={index.id: index.name for index in indexes},
+        )
 
     def prepare(self, source_bytes: int) -> None:
         """Create the task's directory under ``sorted-kv-dir``, after checking that its disk
@@ -90,19 +129,32 @@ class LocalBackend:
         return {}
 
     def close_engine(self, engine: Engine) -> None:
-        """Merge the engine's runs, check for duplicate keys and cut its ranges."""
-        LocalEngine(self._root, engine).close(self._limits)
+        """Merge the engine's runs, check for (or resolve) duplicate keys and cut its ranges."""
+        LocalEngine(self._root, engine).close(self._limits, self._conflicts(engine.table))
         failpoint("local:closed")
 
     def import_engine(self, engine: Engine) -> None:
-        """Ingest the engine's ranges into the embedded store or the cluster."""
+        """Ingest the engine's ranges into the embedded store (or the cluster of ``[tidb]
+        pd-addr``); after the index engine's, delete
+        the records of the rows that lost a unique key (and write again the winners of record
+        keys two data engines held)."""
         local = LocalEngine(self._root, engine)
         files = local.range_files()
         if files is None:
             return
         self._store.ingest(files)
         failpoint("local:ingested")
+        conflicts = self._conflicts(engine.table) if engine.is_index else None
+        if conflicts is not None:
+            assert isinstance(self._store, EmbeddedStore)
+            self._store.write(*conflicts.writes())
+            failpoint("local:deleted")
         local.mark_imported()
+
+    def resolved_checksum(self, table: str) -> KVChecksum | None:
+        """Lightning's checksum of the pairs conflict resolution dropped from ``table``."""
+        conflicts = self._conflicts(table)
+        return conflicts.dropped_checksum() if conflicts is not None else None
 
     def cleanup_engine(self, engine: Engine) -> None:
         """Remove the engine's files."""
@@ -189,8 +241,8 @@ class LocalWorker:
             )
         return LocalWriter(
             encoder=encoder,
-            data=RunWriter(self._root, engine, chunk.key),
-            index=RunWriter(self._root, index_engine, chunk.key),
+            data=RunWriter(self._root, engine, chunk.key, chunk.row_id_base),
+            index=RunWriter(self._root, index_engine, chunk.key, chunk.row_id_base),
             chunk=chunk,
             start=start,
             budget=self._budget,

@@ -6,8 +6,10 @@ with XXH3, it cannot)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from rocksdict import BlockBasedOptions, ChecksumType, Options, SstFileWriter
 
@@ -24,26 +26,33 @@ def sst_options() -> Options:
 
 def write_sst(path: str, pairs: Iterable[tuple[bytes, bytes]]) -> int:
     """Write strictly increasing ``pairs`` to the SST file ``path``; its size (0 and no file
-    when there are no pairs)."""
+    when there are no pairs). A failed write (a full disk) leaves no temporary file behind."""
     temporary = f"{path}.tmp"
     writer = SstFileWriter(options=sst_options())
-    writer.open(temporary)
-    count = 0
-    for key, value in pairs:
-        writer[key] = value
-        count += 1
+    count = size = 0
+    try:
+        writer.open(temporary)
+        for key, value in pairs:
+            writer[key] = value
+            count += 1
+        if count:
+            writer.finish()
+            size = os.path.getsize(temporary)
+            fd = os.open(temporary, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except BaseException:
+        del writer  # closes the file, so removing it frees the space
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
     if count == 0:
         del writer
         if os.path.exists(temporary):
             os.remove(temporary)
         return 0
-    writer.finish()
-    size = os.path.getsize(temporary)
-    fd = os.open(temporary, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
     os.replace(temporary, path)
     fsync_directory(os.path.dirname(path))
     return size
@@ -56,3 +65,14 @@ def fsync_directory(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write ``data`` to ``path`` whole: a temporary file, fsynced, renamed into place."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as out:
+        json.dump(data, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+    fsync_directory(str(path.parent))

@@ -281,6 +281,23 @@ class EmbeddedStore(StoreCatalog):
             # directory entries are made durable here.
             self._sync_files(self._live_files() - before)
 
+    def write(self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes]) -> None:
+        """Write ``puts`` and delete ``deletes`` (absent keys are no matter; a key in both ends
+        deleted) in one batch; durable when this returns."""
+        from rocksdict import WriteBatch, WriteOptions
+
+        if not puts and not deletes:
+            return
+        batch = WriteBatch(raw_mode=True)
+        for key, value in puts:
+            batch.put(key, value)
+        for key in deletes:
+            batch.delete(key)
+        options = WriteOptions()
+        options.sync = True
+        with self._lock:
+            self._db.write(batch, options)
+
     def _live_files(self) -> set[str]:
         return {str(live["name"]).lstrip("/") for live in self._db.live_files()}
 
@@ -342,7 +359,7 @@ def create_database_statement(name: str, statement: str | None) -> str:
 
 class CatalogTarget:
     """The schema side of a ``Target`` kept in a store's catalog: databases, tables, IDs,
-    auto-ID bases; subclasses count and checksum the rows where they are."""
+    auto-ID bases; subclasses count, checksum and drop the rows where they are."""
 
     def __init__(self, *, config: LightningConfig, catalog: StoreCatalog) -> None:
         self._config = config
@@ -444,3 +461,20 @@ class EmbeddedTarget(CatalogTarget):
         checksum = KVChecksum()
         checksum.update(self._kv.scan(table_prefix(table.table_id)))
         return checksum
+
+    def drop_table(self, table: TargetTable) -> None:
+        """Delete every key of the table (records and indexes) and its catalog entry; created
+        again, it gets a new table ID, as TiDB gives one."""
+        from rocksdict import WriteOptions
+
+        store = self._kv
+        prefix = table_prefix(table.table_id)
+        end = _after_prefix(prefix)
+        assert end is not None  # a table prefix never ends in 0xff bytes only
+        durable = WriteOptions()
+        durable.sync = True
+        with store._lock:
+            store._db.delete_range(prefix, end, durable)
+            catalog = copy.deepcopy(store._catalog)
+            catalog["tables"].pop(_key(table.schema, table.name), None)
+            store._write_catalog(catalog)

@@ -873,3 +873,18 @@ def test_concurrent_writes_and_ingests_of_many_regions(tmp_path: Path) -> None:
         double.stop()
     assert stored(tmp_path / "store") == pairs
     assert double.faults.fired
+
+
+def test_a_stopped_store_is_unavailable_until_it_restarts(client: Client) -> None:
+    found = client.region(b"")
+    leader = found.leader.store_id
+    client.double.stop_store(leader)
+    with pytest.raises(grpc.RpcError) as lost:
+        client.sst[leader].GetMode(import_sstpb_pb2.GetModeRequest(), timeout=5)
+    assert lost.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert client.region(b"").leader.store_id == leader, "PD still names it"
+    client.double.restart_store(leader)
+    # the channel reconnects after its back-off
+    request = import_sstpb_pb2.GetModeRequest()
+    client.sst[leader].GetMode(request, wait_for_ready=True, timeout=30)
+    assert not client.ingest(found, client.write_all(found, rows(range(3)))).HasField("error")

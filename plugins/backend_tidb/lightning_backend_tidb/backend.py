@@ -45,7 +45,7 @@ from lightning_core import (
 )
 
 if TYPE_CHECKING:
-    from lightning_core import LightningConfig
+    from lightning_core import KVChecksum, LightningConfig
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +231,10 @@ class TiDBBackend:
             what=f"forget the progress of task {ledger.task} in {ledger.table}",
         )
         drop_if_unused(self._session.connection, ledger.schema, LEDGER_TABLE)
+
+    def resolved_checksum(self, table: str) -> KVChecksum | None:
+        """None: statements resolve duplicates on the server and no KV checksum is kept."""
+        return None
 
     def _delete(self, sql: str, arguments: tuple[str, ...], *, what: str) -> None:
         def delete() -> None:

@@ -158,19 +158,24 @@ class _Converter:
             "status-addr",
             self._string(entry),
             entry,
-            "Lightning serves its metrics and pprof on this address, as Loader did.",
+            "Lightning serves its Prometheus metrics (/metrics) and progress (/progress) here, "
+            "as Loader served its metrics; it serves no pprof.",
         )
 
     def _pprof_addr(self, entry: LoaderEntry) -> None:
         if self.has_status_addr:
-            self._note(entry, "status-addr is also set, and Lightning has one address for both")
+            self._note(
+                entry,
+                "status-addr is also set; Lightning has one status address and serves no pprof",
+            )
             return
         self._put(
             "lightning",
             "status-addr",
             self._string(entry),
             entry,
-            "Loader's pprof-addr; Lightning serves pprof and its metrics on status-addr.",
+            "Loader's pprof-addr; Lightning serves no pprof, but its Prometheus metrics "
+            "(/metrics) and progress (/progress) on status-addr.",
         )
 
     def _pool_size(self, entry: LoaderEntry) -> None:

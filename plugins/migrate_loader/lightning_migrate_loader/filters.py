@@ -25,11 +25,10 @@ from collections.abc import Sequence
 import attrs
 
 from lightning_core.config import DEFAULT_FILTER
+from lightning_core.source.table_filter import black_white_list_name
 
 SYSTEM_SCHEMA_EXCLUDES: tuple[str, ...] = tuple(r for r in DEFAULT_FILTER if r.startswith("!"))
 """What TiDB Lightning's default filter leaves out; kept when a rule list starts with ``*.*``."""
-
-_PLAIN = re.compile(r"[A-Za-z0-9_$*?\[\]]")
 
 
 @attrs.frozen(kw_only=True)
@@ -64,16 +63,9 @@ class FilterTranslation:
 
 
 def filter_name(name: str) -> str:
-    """One side of a table-filter rule for a Loader name: ``~re`` → ``/re/``, else escaped."""
-    if name.startswith("~"):
-        return "/" + name[1:].replace("/", r"\/") + "/"
-    out = []
-    for char in name:
-        if _PLAIN.fullmatch(char) or not char.isascii():
-            out.append(char)
-        else:
-            out.append("\\" + char)
-    return "".join(out)
+    """One side of a table-filter rule for a Loader name: ``~re`` → ``/re/``, else escaped
+    (Loader's names are the deprecated ``[black-white-list]``'s, so the core translates them)."""
+    return black_white_list_name(name)
 
 
 def filter_rule(db: str, table: str = "*", *, exclude: bool = False) -> str:

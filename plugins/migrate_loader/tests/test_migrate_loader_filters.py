@@ -118,6 +118,13 @@ def test_loader_names_become_table_filter_syntax() -> None:
     assert filter_name("shard_*") == "shard_*"
     assert filter_name("x-y.z") == "x\\-y\\.z"
     assert filter_name("库") == "库"
+    assert filter_name("shop_[a-c]") == "shop_[a-c]"  # a class keeps its range
+
+
+def test_a_character_class_selects_what_loader_selected() -> None:
+    rules = translate_black_white_list(BlackWhiteList(do_dbs=("shop_[a-c]",))).rules
+    assert lightning_selects(rules, "shop_b", "t")
+    assert not lightning_selects(rules, "shop_d", "t")
 
 
 def test_do_table_outside_do_dbs_is_dropped_with_a_note() -> None:

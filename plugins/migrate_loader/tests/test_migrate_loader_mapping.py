@@ -31,6 +31,14 @@ def test_old_pprof_addr_becomes_status_addr(migrate_and_load: Migrate) -> None:
     assert config.lightning.status_addr == "127.0.0.1:10084"
 
 
+def test_the_status_addr_comment_promises_only_what_is_served(migrate_and_load: Migrate) -> None:
+    for loader in ('status-addr = ":8272"\n', 'pprof-addr = ":10084"\n'):
+        result, _ = migrate_and_load(loader)
+        comment = result.text.split("status-addr =")[0].rsplit("\n\n", 1)[-1]
+        assert "/metrics" in comment and "serves no pprof" in comment, comment
+        assert "serves pprof" not in result.text and "pprof and" not in result.text
+
+
 def test_pprof_addr_next_to_status_addr_is_reported_not_duplicated(
     migrate_and_load: Migrate,
 ) -> None:

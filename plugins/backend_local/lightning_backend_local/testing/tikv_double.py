@@ -87,19 +87,22 @@ class TikvDouble:
         self.import_mode_timeout = import_mode_timeout
         self.pd_address = ""
         self.stores: dict[int, StoreDouble] = {}
-        self._servers: list[grpc.Server] = []
+        self._pd_server: grpc.Server | None = None
+        self._store_servers: dict[int, grpc.Server] = {}
         self.store = StoreLease(self.store_dir, linger=store_linger)
         """The embedded store the stores ingest into."""
 
-    def _bind(self, server: grpc.Server, offset: int) -> str:
-        port = self.port + offset if self.port else 0
+    def _server(self, port: int) -> tuple[grpc.Server, str]:
+        """A new server listening on ``port`` (0: any free one), and its address."""
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=32), options=SERVER_OPTIONS)
         try:
             bound = server.add_insecure_port(f"{self.host}:{port}")
         except RuntimeError:  # grpc's way of saying the port is taken
             bound = 0
         if bound == 0:
+            server.stop(None)
             raise OSError(f"cannot listen on {self.host}:{port}: is the port in use?")
-        return f"{self.host}:{bound}"
+        return server, f"{self.host}:{bound}"
 
     def start(self) -> TikvDouble:
         """Bind and start every server; the double."""
@@ -108,12 +111,12 @@ class TikvDouble:
         os.makedirs(import_root)
         written: dict[str, KVChecksum] = {}
         try:
-            pd_server = self._server()
-            self.pd_address = self._bind(pd_server, 0)
+            self._pd_server, self.pd_address = self._server(self.port)
             pd = PDDouble(self.cluster, address=self.pd_address, store_dir=self.store_dir)
-            pdpb_pb2_grpc.add_PDServicer_to_server(pd, pd_server)
+            pdpb_pb2_grpc.add_PDServicer_to_server(pd, self._pd_server)
+            self._pd_server.start()
             for store_id in self.cluster.store_ids:
-                store = StoreDouble(
+                self.stores[store_id] = StoreDouble(
                     store_id=store_id,
                     cluster=self.cluster,
                     faults=self.faults,
@@ -122,33 +125,43 @@ class TikvDouble:
                     import_mode_timeout=self.import_mode_timeout,
                     written=written,
                 )
-                server = self._server()
-                tikvpb_pb2_grpc.add_TikvServicer_to_server(store, server)
-                import_sstpb_pb2_grpc.add_ImportSSTServicer_to_server(store, server)
-                self.cluster.set_store_address(store_id, self._bind(server, store_id))
-                self.stores[store_id] = store
-            for server in self._servers:
-                server.start()
+                self._serve_store(store_id, self.port + store_id if self.port else 0)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _server(self) -> grpc.Server:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=32), options=SERVER_OPTIONS)
-        self._servers.append(server)
-        return server
+    def _serve_store(self, store_id: int, port: int) -> None:
+        server, address = self._server(port)
+        tikvpb_pb2_grpc.add_TikvServicer_to_server(self.stores[store_id], server)
+        import_sstpb_pb2_grpc.add_ImportSSTServicer_to_server(self.stores[store_id], server)
+        server.start()
+        self._store_servers[store_id] = server
+        self.cluster.set_store_address(store_id, address)
 
     def store_addresses(self) -> dict[int, str]:
         """Store id → the address it serves at."""
         return {i: info.address for i, info in sorted(self.cluster.stores.items())}
 
+    def stop_store(self, store_id: int) -> None:
+        """Take store ``store_id`` down (its calls fail with UNAVAILABLE); PD still lists it
+        and its regions keep their peers there, as when a TiKV process dies."""
+        self._store_servers.pop(store_id).stop(None).wait()
+
+    def restart_store(self, store_id: int) -> None:
+        """Serve a stopped store again at its address, with what it held before."""
+        port = int(self.store_addresses()[store_id].rpartition(":")[2])
+        self._serve_store(store_id, port)
+
     def stop(self, grace: float | None = 1.0) -> None:
         """Stop every server (calls in flight get ``grace`` seconds)."""
-        events = [server.stop(grace) for server in self._servers]
-        for event in events:
+        servers = [*self._store_servers.values()]
+        if self._pd_server is not None:
+            servers.append(self._pd_server)
+        for event in [server.stop(grace) for server in servers]:
             event.wait()
-        self._servers.clear()
+        self._store_servers.clear()
+        self._pd_server = None
         self.store.close()
 
     def __enter__(self) -> TikvDouble:

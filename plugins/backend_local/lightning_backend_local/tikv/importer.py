@@ -22,8 +22,7 @@ from typing import Any
 import attrs
 import grpc
 
-# the engine directory's own atomic JSON write (closed.json, imported.json)
-from lightning_backend_local.engine import _write_json
+from lightning_backend_local.sst import write_json
 from lightning_backend_local.tikv.cluster import Cluster, StoreError
 from lightning_backend_local.tikv.job import (
     ErrorKind,
@@ -127,7 +126,7 @@ class ClusterImporter:
             self._import_range(plan, reader, commit_ts, stop, split=split)
             with lock:
                 progress["ingested"].append(plan.name)
-                _write_json(engine_dir / PROGRESS_FILE, progress)
+                write_json(engine_dir / PROGRESS_FILE, progress)
             failpoint("local:range-ingested")
 
         workers = max(1, min(self._tuning.range_concurrency, len(plans)))
@@ -170,7 +169,7 @@ class ClusterImporter:
             "ranges": ranges,
             "ingested": [],
         }
-        _write_json(path, progress)
+        write_json(path, progress)
         return progress
 
     # --- one range ----------------------------------------------------------------------------

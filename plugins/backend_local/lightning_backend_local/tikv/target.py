@@ -10,7 +10,14 @@ from lightning_backend_local.options import LocalOptions
 from lightning_backend_local.store import CatalogTarget, StoreCatalog
 from lightning_backend_local.tikv.connect import open_cluster
 from lightning_backend_local.tikv.regions import KeyRange
-from lightning_core import KVChecksum, LightningConfig, TargetTable, record_prefix, table_prefix
+from lightning_core import (
+    KVChecksum,
+    LightningConfig,
+    TargetError,
+    TargetTable,
+    record_prefix,
+    table_prefix,
+)
 
 
 def _prefix_range(prefix: bytes) -> KeyRange:
@@ -33,6 +40,14 @@ class ClusterTarget(CatalogTarget):
     def checksum(self, table: TargetTable) -> KVChecksum:
         """The stores' checksum of every pair of the table."""
         return self._cluster.checksum(_prefix_range(table_prefix(table.table_id)))
+
+    def drop_table(self, table: TargetTable) -> None:
+        """Not yet: deleting a table's keys in the cluster needs deletions written through
+        ImportSST."""
+        raise TargetError(
+            f"dropping {table.quoted} from the cluster is not supported yet: its keys stay; "
+            "remove the double's store directory to start over"
+        )
 
     def close(self) -> None:
         """Close the cluster's channels."""
