@@ -439,3 +439,12 @@ def test_store_write_bwlimit_paces_each_store() -> None:
     elapsed = time.monotonic() - started
     # 384 KiB per store at 1 MiB/s: the last chunk of each store waits ~0.25 s; stores in parallel
     assert 0.2 <= elapsed < 1.0, elapsed
+
+
+def test_conflict_resolution_into_a_cluster_is_refused(tmp_path: Path) -> None:
+    with TikvDouble(store_dir=str(tmp_path / "store")) as double:
+        config = _config(tmp_path, "conflict", EXAMPLE, tmp_path / "store", double.pd_address)
+        config.write_text(config.read_text() + '[conflict]\nstrategy = "replace"\n')
+        done = run_lightning(["--config", str(config)])
+    assert done.returncode == 1
+    assert "resolves no conflicts yet" in done.stderr, done.stderr
