@@ -273,11 +273,12 @@ def test_the_example_dump_through_pd_urls_equals_the_embedded_import(
     tmp_path: Path, double_process: tuple[str, Path]
 ) -> None:
     pd, store_dir = double_process
-    config = _config(tmp_path, "cluster", EXAMPLE, store_dir, pd)
-    done = run_lightning(["--config", str(config)])
+    config = _config(tmp_path, "cluster", EXAMPLE, store_dir, None)
+    done = run_lightning(["--config", str(config), "--pd-urls", pd])
     assert done.returncode == 0, done.stderr
     assert "checksum pass" in done.stdout + done.stderr  # computed by the stores
-    modes = _ctl("--config", str(config), "--fetch-mode")
+    assert "ranges to ingest into the cluster" in done.stderr  # not the embedded store
+    modes = _ctl("--config", str(config), "--pd-urls", pd, "--fetch-mode")
     assert modes.returncode == 0, modes.stderr
     assert modes.stdout.count(": normal") == 3, modes.stdout
     exported = tmp_path / "exported"
