@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -449,3 +450,35 @@ def test_conflict_resolution_into_a_cluster_is_refused(tmp_path: Path) -> None:
         done = run_lightning(["--config", str(config)])
     assert done.returncode == 1
     assert "resolves no conflicts yet" in done.stderr, done.stderr
+
+
+def test_a_store_that_goes_down_and_comes_back_is_waited_for(tmp_path: Path) -> None:
+    paths, pairs = engine_ranges(tmp_path, 6)
+    tuning = ImportTuning(range_concurrency=2, backoff=0.05, max_backoff=0.2, scatter_wait=2.0)
+    with TikvDouble(store_dir=str(tmp_path / "store"), scatter_polls=1) as double:
+        cluster = open_cluster(double)
+        double.stop_store(2)
+        back = threading.Timer(1.5, double.restart_store, args=(2,))
+        back.start()
+        try:
+            started = time.monotonic()
+            ClusterImporter(cluster, tuning).import_files(paths)
+            assert time.monotonic() - started >= 1.0  # it waited for the store
+        finally:
+            back.join()
+            cluster.close()
+    assert stored(tmp_path / "store") == pairs
+
+
+def test_a_store_that_stays_down_ends_in_one_line(tmp_path: Path) -> None:
+    paths, _ = engine_ranges(tmp_path, 7, ranges=1, per_range=5)
+    tuning = ImportTuning(backoff=0.001, max_backoff=0.01, max_retries=5)
+    with TikvDouble(store_dir=str(tmp_path / "store"), scatter_polls=1) as double:
+        cluster = open_cluster(double)
+        double.stop_store(1)
+        try:
+            with pytest.raises(JobError, match="made no progress in 5 retries") as failed:
+                ClusterImporter(cluster, tuning).import_files(paths)
+        finally:
+            cluster.close()
+    assert "\n" not in str(failed.value) and "store 1" in str(failed.value)
