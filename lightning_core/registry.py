@@ -51,7 +51,7 @@ KNOWN_PACKAGES: dict[tuple[Kind, str], KnownPackage] = {
     ("backend", "tidb"): KnownPackage("tidb-lightning-backend-tidb", "plugins/backend_tidb"),
     ("backend", "local"): KnownPackage("tidb-lightning-backend-local", "plugins/backend_local"),
     ("backend", "importer"): KnownPackage(
-        "tidb-lightning-backend-importer", "plugins/backend_importer", written=False
+        "tidb-lightning-backend-importer", "plugins/backend_importer"
     ),
     ("encoder", "sql"): KnownPackage("tidb-lightning-backend-tidb", "plugins/backend_tidb"),
     ("encoder", "kv-native"): KnownPackage(

@@ -30,6 +30,7 @@ def test_mypy_strict() -> None:
         "plugins/migrate_loader/lightning_migrate_loader",
         "plugins/encoder_native/lightning_encoder_native",
         "plugins/backend_local/lightning_backend_local",
+        "plugins/backend_importer/lightning_backend_importer",
     )
     assert checked.returncode == 0, checked.stdout
 
