@@ -73,8 +73,10 @@ if TYPE_CHECKING:
     from lightning_core.kv.decoder import TableKVDecoder
     from lightning_core.kv.encoder import RowFailure, TableKVEncoder
     from lightning_core.kv.keys import record_prefix, table_prefix
+    from lightning_core.kv.memcomparable import decode_bytes, encode_bytes
     from lightning_core.kv.plan import ConversionStep, KeyColumn, RestoreColumn
     from lightning_core.kv.plan import TablePlan as KVTablePlan
+    from lightning_core.pipeline.sql_target import SqlTarget
     from lightning_core.schema.ddl import parse_create_table
     from lightning_core.schema.values import MysqlTime
 
@@ -89,6 +91,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TableKVEncoder": ("lightning_core.kv.encoder", "TableKVEncoder"),
     "record_prefix": ("lightning_core.kv.keys", "record_prefix"),
     "table_prefix": ("lightning_core.kv.keys", "table_prefix"),
+    "encode_bytes": ("lightning_core.kv.memcomparable", "encode_bytes"),
+    "decode_bytes": ("lightning_core.kv.memcomparable", "decode_bytes"),
+    "SqlTarget": ("lightning_core.pipeline.sql_target", "SqlTarget"),
     "ConversionStep": ("lightning_core.kv.plan", "ConversionStep"),
     "KeyColumn": ("lightning_core.kv.plan", "KeyColumn"),
     "RestoreColumn": ("lightning_core.kv.plan", "RestoreColumn"),
@@ -152,6 +157,7 @@ __all__ = [
     "SourceFile",
     "SourceReader",
     "SourceReaderRecord",
+    "SqlTarget",
     "TableInfo",
     "TableKVDecoder",
     "TableKVEncoder",
@@ -166,7 +172,9 @@ __all__ = [
     "__version__",
     "address_from_config",
     "connect",
+    "decode_bytes",
     "drop_if_unused",
+    "encode_bytes",
     "error_code",
     "failpoint",
     "format_row",

@@ -379,6 +379,23 @@ def _export(config: Any, host: Any, out_dir: str, tables: str | None) -> int:
     return 0
 
 
+def _cluster_mode(config: Any, host: Any, mode: str | None) -> int:
+    """``--switch-mode=import|normal`` / ``--fetch-mode``: through the backend's record."""
+    from lightning_core.registry import BackendRecord, bind_options
+
+    record = host.registry.get("backend", config.tikv_importer.backend)
+    assert isinstance(record, BackendRecord)
+    if record.cluster_mode is None:
+        raise LightningError(
+            f"the {record.name} backend does not write to TiKV, so it has no TiKV mode to "
+            'switch or fetch; use backend = "local" with [tidb] pd-addr'
+        )
+    switch = bind_options(record, record.cluster_mode, host.validate_options(config))
+    for line in switch(config=config, mode=mode):
+        print(line)
+    return 0
+
+
 def _engine_action(
     config: Any, host: Any, task: str, to_import: str | None, to_clean: str | None
 ) -> int:
@@ -545,6 +562,14 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
         metavar="UUID|`db`.`table`:N",
         help="delete what the backend keeps of one engine (KV backends), by UUID or tag",
     )
+    parser.add_argument(
+        "--switch-mode",
+        choices=("import", "normal"),
+        help="switch every TiKV store of [tidb] pd-addr to import or normal mode",
+    )
+    parser.add_argument(
+        "--fetch-mode", action="store_true", help="print the mode of every TiKV store"
+    )
     parsed = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         config = config_from_args(parsed)
@@ -553,6 +578,8 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
         from lightning_core.plugins import load_plugins
 
         host = load_plugins()
+        if parsed.switch_mode is not None or parsed.fetch_mode:
+            return _cluster_mode(config, host, parsed.switch_mode)
         if parsed.export is not None:
             return _export(config, host, parsed.export, parsed.export_tables)
         task = task_id_of(config)

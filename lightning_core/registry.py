@@ -86,13 +86,18 @@ class BackendRecord(ComponentRecord):
       ``[tidb]`` server;
     - ``exporter(config=, out_dir=, tables=)`` → writes the tables of a store the backend keeps
       itself as a mydumper dump (``tidb-lightning-ctl --export``), returning the files written;
-      None for backends whose data is on a server.
+      None for backends whose data is on a server;
+    - ``cluster_mode(config=, mode=)`` → switches the TiKV stores to ``mode`` (``import`` /
+      ``normal``), or with ``mode=None`` reads their modes (``tidb-lightning-ctl
+      --switch-mode`` / ``--fetch-mode``), one line per store; None for backends that do not
+      write to TiKV.
     """
 
     factory: Callable[..., Backend]
     worker_factory: Callable[..., BackendWorker]
     target_factory: Callable[..., Target] | None = None
     exporter: Callable[..., list[str]] | None = None
+    cluster_mode: Callable[..., list[str]] | None = None
     uses_engines: bool = False
     """True: the core closes and imports each engine once its chunks are written. False (tidb):
     rows are in the target when a writer returns; each table is one implicit engine."""

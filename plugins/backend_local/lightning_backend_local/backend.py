@@ -19,6 +19,7 @@ from lightning_backend_local.options import LocalOptions
 from lightning_backend_local.quota import DiskLedger, disk_quota, held_on_disk
 from lightning_backend_local.resolve import CONFLICTS_DIR, STRATEGIES, TableConflicts
 from lightning_backend_local.store import EmbeddedStore
+from lightning_backend_local.tikv import open_ingest_target
 from lightning_core import (
     Chunk,
     ChunkProgress,
@@ -86,7 +87,19 @@ class LocalBackend:
         self._ledger = DiskLedger(self._root) if self._quota is not None else None
         self._locks: dict[UUID, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self._store = EmbeddedStore.open(options.store_dir)
+        if config.tidb.pd_addr and self._strategy in STRATEGIES:
+            raise ConfigError(
+                f"[conflict] strategy = {self._strategy!r} with [tidb] pd-addr: into a TiKV "
+                'cluster the local backend resolves no conflicts yet; use "error" (the '
+                "default), or import into the embedded store (no pd-addr)"
+            )
+        if config.tidb.pd_addr and self._quota is not None:
+            raise ConfigError(
+                "[tikv-importer] disk-quota with [tidb] pd-addr: into a TiKV cluster the local "
+                "backend imports whole engines only yet; remove disk-quota, or import into the "
+                "embedded store (no pd-addr)"
+            )
+        self._store = open_ingest_target(config, options)
 
     def _local(self, engine: Engine) -> LocalEngine:
         return LocalEngine(self._root, engine, defer_ranges=self._quota is not None)
@@ -101,6 +114,7 @@ class LocalBackend:
         if self._strategy not in STRATEGIES:
             return None
         schema, name = Engine(table, 0).names
+        assert isinstance(self._store, EmbeddedStore)  # no conflict resolution into a cluster
         found = self._store.table(schema, name)
         indexes = (
             parse_create_table(found.statement, table_id=found.table_id, schema=schema).indexes
@@ -151,7 +165,8 @@ class LocalBackend:
         failpoint("local:closed")
 
     def import_engine(self, engine: Engine) -> None:
-        """Ingest the engine's ranges into the embedded store; after the index engine's, delete
+        """Ingest the engine's ranges into the embedded store (or the cluster of ``[tidb]
+        pd-addr``); after the index engine's, delete
         the records of the rows that lost a unique key (and write again the winners of record
         keys two data engines held)."""
         local = self._local(engine)
@@ -160,6 +175,7 @@ class LocalBackend:
         failpoint("local:ingested")
         conflicts = self._conflicts(engine.table) if engine.is_index else None
         if conflicts is not None:
+            assert isinstance(self._store, EmbeddedStore)
             self._store.write(*conflicts.writes())
             failpoint("local:deleted")
         local.mark_imported()

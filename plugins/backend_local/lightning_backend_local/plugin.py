@@ -11,7 +11,7 @@ from lightning_core import BackendRecord, ConflictStrategy, Encoder, hookimpl
 if TYPE_CHECKING:
     from lightning_backend_local.backend import LocalBackend, LocalWorker
     from lightning_backend_local.store import EmbeddedTarget
-    from lightning_core import LightningConfig
+    from lightning_core import LightningConfig, Target
 
 
 def _backend(*, config: LightningConfig, task: str, options: LocalOptions) -> LocalBackend:
@@ -35,10 +35,20 @@ def _worker(
     )
 
 
-def _target(*, config: LightningConfig, options: LocalOptions) -> EmbeddedTarget:
+def _target(*, config: LightningConfig, options: LocalOptions) -> EmbeddedTarget | Target:
+    if config.tidb.pd_addr:
+        from lightning_backend_local.tikv import open_cluster_target
+
+        return open_cluster_target(config, options)
     from lightning_backend_local.store import EmbeddedTarget
 
     return EmbeddedTarget(config=config, options=options)
+
+
+def _cluster_mode(*, config: LightningConfig, mode: str | None, options: LocalOptions) -> list[str]:
+    from lightning_backend_local.tikv import cluster_mode
+
+    return cluster_mode(config, mode)
 
 
 def _export(
@@ -51,7 +61,7 @@ def _export(
 
 @hookimpl
 def lightning_register_backends() -> Iterable[BackendRecord]:
-    """The ``local`` backend, into the embedded store."""
+    """The ``local`` backend, into the embedded store or a TiKV cluster."""
     return [
         BackendRecord(
             name="local",
@@ -59,6 +69,7 @@ def lightning_register_backends() -> Iterable[BackendRecord]:
             worker_factory=_worker,
             target_factory=_target,
             exporter=_export,
+            cluster_mode=_cluster_mode,
             options_type=LocalOptions,
             uses_engines=True,
             needs_table_model=True,
@@ -66,6 +77,7 @@ def lightning_register_backends() -> Iterable[BackendRecord]:
             preferred_encoder="kv-native",
             requires_empty_target=True,
             fork_safe=False,
-            description="KV pairs sorted in sorted-kv-dir, ingested into the embedded store",
+            description="KV pairs sorted in sorted-kv-dir, ingested into the embedded store "
+            "or, with [tidb] pd-addr, into a TiKV cluster",
         )
     ]

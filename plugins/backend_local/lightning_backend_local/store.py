@@ -89,18 +89,133 @@ def _after_prefix(prefix: bytes) -> bytes | None:
     return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
-class EmbeddedStore:
+class StoreCatalog:
+    """The catalog of one store directory, on its own: what an import into a TiKV cluster
+    without SQL (the protocol double, whose process holds the RocksDB database) records."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._catalog = self._read_catalog()
+
+    def close(self) -> None:
+        """Nothing to release: the catalog is written through on every change."""
+
+    # --- catalog ------------------------------------------------------------------------------
+
+    @property
+    def catalog_path(self) -> str:
+        """The catalog file."""
+        return os.path.join(self.path, CATALOG_FILE)
+
+    def _read_catalog(self) -> dict[str, Any]:
+        try:
+            with open(self.catalog_path, encoding="utf-8") as file:
+                catalog: dict[str, Any] = json.load(file)
+        except FileNotFoundError:
+            return {
+                "version": _CATALOG_VERSION,
+                "next_table_id": FIRST_TABLE_ID,
+                "databases": {},
+                "tables": {},
+            }
+        except ValueError as exc:
+            raise SchemaError(
+                f"{self.catalog_path}: the store's catalog is not valid JSON ({exc}); restore "
+                "it or remove the store directory to start over"
+            ) from exc
+        if catalog.get("version") != _CATALOG_VERSION:
+            raise SchemaError(
+                f"{self.catalog_path}: catalog version {catalog.get('version')!r}, this "
+                f"tidb-lightning reads version {_CATALOG_VERSION}; use the tidb-lightning that "
+                "wrote the store"
+            )
+        return catalog
+
+    def _write_catalog(self, catalog: dict[str, Any]) -> None:
+        """Make ``catalog`` the catalog: on disk first (temporary file, fsync, rename), then in
+        memory, so a failed write changes neither."""
+        temporary = f"{self.catalog_path}.tmp"
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(catalog, file, indent=1, sort_keys=True)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.catalog_path)
+        fsync_directory(self.path)
+        self._catalog = catalog
+
+    def create_database(self, name: str, statement: str) -> None:
+        """Record database ``name`` with its CREATE DATABASE text; an existing one is kept."""
+        with self._lock:
+            if _key(name) in self._catalog["databases"]:
+                return
+            catalog = copy.deepcopy(self._catalog)
+            catalog["databases"][_key(name)] = {"name": name, "statement": statement}
+            self._write_catalog(catalog)
+
+    def databases(self) -> dict[str, str]:
+        """Database name → its CREATE DATABASE text."""
+        with self._lock:
+            return {d["name"]: d["statement"] for d in self._catalog["databases"].values()}
+
+    def create_table(self, schema: str, name: str, statement: str) -> int:
+        """The table ID of ``schema.name``: a new one recorded with ``statement`` the first time,
+        the recorded one afterwards (the statement is then left as it was)."""
+        with self._lock:
+            found = self._catalog["tables"].get(_key(schema, name))
+            if found is not None:
+                return int(found["table_id"])
+            catalog = copy.deepcopy(self._catalog)
+            table_id = int(catalog["next_table_id"])
+            catalog["tables"][_key(schema, name)] = {
+                "schema": schema,
+                "name": name,
+                "table_id": table_id,
+                "statement": statement,
+                "auto_id_base": 0,
+            }
+            catalog["next_table_id"] = table_id + 1
+            self._write_catalog(catalog)
+            return table_id
+
+    def table(self, schema: str, name: str) -> CatalogTable | None:
+        """The catalog's table ``schema.name``, or None."""
+        with self._lock:
+            found = self._catalog["tables"].get(_key(schema, name))
+            return CatalogTable(**found) if found is not None else None
+
+    def tables(self) -> list[CatalogTable]:
+        """Every table, by schema then name."""
+        with self._lock:
+            tables = [CatalogTable(**t) for t in self._catalog["tables"].values()]
+        return sorted(tables, key=lambda t: (t.schema.lower(), t.name.lower()))
+
+    def rebase(self, schema: str, name: str, base: int) -> None:
+        """Raise the table's auto-ID base to ``base`` (a smaller one leaves it as it is)."""
+        with self._lock:
+            found = self._catalog["tables"].get(_key(schema, name))
+            if found is None:
+                raise SchemaError(
+                    f"table {quote_identifier(schema)}.{quote_identifier(name)} is not in the "
+                    f"store {self.path}; create its schema first"
+                )
+            if base <= int(found["auto_id_base"]):
+                return
+            catalog = copy.deepcopy(self._catalog)
+            catalog["tables"][_key(schema, name)]["auto_id_base"] = base
+            self._write_catalog(catalog)
+
+
+class EmbeddedStore(StoreCatalog):
     """The RocksDB database and catalog of one store directory; see :meth:`open`."""
 
     _instances: ClassVar[dict[str, EmbeddedStore]] = {}
     _instances_lock = threading.Lock()
 
     def __init__(self, path: str, db: Rdict) -> None:
-        self.path = path
+        super().__init__(path)
         self._db = db
         self._references = 0
-        self._lock = threading.Lock()
-        self._catalog = self._read_catalog()
 
     @classmethod
     def open(cls, path: str) -> EmbeddedStore:
@@ -216,110 +331,6 @@ class EmbeddedStore:
         """How many keys start with ``prefix``."""
         return sum(1 for _ in self.scan(prefix))
 
-    # --- catalog ------------------------------------------------------------------------------
-
-    @property
-    def catalog_path(self) -> str:
-        """The catalog file."""
-        return os.path.join(self.path, CATALOG_FILE)
-
-    def _read_catalog(self) -> dict[str, Any]:
-        try:
-            with open(self.catalog_path, encoding="utf-8") as file:
-                catalog: dict[str, Any] = json.load(file)
-        except FileNotFoundError:
-            return {
-                "version": _CATALOG_VERSION,
-                "next_table_id": FIRST_TABLE_ID,
-                "databases": {},
-                "tables": {},
-            }
-        except ValueError as exc:
-            raise SchemaError(
-                f"{self.catalog_path}: the store's catalog is not valid JSON ({exc}); restore "
-                "it or remove the store directory to start over"
-            ) from exc
-        if catalog.get("version") != _CATALOG_VERSION:
-            raise SchemaError(
-                f"{self.catalog_path}: catalog version {catalog.get('version')!r}, this "
-                f"tidb-lightning reads version {_CATALOG_VERSION}; use the tidb-lightning that "
-                "wrote the store"
-            )
-        return catalog
-
-    def _write_catalog(self, catalog: dict[str, Any]) -> None:
-        """Make ``catalog`` the catalog: on disk first (temporary file, fsync, rename), then in
-        memory, so a failed write changes neither."""
-        temporary = f"{self.catalog_path}.tmp"
-        with open(temporary, "w", encoding="utf-8") as file:
-            json.dump(catalog, file, indent=1, sort_keys=True)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, self.catalog_path)
-        fsync_directory(self.path)
-        self._catalog = catalog
-
-    def create_database(self, name: str, statement: str) -> None:
-        """Record database ``name`` with its CREATE DATABASE text; an existing one is kept."""
-        with self._lock:
-            if _key(name) in self._catalog["databases"]:
-                return
-            catalog = copy.deepcopy(self._catalog)
-            catalog["databases"][_key(name)] = {"name": name, "statement": statement}
-            self._write_catalog(catalog)
-
-    def databases(self) -> dict[str, str]:
-        """Database name → its CREATE DATABASE text."""
-        with self._lock:
-            return {d["name"]: d["statement"] for d in self._catalog["databases"].values()}
-
-    def create_table(self, schema: str, name: str, statement: str) -> int:
-        """The table ID of ``schema.name``: a new one recorded with ``statement`` the first time,
-        the recorded one afterwards (the statement is then left as it was)."""
-        with self._lock:
-            found = self._catalog["tables"].get(_key(schema, name))
-            if found is not None:
-                return int(found["table_id"])
-            catalog = copy.deepcopy(self._catalog)
-            table_id = int(catalog["next_table_id"])
-            catalog["tables"][_key(schema, name)] = {
-                "schema": schema,
-                "name": name,
-                "table_id": table_id,
-                "statement": statement,
-                "auto_id_base": 0,
-            }
-            catalog["next_table_id"] = table_id + 1
-            self._write_catalog(catalog)
-            return table_id
-
-    def table(self, schema: str, name: str) -> CatalogTable | None:
-        """The catalog's table ``schema.name``, or None."""
-        with self._lock:
-            found = self._catalog["tables"].get(_key(schema, name))
-            return CatalogTable(**found) if found is not None else None
-
-    def tables(self) -> list[CatalogTable]:
-        """Every table, by schema then name."""
-        with self._lock:
-            tables = [CatalogTable(**t) for t in self._catalog["tables"].values()]
-        return sorted(tables, key=lambda t: (t.schema.lower(), t.name.lower()))
-
-    def rebase(self, schema: str, name: str, base: int) -> None:
-        """Raise the table's auto-ID base to ``base`` (a smaller one leaves it as it is)."""
-        with self._lock:
-            found = self._catalog["tables"].get(_key(schema, name))
-            if found is None:
-                raise SchemaError(
-                    f"table {quote_identifier(schema)}.{quote_identifier(name)} is not in the "
-                    f"store {self.path}; create its schema first"
-                )
-            if base <= int(found["auto_id_base"]):
-                return
-            catalog = copy.deepcopy(self._catalog)
-            catalog["tables"][_key(schema, name)]["auto_id_base"] = base
-            self._write_catalog(catalog)
-
 
 # --- the target --------------------------------------------------------------------------------
 
@@ -346,13 +357,14 @@ def create_database_statement(name: str, statement: str | None) -> str:
     return create
 
 
-class EmbeddedTarget:
-    """The ``Target`` of the embedded store: schemas in its catalog, rows in its KV pairs."""
+class CatalogTarget:
+    """The schema side of a ``Target`` kept in a store's catalog: databases, tables, IDs,
+    auto-ID bases; subclasses count, checksum and drop the rows where they are."""
 
-    def __init__(self, *, config: LightningConfig, options: LocalOptions) -> None:
+    def __init__(self, *, config: LightningConfig, catalog: StoreCatalog) -> None:
         self._config = config
-        self._store = EmbeddedStore.open(options.store_dir)
-        self.location = self._store.path
+        self._store = catalog
+        self.location = catalog.path
         self._models: dict[tuple[int, str], TableInfo] = {}
 
     def create_schemas(self, plan: ImportPlan) -> None:
@@ -421,16 +433,6 @@ class EmbeddedTarget:
             self._models[key] = info
         return info
 
-    def count_rows(self, table: TargetTable) -> int:
-        """Record keys of the table."""
-        return self._store.count(record_prefix(table.table_id))
-
-    def checksum(self, table: TargetTable) -> KVChecksum:
-        """The checksum of every pair of the table: records and indexes."""
-        checksum = KVChecksum()
-        checksum.update(self._store.scan(table_prefix(table.table_id)))
-        return checksum
-
     def rebase(self, table: TargetTable, max_row_id: int) -> None:
         """Record ``max_row_id`` as the table's auto-ID base (the largest is kept)."""
         self._store.rebase(table.schema, table.name, max_row_id)
@@ -442,12 +444,30 @@ class EmbeddedTarget:
         """Release the store."""
         self._store.close()
 
+
+class EmbeddedTarget(CatalogTarget):
+    """The ``Target`` of the embedded store: schemas in its catalog, rows in its KV pairs."""
+
+    def __init__(self, *, config: LightningConfig, options: LocalOptions) -> None:
+        self._kv = EmbeddedStore.open(options.store_dir)
+        super().__init__(config=config, catalog=self._kv)
+
+    def count_rows(self, table: TargetTable) -> int:
+        """Record keys of the table."""
+        return self._kv.count(record_prefix(table.table_id))
+
+    def checksum(self, table: TargetTable) -> KVChecksum:
+        """The checksum of every pair of the table: records and indexes."""
+        checksum = KVChecksum()
+        checksum.update(self._kv.scan(table_prefix(table.table_id)))
+        return checksum
+
     def drop_table(self, table: TargetTable) -> None:
         """Delete every key of the table (records and indexes) and its catalog entry; created
         again, it gets a new table ID, as TiDB gives one."""
         from rocksdict import WriteOptions
 
-        store = self._store
+        store = self._kv
         prefix = table_prefix(table.table_id)
         end = _after_prefix(prefix)
         assert end is not None  # a table prefix never ends in 0xff bytes only
