@@ -126,8 +126,9 @@ class LightningAppConfig:
     """Files read at the same time."""
     meta_schema_name: str = "lightning_metadata"
     """Schema on the target holding task metadata for parallel imports."""
-    max_error: MaxErrorConfig = attrs.Factory(MaxErrorConfig)
-    """Non-fatal errors tolerated before the import stops."""
+    max_error: MaxErrorConfig | None = None
+    """Rows the target refuses or changes (warnings) tolerated before a table stops; None
+    (the key absent) refuses every bad row and only counts warnings, as Lightning does."""
     task_info_schema_name: str = "lightning_task_info"
     """Schema on the target recording skipped rows and conflicts; empty disables recording."""
 

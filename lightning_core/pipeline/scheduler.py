@@ -81,7 +81,7 @@ class TableRun:
             if state is None:
                 continue
             checksum.add(state.progress.checksum)
-            rows += state.progress.rows
+            rows += state.progress.rows - state.progress.skipped
             max_row_id = max(max_row_id, state.progress.max_row_id)
         return TableOutcome(
             name=self.name,

@@ -123,8 +123,10 @@ class SqlStatementEncoder:
     def single_row(self, batch: RowBatch, index: int, path: str) -> bytes:
         """A statement writing only row ``index`` of ``batch`` (to find the row that fails)."""
         shape = self._shape_for(batch.columns, path, batch.offsets[0])
+        return shape.head + self.row_text(batch, index) + shape.tail
+
+    def row_text(self, batch: RowBatch, index: int) -> bytes:
+        """Row ``index`` of ``batch`` as an SQL value tuple ``(...)``."""
         if batch.texts is not None:
-            row = batch.texts[index]
-        else:
-            row = format_row(batch.rows[index], no_backslash_escapes=self._no_backslash_escapes)
-        return shape.head + row + shape.tail
+            return batch.texts[index]
+        return format_row(batch.rows[index], no_backslash_escapes=self._no_backslash_escapes)
