@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from lightning_core.kv.keys import record_prefix, table_prefix
     from lightning_core.kv.plan import ConversionStep, KeyColumn, RestoreColumn
     from lightning_core.kv.plan import TablePlan as KVTablePlan
+    from lightning_core.pipeline.sql_target import SqlTarget
     from lightning_core.schema.ddl import parse_create_table
     from lightning_core.schema.values import MysqlTime
 
@@ -93,6 +94,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "KVTablePlan": ("lightning_core.kv.plan", "TablePlan"),
     "parse_create_table": ("lightning_core.schema.ddl", "parse_create_table"),
     "MysqlTime": ("lightning_core.schema.values", "MysqlTime"),
+    "SqlTarget": ("lightning_core.pipeline.sql_target", "SqlTarget"),
 }
 
 
@@ -150,6 +152,7 @@ __all__ = [
     "SourceFile",
     "SourceReader",
     "SourceReaderRecord",
+    "SqlTarget",
     "TableInfo",
     "TableKVDecoder",
     "TableKVEncoder",

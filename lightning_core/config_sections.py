@@ -67,6 +67,15 @@ class PostOpLevel(enum.StrEnum):
     """Run it; a failure fails the import."""
 
 
+class DeferIndexes(enum.StrEnum):
+    """``[tidb] defer-secondary-indexes``."""
+
+    AUTO = "auto"
+    """Tables this import creates get their non-unique secondary indexes after their rows."""
+    OFF = "off"
+    """Tables are created with every index."""
+
+
 class KeepStrategy(enum.StrEnum):
     """What happens to checkpoints after a successful import; ``true``/``false`` mean
     rename/remove."""
@@ -411,6 +420,9 @@ class TidbConfig:
     """Tables checksummed at the same time."""
     session_vars: dict[str, Any] = attrs.Factory(dict)
     """``[tidb.session-vars]``: more session variables set on every connection."""
+    defer_secondary_indexes: DeferIndexes = DeferIndexes.AUTO
+    """tidb backend: tables this import creates are loaded without their non-unique secondary
+    indexes, which are added in one ``ALTER TABLE`` after the rows (not Lightning's)."""
 
 
 @attrs.frozen(kw_only=True)
