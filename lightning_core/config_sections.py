@@ -67,13 +67,11 @@ class PostOpLevel(enum.StrEnum):
     """Run it; a failure fails the import."""
 
 
-class DeferIndexes(enum.StrEnum):
-    """``[tidb] defer-secondary-indexes``."""
+class AutoOff(enum.StrEnum):
+    """A speed-up the tidb backend uses where it applies (``auto``), or never (``off``)."""
 
     AUTO = "auto"
-    """Tables this import creates get their non-unique secondary indexes after their rows."""
     OFF = "off"
-    """Tables are created with every index."""
 
 
 class KeepStrategy(enum.StrEnum):
@@ -420,9 +418,12 @@ class TidbConfig:
     """Tables checksummed at the same time."""
     session_vars: dict[str, Any] = attrs.Factory(dict)
     """``[tidb.session-vars]``: more session variables set on every connection."""
-    defer_secondary_indexes: DeferIndexes = DeferIndexes.AUTO
+    defer_secondary_indexes: AutoOff = AutoOff.AUTO
     """tidb backend: tables this import creates are loaded without their non-unique secondary
     indexes, which are added in one ``ALTER TABLE`` after the rows (not Lightning's)."""
+    load_data: AutoOff = AutoOff.AUTO
+    """tidb backend: rows of CSV and Parquet sources go by ``LOAD DATA LOCAL INFILE`` where
+    the server allows it (not Lightning's; SQL dumps are sent as their INSERT text)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -25,6 +25,7 @@ from lightning_backend_tidb.bad_rows import (
     over_budget,
 )
 from lightning_backend_tidb.encoder import SqlStatementEncoder, Statement
+from lightning_backend_tidb.load_data import REFUSED, load_statement, memory_file, tsv
 from lightning_core import (
     CONNECTION_ERRORS,
     Chunk,
@@ -104,6 +105,8 @@ class _Session:
     def __init__(self, config: LightningConfig, task: str) -> None:
         self._address: TargetAddress = address_from_config(config)
         self.task = task
+        self.load_data = config.tidb.load_data == "auto"
+        """Parsed rows go by LOAD DATA LOCAL INFILE (until the server refuses it)."""
         self.ledger = (
             Ledger(schema=config.checkpoint.schema, task=task) if config.checkpoint.enable else None
         )
@@ -113,7 +116,7 @@ class _Session:
     def connection(self) -> Any:
         """This process's connection to the target (opened on first use)."""
         if self._conn is None:
-            conn = connect(self._address, autocommit=True)
+            conn = connect(self._address, autocommit=True, local_infile=self.load_data)
             # String literals are bytes to store as they are, the way mydumper's dumps ask
             # (SET NAMES binary): a latin1 column gets its latin1 bytes back. Text that is
             # known to be Unicode is sent with a _utf8mb4 introducer instead.
@@ -349,6 +352,9 @@ class _Written:
     """max-error kind → rows charged to its budget."""
 
 
+#: LOAD DATA's keyword for each strategy it can do (LOCAL without one skips duplicates).
+_LOAD_VERBS = {"replace": "REPLACE", "ignore": "IGNORE", "error": ""}
+
 #: Ledger rows that count what max-error's budgets spent (the chunk column holds these names).
 _BUDGET_ROWS = {"type": "max-error:type", "conflict": "max-error:conflict"}
 
@@ -396,16 +402,17 @@ class TiDBWriter:
         :param source_bytes: source bytes of the chunk read up to the batch end.
         :returns: the chunk's progress: the batch is committed.
         """
-        statements = self._encoder.encode_batch(batch, self._path)
+        rows = self._load_data_rows(batch)
+        statements = [] if rows is not None else self._encoder.encode_batch(batch, self._path)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
-                "%s: %d rows of %s up to offset %d in %d statements, %d bytes",
+                "%s: %d rows of %s up to offset %d in %s, %d bytes",
                 self._encoder.table.quoted,
                 batch.count,
                 self._path,
                 batch.end.offset,
-                len(statements),
-                sum(len(s.sql) for s in statements),
+                "LOAD DATA" if rows is not None else f"{len(statements)} statements",
+                len(rows) if rows is not None else sum(len(s.sql) for s in statements),
             )
 
         attempts = 0
@@ -419,7 +426,7 @@ class TiDBWriter:
             try:
                 with conn.cursor() as cur:
                     cur.execute("BEGIN")
-                    written = self._write(cur, batch, statements)
+                    written = self._write(cur, batch, statements, rows)
                     if self._ledger_sql is not None:
                         end = batch.end
                         columns = json.dumps(list(end.columns)) if end.columns is not None else None
@@ -464,16 +471,61 @@ class TiDBWriter:
             skipped=self._skipped,
         )
 
-    def _write(self, cur: Any, batch: RowBatch, statements: Sequence[Statement]) -> _Written:
-        """Run the batch's statements in the open transaction; a batch the target refuses a
-        row of (within max-error) or warns about is replayed row by row to find the rows."""
+    def _load_data_rows(self, batch: RowBatch) -> bytes | None:
+        """The batch for LOAD DATA, or None where it goes by INSERT: SQL text, a strategy
+        LOAD DATA has no keyword for, a value the format cannot carry, or a row of the wrong
+        width (the INSERT path names it)."""
+        verb = _LOAD_VERBS.get(self._strategy.name)
+        if (
+            not self._session.load_data
+            or batch.texts is not None
+            or not batch.offsets
+            or verb is None
+            or self._encoder.has_tail
+        ):
+            return None
+        width = len(self._encoder.target_columns(batch, self._path))
+        if any(len(row) != width for row in batch.rows):
+            return None
+        return tsv(batch.rows)
+
+    def _send(
+        self, cur: Any, batch: RowBatch, statements: Sequence[Statement], rows: bytes | None
+    ) -> tuple[int, int]:
+        """Write the batch (LOAD DATA, or its statements); affected rows and warnings."""
         import pymysql
 
+        if rows is not None:
+            verb = _LOAD_VERBS[self._strategy.name]
+            columns = self._encoder.target_columns(batch, self._path)
+            try:
+                with memory_file(rows) as path:
+                    table = self._encoder.table.quoted
+                    affected = cur.execute(load_statement(path, verb, table, columns))
+                return affected, cur.warning_count
+            except pymysql.err.MySQLError as exc:
+                if error_code(exc) not in REFUSED:
+                    raise
+                log.warning(
+                    "the target refuses LOAD DATA LOCAL INFILE (%s); rows go by INSERT", exc
+                )
+                self._session.load_data = False
+                statements = self._encoder.encode_batch(batch, self._path)
         warnings = affected = 0
+        for statement in statements:
+            affected += cur.execute(statement.sql)
+            warnings += cur.warning_count
+        return affected, warnings
+
+    def _write(
+        self, cur: Any, batch: RowBatch, statements: Sequence[Statement], rows: bytes | None
+    ) -> _Written:
+        """Write the batch in the open transaction; a batch the target refuses a row of
+        (within max-error) or warns about is replayed row by row to find the rows."""
+        import pymysql
+
         try:
-            for statement in statements:
-                affected += cur.execute(statement.sql)
-                warnings += cur.warning_count
+            affected, warnings = self._send(cur, batch, statements, rows)
         except pymysql.err.MySQLError as exc:
             code = error_code(exc)
             if code not in ROW_ERRORS or code in SYNTAX_ERRORS or is_transient(exc):
@@ -483,20 +535,20 @@ class TiDBWriter:
                 raise  # nothing to record or tolerate: the row is named, the table stops
             return self._replay(cur, batch)
         conflicts = self._conflicts(batch.count, affected)
-        if self._strategy.name == "ignore":
+        if self._strategy.name == "ignore" or (rows is not None and self._strategy.name == "error"):
             warnings = max(0, warnings - conflicts)  # each ignored duplicate is a warning
+        if rows is not None and self._strategy.name == "error" and affected < batch.count:
+            return self._replay(cur, batch)  # LOCAL skipped a duplicate: find it by INSERT
         if warnings and (self._policy.counts_warnings or self._named < NAMED_ROWS):
             return self._replay(cur, batch)
         return _Written(warnings=warnings, charged=self._charge_conflicts(cur, batch, conflicts))
 
     def _conflicts(self, rows: int, affected: int) -> int:
         """Rows that met an existing key: REPLACE counts a replaced row twice, INSERT IGNORE
-        does not count an ignored one."""
+        (and LOAD DATA LOCAL without a verb) does not count a skipped one."""
         if self._strategy.name == "replace":
             return max(0, affected - rows)
-        if self._strategy.name == "ignore":
-            return max(0, rows - affected)
-        return 0
+        return max(0, rows - affected)
 
     def _replay(self, cur: Any, batch: RowBatch) -> _Written:
         """Write ``batch`` again row by row in a new transaction; name, count, charge and
