@@ -8,9 +8,9 @@ indexes (unique ones stay: ``replace``, ``ignore`` and ``error`` decide by them)
 added, all in one statement, as the table's first post-import step.
 
 Before the table is created its pending indexes are recorded on the target, in
-``<[checkpoint] schema>.tidb_deferred_indexes``, so that a run killed between the load and the
-index build adds them when it resumes; the record goes once they exist. A table that existed
-before the import is never altered.
+``<[checkpoint] schema>.tidb_deferred_indexes`` (checkpoints on or off), so that a run killed
+between the load and the index build adds them when it is run again; the record goes once
+they exist. A table that existed before the import is never altered.
 """
 
 from __future__ import annotations
@@ -117,12 +117,13 @@ class TiDBTarget(SqlTarget):
     def __init__(self, config: LightningConfig) -> None:
         super().__init__(config)
         self._defer = config.tidb.defer_secondary_indexes == "auto"
-        self._record_schema = config.checkpoint.schema if config.checkpoint.enable else None
+        # recorded whether checkpoints are on or not: a table left without its indexes by a
+        # killed run would otherwise keep it ("exists; kept") when the import is run again
+        self._record_schema = config.checkpoint.schema
         self._pending: dict[tuple[str, str], list[str]] = {}
 
     @property
     def _record_table(self) -> str:
-        assert self._record_schema is not None
         return f"{quote_identifier(self._record_schema)}.{PENDING_TABLE}"
 
     def created_table_statement(self, schema: str, name: str, statement: str) -> str:
@@ -132,22 +133,21 @@ class TiDBTarget(SqlTarget):
         stripped, deferred = split_secondary_indexes(statement)
         if not deferred:
             return statement
-        if self._record_schema is not None:
-            self._query(
-                f"create {self._record_table}",
-                f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self._record_schema)}",
-            )
-            self._query(
-                f"create {self._record_table}",
-                f"CREATE TABLE IF NOT EXISTS {self._record_table} (schema_name VARCHAR(64) NOT "
-                "NULL, table_name VARCHAR(64) NOT NULL, definitions TEXT NOT NULL, "
-                "PRIMARY KEY (schema_name, table_name))",
-            )
-            self._query(
-                f"record the deferred indexes of {schema}.{name}",
-                f"REPLACE INTO {self._record_table} VALUES (%s, %s, %s)",
-                (schema, name, "\n".join(deferred)),
-            )
+        self._query(
+            f"create {self._record_table}",
+            f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self._record_schema)}",
+        )
+        self._query(
+            f"create {self._record_table}",
+            f"CREATE TABLE IF NOT EXISTS {self._record_table} (schema_name VARCHAR(64) NOT "
+            "NULL, table_name VARCHAR(64) NOT NULL, definitions TEXT NOT NULL, "
+            "PRIMARY KEY (schema_name, table_name))",
+        )
+        self._query(
+            f"record the deferred indexes of {schema}.{name}",
+            f"REPLACE INTO {self._record_table} VALUES (%s, %s, %s)",
+            (schema, name, "\n".join(deferred)),
+        )
         self._pending[(schema, name)] = deferred
         log.info(
             "%s.%s: created without %d secondary indexes; they are added after its rows",
@@ -192,21 +192,18 @@ class TiDBTarget(SqlTarget):
                 time.monotonic() - started,
             )
         failpoint("tidb:indexes-added")
-        if self._record_schema is not None:
-            self._query(
-                f"forget the deferred indexes of {table.quoted}",
-                f"DELETE FROM {self._record_table} WHERE schema_name = %s AND table_name = %s",
-                key,
-            )
-            self._run(
-                f"drop {self._record_table}",
-                lambda conn: drop_if_unused(conn, self._record_schema or "", PENDING_TABLE),
-            )
+        self._query(
+            f"forget the deferred indexes of {table.quoted}",
+            f"DELETE FROM {self._record_table} WHERE schema_name = %s AND table_name = %s",
+            key,
+        )
+        self._run(
+            f"drop {self._record_table}",
+            lambda conn: drop_if_unused(conn, self._record_schema, PENDING_TABLE),
+        )
 
     def _recorded(self, table: TargetTable) -> list[str]:
         """The pending indexes an earlier run recorded for ``table``."""
-        if self._record_schema is None:
-            return []
         exists = self._query(
             f"look for {self._record_table}",
             "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
