@@ -62,8 +62,11 @@ def load_statement(path: str, verb: str, table: str, columns: Sequence[str]) -> 
     """The statement loading ``path`` into ``table``; ``verb`` is ``REPLACE``, ``IGNORE`` or
     empty (LOCAL then turns duplicates into warnings)."""
     names = ",".join(quote_identifier(c) for c in columns)
+    # the format spelled out in hex: under NO_BACKSLASH_ESCAPES the default has no escape
+    # character, and a quoted backslash or tab would not mean what it means elsewhere
     return (
-        f"LOAD DATA LOCAL INFILE '{path}' {verb} INTO TABLE {table} CHARACTER SET binary ({names})"
+        f"LOAD DATA LOCAL INFILE '{path}' {verb} INTO TABLE {table} CHARACTER SET binary "
+        f"FIELDS TERMINATED BY X'09' ESCAPED BY X'5C' LINES TERMINATED BY X'0A' ({names})"
     )
 
 

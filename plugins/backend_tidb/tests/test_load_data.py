@@ -153,3 +153,21 @@ def test_a_kill_then_resume_gives_exact_content(
     config = _task(tmp_path, names, on_duplicate="error", load_data="auto", files=files)
     kill_and_resume([*lightning_command(), "--config", str(config)], KillPoint(point, 3))
     assert _content(target_connection, names[0]) == EXPECTED
+
+
+def test_backslashes_survive_under_no_backslash_escapes(
+    tmp_path: Path, names: tuple[str, str], target_connection: Any
+) -> None:
+    config = _task(
+        tmp_path, names, on_duplicate="error", load_data="auto", files={"000": _rows(1, 100)}
+    )
+    text = config.read_text().replace(
+        "STRICT_TRANS_TABLES,", "NO_BACKSLASH_ESCAPES,STRICT_TRANS_TABLES,"
+    )
+    assert "NO_BACKSLASH_ESCAPES" in text
+    config.write_text(text)
+    before = _loads(target_connection)
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    assert _loads(target_connection) > before
+    assert _content(target_connection, names[0]) == EXPECTED  # "v\t1" is a tab, as on INSERT
