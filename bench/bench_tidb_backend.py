@@ -1,19 +1,25 @@
 """Benchmark: tidb-lightning's tidb backend against myloader, on the same mydumper dump.
 
     .venv/bin/python bench/bench_tidb_backend.py [--rows 1000000] [--threads 2] [--repeat 3]
+        [--table sbtest1|orders] [--tools myloader,lightning,loaddata]
 
-1. Builds ``bench_src.sbtest1`` (sysbench-like: id BIGINT primary key, k INT with a secondary
-   index, c CHAR(120), pad CHAR(60)) in the MySQL-protocol server with ``INSERT ... SELECT``
-   from MariaDB's SEQUENCE engine, unless it already holds exactly ``--rows`` rows.
-2. Dumps it with mydumper ``-F 16`` (16 MB chunk files) into a temporary directory.
-3. Alternately, ``--repeat`` times each, loads the dump with
-   (a) ``myloader -t THREADS -B bench_myloader -o`` and
+1. Builds ``bench_src.<table>`` in the MySQL-protocol server with ``INSERT ... SELECT`` from
+   MariaDB's SEQUENCE engine, unless it already holds exactly ``--rows`` rows: ``sbtest1``
+   (sysbench-like: id BIGINT primary key, k INT with a secondary index, c CHAR(120),
+   pad CHAR(60)) or ``orders`` (an order table with three secondary indexes).
+2. Dumps it with mydumper ``-F 16`` (16 MB chunk files) into a temporary directory, and for
+   ``loaddata`` also writes its rows as one tab-separated file.
+3. Alternately, ``--repeat`` times each, loads the rows with
+   (a) ``myloader -t THREADS -B bench_myloader -o``,
    (b) ``tidb-lightning --backend tidb --region-concurrency THREADS --enable-checkpoint=false``
-       with a ``[[routes]]`` rule sending ``bench_src`` to ``bench_lightning``,
+       with a ``[[routes]]`` rule sending ``bench_src`` to ``bench_lightning``, and
+   (c) ``loaddata``: the table created with every index, then one ``LOAD DATA LOCAL INFILE``
+       of the tab-separated file (the server's fastest path, the floor to compare with),
    each into a freshly dropped target database, and checks the target has every row and the
    same ``CHECKSUM TABLE`` as the source.
-4. Prints wall time, throughput and peak RSS per run, the medians, and the ratio
-   lightning / myloader of the median wall times.
+4. Prints wall time, throughput, peak RSS and the server's CPU seconds (user + system of the
+   mariadbd / mysqld process, from /proc; other clients of the server count too) per run, the
+   medians, and the ratios to myloader of the median wall times and server CPU seconds.
 
 This is a benchmark, not a test: it exits non-zero only when a tool fails or a target is wrong.
 """
@@ -37,13 +43,14 @@ import attrs
 import pymysql
 
 SOURCE_DB = "bench_src"
-TABLE = "sbtest1"
 MYLOADER_DB = "bench_myloader"
 LIGHTNING_DB = "bench_lightning"
-TOOLS = ("myloader", "lightning")
+LOADDATA_DB = "bench_loaddata"
+TOOLS = ("myloader", "lightning", "loaddata")
+TARGETS = {"myloader": MYLOADER_DB, "lightning": LIGHTNING_DB, "loaddata": LOADDATA_DB}
 INSERT_BATCH = 100_000
 
-TABLE_DDL = f"""CREATE TABLE `{SOURCE_DB}`.`{TABLE}` (
+SBTEST_DDL = """CREATE TABLE `{db}`.`sbtest1` (
   `id` BIGINT NOT NULL,
   `k` INT NOT NULL DEFAULT 0,
   `c` CHAR(120) NOT NULL DEFAULT '',
@@ -59,6 +66,42 @@ FILL_SELECT = """SELECT seq,
        CONCAT_WS('-', SHA2(seq, 256), SHA1(seq), LEFT(MD5(seq), 14)),
        CONCAT_WS('-', MD5(-seq), LEFT(SHA1(-seq), 27))
 FROM seq_{first}_to_{last}"""
+
+ORDERS_DDL = """CREATE TABLE `{db}`.`orders` (
+  `id` BIGINT NOT NULL,
+  `customer_id` INT NOT NULL,
+  `status` TINYINT NOT NULL,
+  `created_at` DATETIME NOT NULL,
+  `amount` DECIMAL(12,2) NOT NULL,
+  `note` VARCHAR(60) NOT NULL DEFAULT '',
+  PRIMARY KEY (`id`),
+  KEY `idx_customer` (`customer_id`),
+  KEY `idx_created` (`created_at`),
+  KEY `idx_status_created` (`status`, `created_at`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"""
+
+ORDERS_SELECT = """SELECT seq,
+       CRC32(seq) % 50000 + 1,
+       seq % 7,
+       '2024-01-01' + INTERVAL (CRC32(-seq) % 31536000) SECOND,
+       (CRC32(seq * 3) % 10000000) / 100,
+       LEFT(SHA1(seq), 20 + seq % 21)
+FROM seq_{first}_to_{last}"""
+
+
+@attrs.frozen(kw_only=True)
+class Dataset:
+    """A benchmark table: its name, DDL (``{db}`` for the database) and filler."""
+
+    table: str
+    ddl: str
+    fill_select: str
+
+
+DATASETS = {
+    "sbtest1": Dataset(table="sbtest1", ddl=SBTEST_DDL, fill_select=FILL_SELECT),
+    "orders": Dataset(table="orders", ddl=ORDERS_DDL, fill_select=ORDERS_SELECT),
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -90,6 +133,8 @@ class Run:
     tool: str
     seconds: float
     peak_rss_kib: int | None
+    server_cpu: float | None
+    """CPU seconds the server process used during the load."""
 
 
 def log(message: str) -> None:
@@ -105,28 +150,45 @@ def scalar(conn: Any, sql: str) -> Any:
     return None if row is None else row[0]
 
 
-def table_checksum(conn: Any, database: str) -> int:
+def server_cpu_seconds() -> float | None:
+    """User + system CPU seconds of the local mariadbd / mysqld process, or None."""
+    for name in ("mariadbd", "mysqld"):
+        found = subprocess.run(["pidof", name], capture_output=True, text=True, check=False)
+        if found.returncode == 0 and found.stdout.split():
+            pid = found.stdout.split()[0]
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def table_checksum(conn: Any, database: str, table: str) -> int:
     """``CHECKSUM TABLE`` of the benchmark table in ``database``."""
     with conn.cursor() as cur:
-        cur.execute(f"CHECKSUM TABLE `{database}`.`{TABLE}`")
+        cur.execute(f"CHECKSUM TABLE `{database}`.`{table}`")
         row = cur.fetchone()
     if row is None or row[1] is None:
-        raise SystemExit(f"benchmark: table `{database}`.`{TABLE}` is missing")
+        raise SystemExit(f"benchmark: table `{database}`.`{table}` is missing")
     return int(row[1])
 
 
-def build_source(server: Server, rows: int, rebuild: bool) -> None:
-    """Create and fill ``bench_src.sbtest1`` unless it already holds exactly ``rows`` rows."""
+def build_source(server: Server, data: Dataset, rows: int, rebuild: bool) -> None:
+    """Create and fill ``bench_src.<table>`` unless it already holds exactly ``rows`` rows
+    (other tables of bench_src are dropped: the dump holds only this one)."""
+    table = data.table
     conn = server.connect()
     try:
-        if not rebuild and scalar(
-            conn,
-            "SELECT COUNT(*) FROM information_schema.TABLES "
-            f"WHERE TABLE_SCHEMA = '{SOURCE_DB}' AND TABLE_NAME = '{TABLE}'",
-        ):
-            existing = scalar(conn, f"SELECT COUNT(*) FROM `{SOURCE_DB}`.`{TABLE}`")
+        tables = {
+            r[0]
+            for r in _rows(
+                conn,
+                "SELECT TABLE_NAME FROM information_schema.TABLES "
+                f"WHERE TABLE_SCHEMA = '{SOURCE_DB}'",
+            )
+        }
+        if not rebuild and tables == {table}:
+            existing = scalar(conn, f"SELECT COUNT(*) FROM `{SOURCE_DB}`.`{table}`")
             if existing == rows:
-                log(f"reusing {SOURCE_DB}.{TABLE} ({rows} rows); --rebuild to recreate it")
+                log(f"reusing {SOURCE_DB}.{table} ({rows} rows); --rebuild to recreate it")
                 return
         if not scalar(conn, "SELECT COUNT(*) FROM information_schema.ENGINES "
                       "WHERE ENGINE = 'SEQUENCE' AND SUPPORT IN ('YES', 'DEFAULT')"):  # fmt: skip
@@ -136,18 +198,41 @@ def build_source(server: Server, rows: int, rebuild: bool) -> None:
             cur.execute(f"DROP DATABASE IF EXISTS `{SOURCE_DB}`")
             cur.execute(f"CREATE DATABASE `{SOURCE_DB}`")
             cur.execute(f"USE `{SOURCE_DB}`")
-            cur.execute(TABLE_DDL)
+            cur.execute(data.ddl.format(db=SOURCE_DB))
             for first in range(1, rows + 1, INSERT_BATCH):
                 last = min(first + INSERT_BATCH - 1, rows)
-                select = FILL_SELECT.format(rows=rows, first=first, last=last)
-                cur.execute(f"INSERT INTO `{TABLE}` {select}")
+                select = data.fill_select.format(rows=rows, first=first, last=last)
+                cur.execute(f"INSERT INTO `{table}` {select}")
                 log(f"  filled {last}/{rows} rows")
-        log(f"built {SOURCE_DB}.{TABLE} in {time.perf_counter() - started:.1f} s")
+        log(f"built {SOURCE_DB}.{table} in {time.perf_counter() - started:.1f} s")
     finally:
         conn.close()
 
 
-def dump_source(server: Server, outdir: Path, threads: int) -> int:
+def _rows(conn: Any, sql: str) -> list[Any]:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return list(cur.fetchall())
+
+
+def write_tsv(server: Server, table: str, path: Path) -> None:
+    """The source rows as LOAD DATA's default format (tab-separated, backslash escapes)."""
+    escapes = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\0": "\\0"})
+    conn = pymysql.connect(
+        host=server.host, port=server.port, user=server.user, password=server.password,
+        charset="utf8mb4", cursorclass=pymysql.cursors.SSCursor,
+    )  # fmt: skip
+    try:
+        with conn.cursor() as cur, path.open("w", encoding="utf-8") as out:
+            cur.execute(f"SELECT * FROM `{SOURCE_DB}`.`{table}`")
+            for row in cur:
+                fields = ("\\N" if v is None else str(v).translate(escapes) for v in row)
+                out.write("\t".join(fields) + "\n")
+    finally:
+        conn.close()
+
+
+def dump_source(server: Server, outdir: Path, threads: int, table: str) -> int:
     """Dump ``bench_src`` with mydumper -F 16 into ``outdir``; return the dump's size in bytes."""
     mydumper = shutil.which("mydumper")
     if mydumper is None:
@@ -162,7 +247,7 @@ def dump_source(server: Server, outdir: Path, threads: int) -> int:
     if done.returncode != 0 or "CRITICAL" in done.stderr:
         raise SystemExit(f"benchmark: mydumper failed (exit {done.returncode}): {done.stderr}")
     size = sum(p.stat().st_size for p in outdir.iterdir())
-    files = len(list(outdir.glob(f"{SOURCE_DB}.{TABLE}.*sql*")))
+    files = len(list(outdir.glob(f"{SOURCE_DB}.{table}.*sql*")))
     log(
         f"dumped {size / 1e6:.1f} MB in {files} data files in {time.perf_counter() - started:.1f} s"
     )
@@ -184,7 +269,7 @@ def write_lightning_config(
     """A tidb-lightning.toml that imports ``dump`` with ``bench_src`` routed to bench_lightning."""
     path.write_text(
         f"""[lightning]
-level = "warn"
+level = "info"
 file = "{path.with_name("tidb-lightning.log")}"
 region-concurrency = {args.threads}
 
@@ -245,17 +330,36 @@ def timed(command: Sequence[str]) -> tuple[float, int | None]:
     return seconds, int(match[1]) if match else None
 
 
-def verify(server: Server, database: str, rows: int, source_checksum: int) -> None:
+def load_data(server: Server, data: Dataset, tsv: Path) -> None:
+    """Create the table with every index, then ``LOAD DATA LOCAL INFILE`` the rows."""
+    conn = pymysql.connect(
+        host=server.host, port=server.port, user=server.user, password=server.password,
+        charset="utf8mb4", autocommit=True, local_infile=True,
+    )  # fmt: skip
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{LOADDATA_DB}`")
+            cur.execute(data.ddl.format(db=LOADDATA_DB))
+            cur.execute(
+                f"LOAD DATA LOCAL INFILE %s INTO TABLE `{LOADDATA_DB}`.`{data.table}` "
+                "CHARACTER SET utf8mb4",
+                (str(tsv),),
+            )
+    finally:
+        conn.close()
+
+
+def verify(server: Server, database: str, table: str, rows: int, source_checksum: int) -> None:
     """The target holds ``rows`` rows with the source's checksum, or the benchmark stops."""
     conn = server.connect()
     try:
-        count = scalar(conn, f"SELECT COUNT(*) FROM `{database}`.`{TABLE}`")
-        checksum = table_checksum(conn, database)
+        count = scalar(conn, f"SELECT COUNT(*) FROM `{database}`.`{table}`")
+        checksum = table_checksum(conn, database, table)
     finally:
         conn.close()
     if count != rows or checksum != source_checksum:
         raise SystemExit(
-            f"benchmark: {database}.{TABLE} has {count} rows, checksum {checksum}; "
+            f"benchmark: {database}.{table} has {count} rows, checksum {checksum}; "
             f"expected {rows} rows, checksum {source_checksum}"
         )
 
@@ -279,8 +383,8 @@ def settle(conn: Any, timeout: float = 60.0) -> None:
 def load_once(
     tool: str, server: Server, dump: Path, config: Path, args: argparse.Namespace, checksum: int
 ) -> Run:
-    """Drop the tool's target database, load the dump with the tool, verify, and time it."""
-    database = MYLOADER_DB if tool == "myloader" else LIGHTNING_DB
+    """Drop the tool's target database, load the rows with the tool, verify, and time it."""
+    database = TARGETS[tool]
     conn = server.connect()
     try:
         with conn.cursor() as cur:
@@ -288,30 +392,50 @@ def load_once(
         settle(conn)
     finally:
         conn.close()
-    seconds, rss = timed(tool_command(tool, server, dump, config, args))
-    verify(server, database, args.rows, checksum)
-    return Run(tool=tool, seconds=seconds, peak_rss_kib=rss)
+    cpu_before = server_cpu_seconds()
+    if tool == "loaddata":
+        started = time.perf_counter()
+        load_data(server, args.data, dump.with_name("rows.tsv"))
+        seconds, rss = time.perf_counter() - started, None
+    else:
+        seconds, rss = timed(tool_command(tool, server, dump, config, args))
+    cpu_after = server_cpu_seconds()
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    verify(server, database, args.data.table, args.rows, checksum)
+    return Run(tool=tool, seconds=seconds, peak_rss_kib=rss, server_cpu=cpu)
 
 
 def report(runs: list[Run], dump_bytes: int, args: argparse.Namespace) -> None:
     """Print per-run numbers, medians per tool and the lightning/myloader ratio."""
-    print(f"rows={args.rows} threads={args.threads} dump={dump_bytes / 1e6:.1f} MB "
-          f"repeat={args.repeat} on-duplicate={args.on_duplicate}")  # fmt: skip
-    print(f"{'tool':<10} {'wall s':>8} {'MB/s':>7} {'rows/s':>9} {'peak RSS MiB':>13}")
+    print(f"table={args.data.table} rows={args.rows} threads={args.threads} "
+          f"dump={dump_bytes / 1e6:.1f} MB repeat={args.repeat} "
+          f"on-duplicate={args.on_duplicate}")  # fmt: skip
+    print(f"{'tool':<10} {'wall s':>8} {'MB/s':>7} {'rows/s':>9} {'peak RSS MiB':>13} "
+          f"{'server CPU s':>13}")  # fmt: skip
     for run in runs:
-        rss = f"{run.peak_rss_kib / 1024:.0f}" if run.peak_rss_kib else "?"
+        rss = f"{run.peak_rss_kib / 1024:.0f}" if run.peak_rss_kib else "-"
+        cpu = f"{run.server_cpu:.2f}" if run.server_cpu is not None else "?"
         print(f"{run.tool:<10} {run.seconds:8.2f} {dump_bytes / 1e6 / run.seconds:7.1f} "
-              f"{args.rows / run.seconds:9.0f} {rss:>13}")  # fmt: skip
+              f"{args.rows / run.seconds:9.0f} {rss:>13} {cpu:>13}")  # fmt: skip
     medians: dict[str, float] = {}
+    cpus: dict[str, float] = {}
     for tool in args.tools:
         times = [run.seconds for run in runs if run.tool == tool]
         rss_values = [run.peak_rss_kib for run in runs if run.tool == tool and run.peak_rss_kib]
+        cpu_values = [r.server_cpu for r in runs if r.tool == tool and r.server_cpu is not None]
         medians[tool] = statistics.median(times)
         peak = f", peak RSS {max(rss_values) / 1024:.0f} MiB" if rss_values else ""
+        if cpu_values:
+            cpus[tool] = statistics.median(cpu_values)
+            peak += f", server CPU {cpus[tool]:.2f} s"
         print(f"median {tool}: {medians[tool]:.2f} s{peak}")
-    if set(TOOLS) <= medians.keys():
-        ratio = medians["lightning"] / medians["myloader"]
-        print(f"ratio lightning/myloader (median wall time): {ratio:.2f}")
+    for tool in ("lightning", "loaddata"):
+        if tool in medians and "myloader" in medians:
+            ratio = medians[tool] / medians["myloader"]
+            line = f"ratio {tool}/myloader: wall {ratio:.2f}"
+            if tool in cpus and cpus.get("myloader"):
+                line += f", server CPU {cpus[tool] / cpus['myloader']:.2f}"
+            print(line + " (medians)")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -323,8 +447,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tools",
         default=",".join(TOOLS),
-        help="comma-separated subset of myloader,lightning (default both)",
+        help="comma-separated subset of myloader,lightning,loaddata (default all)",
     )
+    parser.add_argument("--table", default="sbtest1", choices=sorted(DATASETS))
     parser.add_argument("--on-duplicate", default="replace", choices=["replace", "ignore", "error"])
     parser.add_argument("--rebuild", action="store_true", help="recreate bench_src even if present")
     parser.add_argument("--workdir", type=Path, help="keep the dump here instead of a temp dir")
@@ -338,7 +463,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.tools = [tool.strip() for tool in args.tools.split(",") if tool.strip()]
     unknown = set(args.tools) - set(TOOLS)
     if unknown or not args.tools:
-        parser.error(f"--tools takes myloader and/or lightning, not {sorted(unknown)}")
+        parser.error(f"--tools takes myloader, lightning and loaddata, not {sorted(unknown)}")
+    args.data = DATASETS[args.table]
     return args
 
 
@@ -348,10 +474,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     server = Server(host=args.host, port=args.port, user=args.user, password=args.password)
     if "lightning" in args.tools:
         lightning_command()  # fail before the slow steps if it is missing
-    build_source(server, args.rows, args.rebuild)
+    table = args.data.table
+    build_source(server, args.data, args.rows, args.rebuild)
     conn = server.connect()
     try:
-        source_checksum = table_checksum(conn, SOURCE_DB)
+        source_checksum = table_checksum(conn, SOURCE_DB, table)
     finally:
         conn.close()
 
@@ -360,7 +487,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if dump.exists():
             shutil.rmtree(dump)
-        dump_bytes = dump_source(server, dump, args.threads)
+        dump_bytes = dump_source(server, dump, args.threads, table)
+        if "loaddata" in args.tools:
+            write_tsv(server, table, dump.with_name("rows.tsv"))
         config = workdir / "tidb-lightning.toml"
         write_lightning_config(config, server, dump, args)
         runs: list[Run] = []

@@ -100,6 +100,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "KVTablePlan": ("lightning_core.kv.plan", "TablePlan"),
     "parse_create_table": ("lightning_core.schema.ddl", "parse_create_table"),
     "MysqlTime": ("lightning_core.schema.values", "MysqlTime"),
+    "SqlTarget": ("lightning_core.pipeline.sql_target", "SqlTarget"),
 }
 
 

@@ -581,7 +581,6 @@ def kv_conflict_strategy(config: LightningConfig) -> str:
 #: (Tuning keys — sizes, concurrencies, log rotation — are accepted and may be ignored.)
 _UNIMPLEMENTED: tuple[tuple[str, str, str], ...] = (
     ("lightning", "server_mode", "the server mode (tasks posted over HTTP) is not implemented"),
-    ("lightning", "max_error", "skipping bad rows is not implemented: every bad row stops"),
     ("tikv_importer", "incremental_import", "imports into non-empty tables need the tidb backend"),
     ("tikv_importer", "parallel_import", "parallel imports into one table are not implemented"),
     ("tikv_importer", "duplicate_detection", "duplicate keys are always found and named"),

@@ -67,6 +67,13 @@ class PostOpLevel(enum.StrEnum):
     """Run it; a failure fails the import."""
 
 
+class AutoOff(enum.StrEnum):
+    """A speed-up the tidb backend uses where it applies (``auto``), or never (``off``)."""
+
+    AUTO = "auto"
+    OFF = "off"
+
+
 class KeepStrategy(enum.StrEnum):
     """What happens to checkpoints after a successful import; ``true``/``false`` mean
     rename/remove."""
@@ -126,8 +133,9 @@ class LightningAppConfig:
     """Files read at the same time."""
     meta_schema_name: str = "lightning_metadata"
     """Schema on the target holding task metadata for parallel imports."""
-    max_error: MaxErrorConfig = attrs.Factory(MaxErrorConfig)
-    """Non-fatal errors tolerated before the import stops."""
+    max_error: MaxErrorConfig | None = None
+    """Rows the target refuses or changes (warnings) tolerated before a table stops; None
+    (the key absent) refuses every bad row and only counts warnings, as Lightning does."""
     task_info_schema_name: str = "lightning_task_info"
     """Schema on the target recording skipped rows and conflicts; empty disables recording."""
 
@@ -414,6 +422,12 @@ class TidbConfig:
     """Tables checksummed at the same time."""
     session_vars: dict[str, Any] = attrs.Factory(dict)
     """``[tidb.session-vars]``: more session variables set on every connection."""
+    defer_secondary_indexes: AutoOff = AutoOff.AUTO
+    """tidb backend: tables this import creates are loaded without their non-unique secondary
+    indexes, which are added in one ``ALTER TABLE`` after the rows (not Lightning's)."""
+    load_data: AutoOff = AutoOff.AUTO
+    """tidb backend: rows of CSV and Parquet sources go by ``LOAD DATA LOCAL INFILE`` where
+    the server allows it (not Lightning's; SQL dumps are sent as their INSERT text)."""
 
 
 @attrs.frozen(kw_only=True)

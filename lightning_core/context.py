@@ -24,3 +24,7 @@ class TableSummary:
     rows: int
     bytes: int
     seconds: float
+    warnings: int = 0
+    """Warnings the target gave for the table's rows (values it changed to fit)."""
+    skipped: int = 0
+    """Rows the target refused that ``[lightning] max-error`` let the import skip."""

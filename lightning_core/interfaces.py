@@ -257,6 +257,10 @@ class ChunkProgress:
     no KV pairs)."""
     max_row_id: int = 0
     """The largest row ID / auto-increment / auto-random value the durable rows used."""
+    warnings: int = 0
+    """Warnings the target gave while writing the durable rows (values it changed to fit)."""
+    skipped: int = 0
+    """Durable rows the target refused and ``[lightning] max-error`` let the import skip."""
 
     @property
     def rows(self) -> int:

@@ -124,8 +124,14 @@ def is_transient(exc: BaseException) -> bool:
     return error_code(exc) in TRANSIENT_ERRORS
 
 
-def connect(address: TargetAddress, *, autocommit: bool = True, retries: int = 3) -> Any:
-    """Open a pymysql connection in binary-safe utf8mb4 with the configured sql_mode."""
+def connect(
+    address: TargetAddress, *, autocommit: bool = True, retries: int = 3, local_infile: bool = False
+) -> Any:
+    """Open a pymysql connection in binary-safe utf8mb4 with the configured sql_mode.
+
+    :param local_infile: allow ``LOAD DATA LOCAL INFILE`` (the server then reads a file the
+        client names; only for a target the configuration trusts anyway).
+    """
     import pymysql
 
     tls: dict[str, Any] = dict(address.tls)
@@ -140,7 +146,7 @@ def connect(address: TargetAddress, *, autocommit: bool = True, retries: int = 3
             autocommit=autocommit,
             max_allowed_packet=address.max_allowed_packet,
             connect_timeout=10,
-            local_infile=False,
+            local_infile=local_infile,
             **tls,
         )
         with conn.cursor() as cur:

@@ -78,7 +78,7 @@ def test_empty_file_gives_every_section_with_lightnings_defaults() -> None:
     assert app.meta_schema_name == "lightning_metadata"
     assert app.task_info_schema_name == "lightning_task_info"
     assert app.status_addr == "" and app.server_mode is False
-    assert app.max_error == MaxErrorConfig(type=0)
+    assert app.max_error is None  # absent: bad rows stop, warnings are counted
     assert config.security == SecurityConfig()
     assert config.checkpoint == CheckpointConfig(
         enable=True,

@@ -246,6 +246,8 @@ def _progress_of(record: dict[str, Any]) -> ChunkProgress:
             record.get("checksum", 0), record.get("kvs", 0), record.get("kv_bytes", 0)
         ),
         max_row_id=record.get("max_row_id", 0),
+        warnings=record.get("warnings", 0),
+        skipped=record.get("skipped", 0),
     )
 
 
@@ -265,6 +267,8 @@ def chunk_record(key: str, state: ChunkState) -> dict[str, Any]:
         "kvs": progress.checksum.total_kvs,
         "kv_bytes": progress.checksum.total_bytes,
         "max_row_id": progress.max_row_id,
+        "warnings": progress.warnings,
+        "skipped": progress.skipped,
         "done": state.done,
     }
 

@@ -251,11 +251,16 @@ def summary_text(
     """The final per-table and total summary; the rate counts only this run's rows and bytes
     (a resumed run's totals include what earlier runs imported)."""
     width = max([len(t.table) for t in tables] + [5])
-    lines = [f"{'table':<{width}}  {'rows':>12}  {'bytes':>11}  {'time':>8}"]
+    # the target changed or refused rows: a column says how many, per table
+    flagged = any(t.warnings or t.skipped for t in tables)
+    lines = [
+        f"{'table':<{width}}  {'rows':>12}  {'bytes':>11}  {'time':>8}"
+        + ("  warnings/skipped" if flagged else "")
+    ]
     for t in tables:
         lines.append(
             f"{t.table:<{width}}  {t.rows:>12}  {human_bytes(t.bytes):>11}  "
-            f"{human_seconds(t.seconds):>8}"
+            f"{human_seconds(t.seconds):>8}" + (f"  {t.warnings}/{t.skipped}" if flagged else "")
         )
     rows = sum(t.rows for t in tables)
     nbytes = sum(t.bytes for t in tables)

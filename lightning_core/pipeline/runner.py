@@ -286,12 +286,23 @@ class _Run:
         return self.summaries
 
     def _table_done(self, run: TableRun) -> None:
+        chunks = [self.states[c.key].progress for c in run.task.chunks]
         summary = TableSummary(
             table=run.name,
-            rows=sum(self.states[c.key].progress.rows for c in run.task.chunks),
+            rows=sum(p.rows - p.skipped for p in chunks),
             bytes=run.task.total_bytes,
             seconds=time.monotonic() - run.started if run.started else 0.0,
+            warnings=sum(p.warnings for p in chunks),
+            skipped=sum(p.skipped for p in chunks),
         )
+        if summary.warnings or summary.skipped:
+            log.warning(
+                "%s: the target gave %d warnings (values it changed to fit) and refused %d rows "
+                "that max-error let pass; the log names the first rows' file:offset",
+                run.name,
+                summary.warnings,
+                summary.skipped,
+            )
         self.importer.host.after_table(self.context, summary)
         self.summaries.append(summary)
 

@@ -87,7 +87,7 @@ class TableRun:
             if state is None:
                 continue
             checksum.add(state.progress.checksum)
-            rows += state.progress.rows
+            rows += state.progress.rows - state.progress.skipped
             max_row_id = max(max_row_id, state.progress.max_row_id)
         resolved = getattr(backend, "resolved_checksum", None) if kv else None
         dropped = resolved(self.name) if resolved is not None else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -70,9 +70,19 @@ def _execute(conn: Any, sql: str, where: str) -> None:
 
 
 def create_schemas(
-    conn: Any, plan: ImportPlan, *, sql_mode: str, no_schema: bool, character_set: str = "auto"
+    conn: Any,
+    plan: ImportPlan,
+    *,
+    sql_mode: str,
+    no_schema: bool,
+    character_set: str = "auto",
+    table_statement: Callable[[str, str, str], str] | None = None,
 ) -> None:
-    """Create missing databases, tables and views; existing ones are left as they are."""
+    """Create missing databases, tables and views; existing ones are left as they are.
+
+    :param table_statement: ``(schema, name, statement)`` → the ``CREATE TABLE`` to run for a
+        table this import creates (a backend may change it, e.g. to add indexes later).
+    """
     if no_schema:
         return
     options = _SchemaOptions(sql_mode=sql_mode, character_set=character_set)
@@ -84,7 +94,14 @@ def create_schemas(
         if objects.kind(table.target_schema, table.target_table) is not None:
             log.info("table %s.%s exists; kept", table.target_schema, table.target_table)
             continue
-        _create_table(conn, table.schema_file, table.target_schema, table.target_table, options)
+        _create_table(
+            conn,
+            table.schema_file,
+            table.target_schema,
+            table.target_table,
+            options,
+            table_statement,
+        )
         objects.add(table.target_schema, table.target_table, "BASE TABLE")
     views = [t for t in plan.source.tables if t.is_view and t.schema_file is not None]
     _create_views(conn, plan, views, objects, options)
@@ -200,13 +217,21 @@ class _TargetObjects:
 
 
 def _create_table(
-    conn: Any, file: SourceFile, schema: str, name: str, options: _SchemaOptions
+    conn: Any,
+    file: SourceFile,
+    schema: str,
+    name: str,
+    options: _SchemaOptions,
+    table_statement: Callable[[str, str, str], str] | None,
 ) -> None:
     target = f"CREATE TABLE IF NOT EXISTS {quote_identifier(schema)}.{quote_identifier(name)}"
     for statement in schema_statements(file, options.character_set, options.sql_mode):
         if _CREATE_TABLE.match(statement):
             # a function, not a template: names are data, whatever backslashes they hold
-            _execute(conn, _CREATE_TABLE.sub(lambda _m: target, statement, count=1), file.path)
+            create = _CREATE_TABLE.sub(lambda _m: target, statement, count=1)
+            if table_statement is not None:
+                create = table_statement(schema, name, create)
+            _execute(conn, create, file.path)
             return
     raise SchemaError(f"{file.path}: no CREATE TABLE statement found; fix the schema file")
 
@@ -255,7 +280,7 @@ def _create_views(
     for view in pending:
         placeholder = _placeholder_file(plan, view)
         if placeholder is not None and objects.kind(view.target_schema, view.target_table) is None:
-            _create_table(conn, placeholder, view.target_schema, view.target_table, options)
+            _create_table(conn, placeholder, view.target_schema, view.target_table, options, None)
             objects.add(view.target_schema, view.target_table, "BASE TABLE")
     _create_views_in_passes(conn, pending, objects, options)
 

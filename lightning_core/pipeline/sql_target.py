@@ -135,8 +135,14 @@ class SqlTarget:
                 sql_mode=self._config.tidb.sql_mode or "",
                 no_schema=mydumper.no_schema,
                 character_set=mydumper.character_set,
+                table_statement=self.created_table_statement,
             ),
         )
+
+    def created_table_statement(self, schema: str, name: str, statement: str) -> str:
+        """The ``CREATE TABLE`` to run for a table this import creates (a subclass may change
+        it); ``statement`` as the dump has it, under the routed name."""
+        return statement
 
     def table(self, schema: str, name: str, *, model: bool = False) -> TargetTable | None:
         """The table's writable columns, its ID and (with ``model``) its model."""

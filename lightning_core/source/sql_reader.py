@@ -55,6 +55,10 @@ _HEAD_LIMIT = 1024 * 1024
 _KEYWORD_LIMIT = 64
 """A statement's first words fit in this many bytes (with comments between them, usually)."""
 
+JOIN_BELOW_ROWS = 8
+"""A whole statement of fewer rows joins the batch of the statements before it (same column
+list); longer ones already carry enough rows per transaction and stay batches of their own."""
+
 _FAST_MAX_COLUMNS = 512
 """Wider rows always take the careful path (the fast pattern's size grows with the width)."""
 
@@ -117,7 +121,7 @@ def _value_kind(g: Grammar, kind: str, quote: bytes, k: int) -> tuple[bytes, lis
     return pattern, [s, i, d, n, o], expr
 
 
-def _fast_rows(g: Grammar, values: list[Value], row: bytes) -> _FastRows | None:
+def _fast_rows(g: Grammar, values: tuple[Value, ...], row: bytes) -> _FastRows | None:
     """The fast path for rows like ``row`` (whose ``values`` the careful path produced):
     same width, same kind of value per column, plain strings quoted like its first string
     (mydumper writes ``"..."``, dumpling and mysqldump ``'...'``)."""
@@ -279,8 +283,11 @@ class SqlReader:
     :param raw_sql: yield each row's source text ``(...)`` in ``RowBatch.texts`` (``rows``
         stays empty) instead of parsing its values; the grammar is checked all the same.
 
-    Each batch holds rows of one statement; its ``end`` is just after the last row's ``)``
-    (``mid_statement=True``) or, for the statement's last row, just after the ``;``.
+    A batch holds rows of one statement, or of consecutive short statements (fewer than
+    ``JOIN_BELOW_ROWS`` rows) with the same column list (dumps of one row per statement:
+    ``mysqldump --skip-extended-insert``); its ``end`` is
+    just after the last row's ``)`` (``mid_statement=True``) or, for a statement's last row,
+    just after the ``;``.
     """
 
     def __init__(
@@ -307,6 +314,8 @@ class SqlReader:
         self._base = self._start.offset
         self._eof = False
         self._fast: dict[tuple[int, bytes], _FastRows | None] = {}
+        self._head = b""
+        """The text of the last INSERT head read, through ``VALUES`` and the gap after it."""
         _seek(self._file, self._start.offset, chunk.file.compression is None)
 
     def close(self) -> None:
@@ -347,11 +356,60 @@ class SqlReader:
 
         String values are converted from ``data-character-set`` to UTF-8.
         """
+        batches = self._coalesced(self._read_batches())
         if self._convert is None:
-            yield from self._read_batches()
+            yield from batches
             return
-        for batch in self._read_batches():
+        for batch in batches:
             yield convert_batch(batch, self._convert)
+
+    def _coalesced(self, batches: Iterator[RowBatch]) -> Iterator[RowBatch]:
+        """Join the batches of consecutive whole statements with the same column list, up to
+        the batch bounds, so that a dump of one-row statements is written many rows at once."""
+        limit = self._batch_rows
+        held: RowBatch | None = None
+        rows: list[Any] = []  # of the held batches: values, or texts with raw_sql
+        offsets: list[int] = []
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except SourceError:  # the rows before a bad one are delivered (and committed)
+                if held is not None:
+                    yield self._batch(held.columns, rows, offsets, held.end)
+                raise
+            if (
+                held is not None
+                and min(batch.count, len(offsets)) < JOIN_BELOW_ROWS
+                and not held.end.mid_statement
+                and batch.columns == held.columns
+                and len(offsets) + batch.count <= limit
+                and batch.end.offset - offsets[0] <= BATCH_BYTES
+            ):
+                rows += batch.texts if self._raw else batch.rows  # type: ignore[arg-type]
+                offsets += batch.offsets
+                held = batch
+                continue
+            if held is not None:
+                yield self._batch(held.columns, rows, offsets, held.end)
+            held = batch
+            rows = list(batch.texts if self._raw else batch.rows)  # type: ignore[arg-type]
+            offsets = list(batch.offsets)
+        if held is not None:
+            yield self._batch(held.columns, rows, offsets, held.end)
+
+    def _batch(
+        self,
+        columns: tuple[str, ...] | None,
+        rows: list[Any],
+        offsets: list[int],
+        end: ReadPosition,
+    ) -> RowBatch:
+        """A batch of ``rows``: value tuples, or source texts with ``raw_sql``."""
+        if self._raw:
+            return RowBatch(columns=columns, rows=[], offsets=offsets, end=end, texts=rows)
+        return RowBatch(columns=columns, rows=rows, offsets=offsets, end=end)
 
     def _read_batches(self) -> Iterator[RowBatch]:
         start = self._start
@@ -367,7 +425,43 @@ class SqlReader:
             buf, pos, columns = self._next_insert(buf, pos)
             if pos < 0:
                 return
+            head = self._head
             buf, pos, total = yield from self._statement_rows(buf, pos, columns, total)
+            pos, total = yield from self._same_head_rows(buf, pos, head, columns, total)
+
+    def _same_head_rows(
+        self, buf: bytes, pos: int, head: bytes, columns: tuple[str, ...] | None, total: int
+    ) -> Generator[RowBatch, None, tuple[int, int]]:
+        """After a statement: the one-row statements that follow in the buffer with exactly
+        the same head, in one batch (a dump of one row per statement costs two pattern
+        matches a row); returns at the first other statement, which the general path reads."""
+        g = self._grammar
+        blank, row, chunk_end, base = g.blank.match, g.row.match, self._end, self._base
+        limit = self._batch_rows
+        rows: list[Any] = []
+        offsets: list[int] = []
+        start = pos
+        while True:
+            at = blank(buf, pos).end()  # type: ignore[union-attr]
+            if not buf.startswith(head, at) or (chunk_end is not None and base + at >= chunk_end):
+                break
+            m = row(buf, at + len(head))
+            if m is None or m.end() == len(buf) or buf[m.end() - 1] != 59:  # ';'
+                break  # not one whole row: the general path reads (and refills, or reports)
+            begin, close = m.span(1)
+            offsets.append(base + begin)
+            rows.append(buf[begin:close] if self._raw else _row_values(g, buf, begin, close))
+            pos = m.end()
+            if len(rows) >= limit or pos - start >= BATCH_BYTES:
+                total += len(rows)
+                yield self._batch(
+                    columns, rows, offsets, ReadPosition(offset=base + pos, rows=total)
+                )
+                rows, offsets, start = [], [], pos
+        if rows:
+            total += len(rows)
+            yield self._batch(columns, rows, offsets, ReadPosition(offset=base + pos, rows=total))
+        return pos, total
 
     def _after_row(self, buf: bytes, pos: int) -> tuple[bytes, int, bool]:
         """Consume the ``,`` or ``;`` after a row; ``done`` tells whether it was ``;``."""
@@ -403,6 +497,7 @@ class SqlReader:
                 return buf, -1, None
             head = g.insert_head.match(buf, pos)
             if head is not None:
+                self._head = head.group()
                 return buf, head.end(), self._column_names(buf, head)
             if g.insert_keyword.match(buf, pos):
                 if not self._eof and len(buf) - pos < _HEAD_LIMIT:
@@ -450,7 +545,6 @@ class SqlReader:
         careful_row = g.row.match
         careful_values = g.values.findall
         skip_ws = g.ws.match
-        convert = convert_literal
         batch_rows = self._batch_rows
         fast: _FastRows | None = None
         fast_misses = 0
@@ -501,11 +595,8 @@ class SqlReader:
                 if raw:
                     rows.append(buf[begin:close])
                 else:
-                    values = [
-                        int(i) if i else (convert(o, g) if o else s)
-                        for s, i, o in careful_values(buf, begin + 1, close)
-                    ]
-                    rows.append(tuple(values))
+                    values = _row_values(g, buf, begin, close)
+                    rows.append(values)
                 row_end = self._base + close
                 pos = m.end()
                 if buf[pos - 1] == 59:  # ';'
@@ -525,10 +616,10 @@ class SqlReader:
                             # Column kinds belong to the table: keep the first guess for the
                             # width rather than compiling a new shape whenever the NULLs move.
                             if raw:
-                                values = careful_values(buf, begin + 1, close)
-                                key = (len(values), b"")
+                                width = len(careful_values(buf, begin + 1, close))
+                                key = (width, b"")
                                 if key not in self._fast:
-                                    self._fast[key] = _raw_rows(g, len(values))
+                                    self._fast[key] = _raw_rows(g, width)
                             else:
                                 quote = _FIRST_QUOTE.search(buf, begin, close)
                                 key = (len(values), quote.group() if quote is not None else b"'")
@@ -551,10 +642,7 @@ class SqlReader:
                     end = ReadPosition(
                         offset=row_end, rows=total, columns=columns, mid_statement=True
                     )
-                if raw:
-                    yield RowBatch(columns=columns, rows=[], offsets=offsets, end=end, texts=rows)
-                else:
-                    yield RowBatch(columns=columns, rows=rows, offsets=offsets, end=end)
+                yield self._batch(columns, rows, offsets, end)
                 rows = []
                 offsets = []
                 batch_start = self._base + pos
@@ -602,6 +690,14 @@ class SqlReader:
         )
 
     # ---------------------------------------------------------------------------------------
+
+
+def _row_values(g: Grammar, buf: bytes, begin: int, close: int) -> tuple[Value, ...]:
+    """The values of the row tuple ``buf[begin:close]``, the careful way."""
+    return tuple(
+        int(i) if i else (convert_literal(o, g) if o else s)
+        for s, i, o in g.values.findall(buf, begin + 1, close)
+    )
 
 
 def _seek(file: BinaryIO, offset: int, seekable: bool) -> None:

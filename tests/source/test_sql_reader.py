@@ -607,10 +607,13 @@ def test_write_then_read_round_trips(
     batches = read_batches(path, sql_mode=mode, compression=compression, batch_rows=batch_rows)
     assert [row for b in batches for row in b.rows] == rows
     assert all(b.columns == tuple(columns) for b in batches)
-    # Statement ends found by the splitter are exactly the reader's statement ends.
+    # Batches end at statement ends the splitter finds too (consecutive statements of one
+    # column list share batches), the last one at the file's last statement.
     reader_ends = [b.end.offset for b in batches if not b.end.mid_statement]
     header_ends = [28, 65]  # the two SET statements of the header
-    assert list(statement_ends(str(path), compression, mode)) == header_ends + reader_ends
+    ends = list(statement_ends(str(path), compression, mode))
+    assert ends[:2] == header_ends and set(reader_ends) <= set(ends[2:])
+    assert reader_ends[-1] == ends[-1]
     # Resuming at any batch end yields exactly the remaining rows.
     for batch in batches[:: max(1, len(batches) // 3)]:
         rest = read_batches(path, sql_mode=mode, compression=compression, start=batch.end)

@@ -207,10 +207,10 @@ def test_unterminated_comment_between_tuples_is_reported(sql_file: Any) -> None:
 @pytest.mark.parametrize("raw_sql", [False, True], ids=["values", "raw"])
 def test_empty_column_list_and_empty_rows(sql_file: Any, raw_sql: bool) -> None:
     data = b"INSERT INTO t () VALUES (), ( );\nINSERT INTO `t` ( ) VALUES ();\n"
-    batches = read_batches(sql_file(data), raw_sql=raw_sql)
-    assert [b.columns for b in batches] == [(), ()]
+    batches = read_batches(sql_file(data), raw_sql=raw_sql)  # one column list: one batch
+    assert [b.columns for b in batches] == [()]
     if raw_sql:
-        assert [b.texts for b in batches] == [[b"()", b"( )"], [b"()"]]
+        assert [b.texts for b in batches] == [[b"()", b"( )", b"()"]]
     else:
-        assert [b.rows for b in batches] == [[(), ()], [()]]
-    assert [b.offsets for b in batches] == [[24, 28], [data.index(b"();")]]
+        assert [b.rows for b in batches] == [[(), (), ()]]
+    assert [b.offsets for b in batches] == [[24, 28, data.index(b"();")]]

@@ -13,11 +13,19 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 
-from lightning_backend_tidb.encoder import SqlStatementEncoder
+from lightning_backend_tidb.bad_rows import (
+    NAMED_ROWS,
+    BadRow,
+    BadRowPolicy,
+    error_tables_ddl,
+    over_budget,
+)
+from lightning_backend_tidb.encoder import SqlStatementEncoder, Statement
+from lightning_backend_tidb.load_data import REFUSED, load_statement, memory_file, tsv
 from lightning_core import (
     CONNECTION_ERRORS,
     Chunk,
@@ -66,6 +74,8 @@ ROW_ERRORS: dict[int, str] = {
     3140: "invalid JSON",
 }
 DUPLICATE_ENTRY = 1062
+#: Row errors that are the source's fault, never tolerated by max-error (Lightning's syntax).
+SYNTAX_ERRORS = frozenset({1064, 1136})
 NO_SUCH_TABLE = 1146
 #: Access denied to a database / for a command on a table.
 NO_RIGHTS = frozenset({1044, 1142})
@@ -94,6 +104,9 @@ class _Session:
 
     def __init__(self, config: LightningConfig, task: str) -> None:
         self._address: TargetAddress = address_from_config(config)
+        self.task = task
+        self.load_data = config.tidb.load_data == "auto"
+        """Parsed rows go by LOAD DATA LOCAL INFILE (until the server refuses it)."""
         self.ledger = (
             Ledger(schema=config.checkpoint.schema, task=task) if config.checkpoint.enable else None
         )
@@ -103,7 +116,7 @@ class _Session:
     def connection(self) -> Any:
         """This process's connection to the target (opened on first use)."""
         if self._conn is None:
-            conn = connect(self._address, autocommit=True)
+            conn = connect(self._address, autocommit=True, local_infile=self.load_data)
             # String literals are bytes to store as they are, the way mydumper's dumps ask
             # (SET NAMES binary): a latin1 column gets its latin1 bytes back. Text that is
             # known to be Unicode is sent with a _utf8mb4 introducer instead.
@@ -119,12 +132,12 @@ class _Session:
         by_id = {chunk_id(key): key for key in chunk_keys}
         with self.connection.cursor() as cur:
             cur.execute(
-                f"SELECT chunk, `offset`, `rows`, `bytes`, columns_json, mid "
+                f"SELECT chunk, `offset`, `rows`, `bytes`, columns_json, mid, warnings, skipped "
                 f"FROM {self.ledger.table} WHERE task = %s",
                 (self.ledger.task,),
             )
             found = {}
-            for cid, offset, rows, nbytes, columns_json, mid in cur.fetchall():
+            for cid, offset, rows, nbytes, columns_json, mid, warnings, skipped in cur.fetchall():
                 key = by_id.get(cid.decode() if isinstance(cid, bytes) else cid)
                 if key is None:
                     continue
@@ -135,7 +148,9 @@ class _Session:
                     columns=tuple(columns) if columns is not None else None,
                     mid_statement=bool(mid),
                 )
-                found[key] = ChunkProgress(position=position, bytes=nbytes)
+                found[key] = ChunkProgress(
+                    position=position, bytes=nbytes, warnings=warnings, skipped=skipped
+                )
         return found
 
     def reconnect(self) -> None:
@@ -172,9 +187,15 @@ class TiDBBackend:
 
     def __init__(self, *, config: LightningConfig, task: str) -> None:
         self._session = _Session(config, task)
+        self._policy = BadRowPolicy.from_config(config)
 
     def prepare(self, source_bytes: int) -> None:
-        """Create the progress ledger when checkpoints are on."""
+        """Create the progress ledger when checkpoints are on, and the error tables of
+        ``[lightning] max-error``."""
+        if self._policy.records:
+            with self._session.connection.cursor() as cur:
+                for statement in error_tables_ddl(self._policy.schema):
+                    cur.execute(statement)
         ledger = self._session.ledger
         if ledger is None:
             return
@@ -188,8 +209,21 @@ class TiDBBackend:
                     " task VARCHAR(64) NOT NULL, chunk CHAR(40) NOT NULL,"
                     " `offset` BIGINT NOT NULL, `rows` BIGINT NOT NULL, `bytes` BIGINT NOT NULL,"
                     " columns_json TEXT, mid TINYINT NOT NULL,"
+                    " warnings BIGINT NOT NULL DEFAULT 0, skipped BIGINT NOT NULL DEFAULT 0,"
                     " PRIMARY KEY (task, chunk))"
                 )
+                cur.execute(
+                    "SELECT COLUMN_NAME FROM information_schema.COLUMNS"
+                    " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                    (ledger.schema, LEDGER_TABLE),
+                )
+                have = {row[0].decode() if isinstance(row[0], bytes) else row[0] for row in cur}
+                for column in ("warnings", "skipped"):  # a ledger an older version created
+                    if column not in have:
+                        cur.execute(
+                            f"ALTER TABLE {ledger.table} ADD COLUMN {column} BIGINT NOT NULL "
+                            "DEFAULT 0"
+                        )
         except pymysql.err.MySQLError as exc:
             _refuse_without_rights(exc, ledger)
             raise
@@ -296,11 +330,37 @@ class TiDBWorker:
                 f"the tidb backend writes SQL statements, but encoder {type(encoder).__name__} "
                 'makes something else; install an encoder registered as "sql"'
             )
-        return TiDBWriter(self._session, encoder, chunk, self._strategy)
+        return TiDBWriter(
+            self._session,
+            encoder,
+            chunk,
+            self._strategy,
+            policy=BadRowPolicy.from_config(self._config),
+            start=start,
+        )
 
     def close(self) -> None:
         """Close this process's connection."""
         self._session.close()
+
+
+@attrs.frozen
+class _Written:
+    """What one batch's transaction wrote besides its rows."""
+
+    warnings: int = 0
+    """Warnings of the target (values changed to fit), duplicate keys under ignore excepted."""
+    skipped: int = 0
+    """Rows refused and skipped within max-error's type budget."""
+    charged: dict[str, int] = attrs.Factory(dict)
+    """max-error kind → rows charged to its budget."""
+
+
+#: LOAD DATA's keyword for each strategy it can do (LOCAL without one skips duplicates).
+_LOAD_VERBS = {"replace": "REPLACE", "ignore": "IGNORE", "error": ""}
+
+#: Ledger rows that count what max-error's budgets spent (the chunk column holds these names).
+_BUDGET_ROWS = {"type": "max-error:type", "conflict": "max-error:conflict"}
 
 
 class TiDBWriter:
@@ -312,20 +372,31 @@ class TiDBWriter:
         encoder: SqlStatementEncoder,
         chunk: Chunk,
         strategy: ConflictStrategy,
+        *,
+        policy: BadRowPolicy,
+        start: ChunkProgress | None = None,
     ) -> None:
         self._session = session
         self._encoder = encoder
         self._chunk = chunk
         self._strategy = strategy
+        self._policy = policy
         self._path = chunk.file.path
+        self._warnings = start.warnings if start is not None else 0
+        self._skipped = start.skipped if start is not None else 0
+        self._named = 0
+        """Bad rows this writer named in the log (the first few)."""
+        self._spent: dict[str, int] = {}
+        """Budget spent by this writer, where no ledger row counts it for the whole task."""
         self._ledger_sql: str | None = None
         ledger = session.ledger
         if ledger is not None:
             self._ledger_sql = (
                 f"INSERT INTO {ledger.table} (task, chunk, `offset`, `rows`, `bytes`, "
-                "columns_json, mid) VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY "
-                "UPDATE `offset` = VALUES(`offset`), `rows` = VALUES(`rows`), "
-                "`bytes` = VALUES(`bytes`), columns_json = VALUES(columns_json), mid = VALUES(mid)"
+                "columns_json, mid, warnings, skipped) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON DUPLICATE KEY UPDATE `offset` = VALUES(`offset`), `rows` = VALUES(`rows`), "
+                "`bytes` = VALUES(`bytes`), columns_json = VALUES(columns_json), "
+                "mid = VALUES(mid), warnings = VALUES(warnings), skipped = VALUES(skipped)"
             )
             self._ledger_key = (ledger.task, chunk_id(chunk.key))
 
@@ -335,31 +406,31 @@ class TiDBWriter:
         :param source_bytes: source bytes of the chunk read up to the batch end.
         :returns: the chunk's progress: the batch is committed.
         """
-        statements = self._encoder.encode_batch(batch, self._path)
+        rows = self._load_data_rows(batch)
+        statements = [] if rows is not None else self._encoder.encode_batch(batch, self._path)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
-                "%s: %d rows of %s up to offset %d in %d statements, %d bytes",
+                "%s: %d rows of %s up to offset %d in %s, %d bytes",
                 self._encoder.table.quoted,
                 batch.count,
                 self._path,
                 batch.end.offset,
-                len(statements),
-                sum(len(s.sql) for s in statements),
+                "LOAD DATA" if rows is not None else f"{len(statements)} statements",
+                len(rows) if rows is not None else sum(len(s.sql) for s in statements),
             )
 
         attempts = 0
 
-        def transaction() -> None:
+        def transaction() -> _Written:
             nonlocal attempts
             attempts += 1
             if attempts > 1 and self._already_committed(batch.end):
-                return  # the connection broke after COMMIT reached the server
+                return _Written()  # the connection broke after COMMIT reached the server
             conn = self._session.connection
             try:
                 with conn.cursor() as cur:
                     cur.execute("BEGIN")
-                    for statement in statements:
-                        cur.execute(statement.sql)
+                    written = self._write(cur, batch, statements, rows)
                     if self._ledger_sql is not None:
                         end = batch.end
                         columns = json.dumps(list(end.columns)) if end.columns is not None else None
@@ -372,22 +443,242 @@ class TiDBWriter:
                                 source_bytes,
                                 columns,
                                 int(end.mid_statement),
+                                self._warnings + written.warnings,
+                                self._skipped + written.skipped,
                             ),
                         )
                     cur.execute("COMMIT")
             except Exception as exc:
                 self._rollback(exc)
                 raise
+            return written
 
         try:
-            with_retries(transaction, what=f"write {self._encoder.table.quoted} from {self._path}")
+            written = with_retries(
+                transaction, what=f"write {self._encoder.table.quoted} from {self._path}"
+            )
         except TargetError as exc:
             code = error_code(exc.__cause__) if exc.__cause__ is not None else None
             if code in ROW_ERRORS:
                 self._raise_for_row(batch, exc.__cause__)  # type: ignore[arg-type]
             raise
+        self._warnings += written.warnings
+        self._skipped += written.skipped
+        if self._ledger_sql is None:
+            for kind, count in written.charged.items():
+                self._spent[kind] = self._spent.get(kind, 0) + count
         failpoint("tidb:committed")
-        return ChunkProgress(position=batch.end, bytes=source_bytes)
+        return ChunkProgress(
+            position=batch.end,
+            bytes=source_bytes,
+            warnings=self._warnings,
+            skipped=self._skipped,
+        )
+
+    def _load_data_rows(self, batch: RowBatch) -> bytes | None:
+        """The batch for LOAD DATA, or None where it goes by INSERT: SQL text, a strategy
+        LOAD DATA has no keyword for, a value the format cannot carry, or a row of the wrong
+        width (the INSERT path names it)."""
+        verb = _LOAD_VERBS.get(self._strategy.name)
+        if (
+            not self._session.load_data
+            or batch.texts is not None
+            or not batch.offsets
+            or verb is None
+            or self._encoder.has_tail
+        ):
+            return None
+        width = len(self._encoder.target_columns(batch, self._path))
+        if any(len(row) != width for row in batch.rows):
+            return None
+        return tsv(batch.rows)
+
+    def _send(
+        self, cur: Any, batch: RowBatch, statements: Sequence[Statement], rows: bytes | None
+    ) -> tuple[int, int]:
+        """Write the batch (LOAD DATA, or its statements); affected rows and warnings."""
+        import pymysql
+
+        if rows is not None:
+            verb = _LOAD_VERBS[self._strategy.name]
+            columns = self._encoder.target_columns(batch, self._path)
+            try:
+                with memory_file(rows) as path:
+                    table = self._encoder.table.quoted
+                    affected = cur.execute(load_statement(path, verb, table, columns))
+                return affected, cur.warning_count
+            except pymysql.err.MySQLError as exc:
+                if error_code(exc) not in REFUSED:
+                    raise
+                log.warning(
+                    "the target refuses LOAD DATA LOCAL INFILE (%s); rows go by INSERT", exc
+                )
+                self._session.load_data = False
+                statements = self._encoder.encode_batch(batch, self._path)
+        warnings = affected = 0
+        for statement in statements:
+            affected += cur.execute(statement.sql)
+            warnings += cur.warning_count
+        return affected, warnings
+
+    def _write(
+        self, cur: Any, batch: RowBatch, statements: Sequence[Statement], rows: bytes | None
+    ) -> _Written:
+        """Write the batch in the open transaction; a batch the target refuses a row of
+        (within max-error) or warns about is replayed row by row to find the rows."""
+        import pymysql
+
+        try:
+            affected, warnings = self._send(cur, batch, statements, rows)
+        except pymysql.err.MySQLError as exc:
+            code = error_code(exc)
+            if code not in ROW_ERRORS or code in SYNTAX_ERRORS or is_transient(exc):
+                raise
+            duplicate = code == DUPLICATE_ENTRY
+            if not (self._policy.records if duplicate else self._policy.type_limit > 0):
+                raise  # nothing to record or tolerate: the row is named, the table stops
+            return self._replay(cur, batch)
+        conflicts = self._conflicts(batch.count, affected)
+        if self._strategy.name == "ignore" or (rows is not None and self._strategy.name == "error"):
+            warnings = max(0, warnings - conflicts)  # each ignored duplicate is a warning
+        if rows is not None and self._strategy.name == "error" and affected < batch.count:
+            return self._replay(cur, batch)  # LOCAL skipped a duplicate: find it by INSERT
+        if warnings and (self._policy.counts_warnings or self._named < NAMED_ROWS):
+            return self._replay(cur, batch)
+        return _Written(warnings=warnings, charged=self._charge_conflicts(cur, batch, conflicts))
+
+    def _conflicts(self, rows: int, affected: int) -> int:
+        """Rows that met an existing key: REPLACE counts a replaced row twice, INSERT IGNORE
+        (and LOAD DATA LOCAL without a verb) does not count a skipped one."""
+        if self._strategy.name == "replace":
+            return max(0, affected - rows)
+        return max(0, rows - affected)
+
+    def _replay(self, cur: Any, batch: RowBatch) -> _Written:
+        """Write ``batch`` again row by row in a new transaction; name, count, charge and
+        record the rows the target refuses (skipped) or changes (kept)."""
+        import pymysql
+
+        cur.execute("ROLLBACK")
+        cur.execute("BEGIN")
+        bad: list[BadRow] = []
+        texts: list[bytes] = []
+        warnings = affected = 0
+        ignore = self._strategy.name == "ignore"
+        for index in range(batch.count):
+            sql = self._encoder.single_row(batch, index, self._path)
+            texts.append(self._encoder.row_text(batch, index))
+            offset = batch.offsets[index]
+            try:
+                affected += cur.execute(sql)
+            except pymysql.err.MySQLError as exc:
+                code = error_code(exc)
+                if code not in ROW_ERRORS or code in SYNTAX_ERRORS or is_transient(exc):
+                    raise
+                bad.append(
+                    BadRow(
+                        index=index,
+                        offset=offset,
+                        error=_message(exc),
+                        refused=True,
+                        duplicate=code == DUPLICATE_ENTRY,
+                    )
+                )
+                continue
+            if cur.warning_count:
+                cur.execute("SHOW WARNINGS")
+                shown = [
+                    (level, code, text)
+                    for level, code, text in cur.fetchall()
+                    if not (ignore and code == DUPLICATE_ENTRY)
+                ]
+                if shown:
+                    warnings += len(shown)
+                    error = "; ".join(f"{_text(lv)} {code}: {_text(tx)}" for lv, code, tx in shown)
+                    bad.append(BadRow(index=index, offset=offset, error=error, refused=False))
+        self._name_in_log(bad)
+        table = self._encoder.table.quoted
+        duplicate = next((row for row in bad if row.duplicate), None)
+        if duplicate is not None:  # on-duplicate = "error": recorded, then the table stops
+            cur.execute("ROLLBACK")
+            self._policy.record(
+                cur,
+                task=self._session.task,
+                table=table,
+                path=self._path,
+                rows=[duplicate],
+                texts=texts,
+                first_row_id=batch.end.rows - batch.count,
+            )
+            self._stop_on_duplicate(duplicate.error, f"{self._path}:{duplicate.offset}")
+        counted = [row for row in bad if row.refused or self._policy.counts_warnings]
+        charged = self._charge_conflicts(cur, batch, self._conflicts(batch.count, affected))
+        if counted:
+            total = self._charge(cur, "type", len(counted))
+            if total > self._policy.type_limit:
+                raise over_budget(
+                    table=table,
+                    path=self._path,
+                    total=total,
+                    limit=self._policy.type_limit,
+                    rows=counted,
+                )
+            charged["type"] = len(counted)
+            self._policy.record(
+                cur,
+                task=self._session.task,
+                table=table,
+                path=self._path,
+                rows=counted,
+                texts=texts,
+            )
+        skipped = sum(row.refused for row in bad)
+        return _Written(warnings=warnings, skipped=skipped, charged=charged)
+
+    def _name_in_log(self, bad: Sequence[BadRow]) -> None:
+        table = self._encoder.table.quoted
+        for row in bad[: max(0, NAMED_ROWS - self._named)]:
+            what = "refused" if row.refused else "changed values of"
+            log.warning(
+                "%s:%d: the target %s the row for %s: %s",
+                self._path,
+                row.offset,
+                what,
+                table,
+                row.error,
+            )
+        self._named += len(bad)
+
+    def _charge_conflicts(self, cur: Any, batch: RowBatch, conflicts: int) -> dict[str, int]:
+        """Charge key conflicts under replace / ignore to max-error's conflict budget."""
+        limit = self._policy.conflict_limit
+        if limit is None or not conflicts:
+            return {}
+        total = self._charge(cur, "conflict", conflicts)
+        if total > limit:
+            raise EncodeError(
+                f"{self._encoder.table.quoted}: {total} rows met an existing key "
+                f"({self._strategy.name}) and exceed [lightning] max-error conflict = {limit}, "
+                f"the last in the rows of {self._path} from offset {batch.offsets[0]}; raise the "
+                "limit or remove the duplicates, then run again to resume"
+            )
+        return {"conflict": conflicts}
+
+    def _charge(self, cur: Any, kind: str, count: int) -> int:
+        """Add ``count`` to the task's spending of max-error's ``kind`` budget (in the open
+        transaction: committed with the batch) and return the new total."""
+        if self._ledger_sql is None:
+            return self._spent.get(kind, 0) + count
+        ledger = self._session.ledger
+        assert ledger is not None
+        row = (ledger.task, _BUDGET_ROWS[kind])
+        cur.execute(
+            f"INSERT INTO {ledger.table} (task, chunk, `offset`, `rows`, `bytes`, mid) VALUES "
+            "(%s, %s, 0, %s, 0, 0) ON DUPLICATE KEY UPDATE `rows` = `rows` + VALUES(`rows`)",
+            (*row, count),
+        )
+        cur.execute(f"SELECT `rows` FROM {ledger.table} WHERE task = %s AND chunk = %s", row)
+        return int(cur.fetchone()[0])
 
     def _already_committed(self, end: ReadPosition) -> bool:
         if self._ledger_sql is None:
@@ -425,17 +716,31 @@ class TiDBWriter:
         where = f"{self._path}:{batch.offsets[index]}"
         table = self._encoder.table.quoted
         code = error_code(error)
-        message = error.args[1] if len(getattr(error, "args", ())) > 1 else str(error)
+        message = _message(error)
         if code == DUPLICATE_ENTRY:
-            key = message.removeprefix("Duplicate entry ")
-            self._strategy.on_duplicate_error(table, key, where)
-            raise DuplicateKeyError(f"{table}: {message} at {where}")
+            self._stop_on_duplicate(message, where)
         raise EncodeError(
             f"{where}: the target refused the row for {table}: {message} "
             f"({ROW_ERRORS.get(code or 0, 'error')}); fix the row or the target table, then run "
             "again to resume"
         ) from error
 
+    def _stop_on_duplicate(self, message: str, where: str) -> NoReturn:
+        """Let the strategy stop the import on a duplicate key, or stop it here."""
+        table = self._encoder.table.quoted
+        self._strategy.on_duplicate_error(table, message.removeprefix("Duplicate entry "), where)
+        raise DuplicateKeyError(f"{table}: {message} at {where}")
+
     def close(self) -> None:
         """Nothing buffered: batches are committed as they come."""
         return None
+
+
+def _message(error: BaseException) -> str:
+    """The server's text of an error, without its code."""
+    return str(error.args[1]) if len(getattr(error, "args", ())) > 1 else str(error)
+
+
+def _text(value: object) -> str:
+    """A column of SHOW WARNINGS as text (the session's character set is binary)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -23,7 +23,12 @@ DEFAULT_STATEMENT_BYTES = 1024 * 1024
 class _Shape:
     head: bytes
     tail: bytes
-    width: int
+    names: tuple[str, ...]
+    """Target columns the values go to."""
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
 
 
 @attrs.frozen
@@ -71,9 +76,18 @@ class SqlStatementEncoder:
         column_list = ",".join(quote_identifier(n) for n in names)
         head = self._verb + f"({column_list}) VALUES ".encode()
         tail = self._strategy.statement_tail(tuple(quote_identifier(n) for n in names))
-        shape = _Shape(head, f" {tail}".encode() if tail else b"", len(names))
+        shape = _Shape(head, f" {tail}".encode() if tail else b"", tuple(names))
         self._shapes[columns] = shape
         return shape
+
+    def target_columns(self, batch: RowBatch, path: str) -> tuple[str, ...]:
+        """The target columns the values of ``batch`` go to, in order."""
+        return self._shape_for(batch.columns, path, batch.offsets[0]).names
+
+    @property
+    def has_tail(self) -> bool:
+        """The strategy adds text after the VALUES (``ON DUPLICATE KEY UPDATE ...``)."""
+        return bool(self._strategy.statement_tail(()))
 
     def _target_column(self, name: str, path: str, offset: int) -> str:
         found = self.table.lookup.get(name.lower())
@@ -123,8 +137,10 @@ class SqlStatementEncoder:
     def single_row(self, batch: RowBatch, index: int, path: str) -> bytes:
         """A statement writing only row ``index`` of ``batch`` (to find the row that fails)."""
         shape = self._shape_for(batch.columns, path, batch.offsets[0])
+        return shape.head + self.row_text(batch, index) + shape.tail
+
+    def row_text(self, batch: RowBatch, index: int) -> bytes:
+        """Row ``index`` of ``batch`` as an SQL value tuple ``(...)``."""
         if batch.texts is not None:
-            row = batch.texts[index]
-        else:
-            row = format_row(batch.rows[index], no_backslash_escapes=self._no_backslash_escapes)
-        return shape.head + row + shape.tail
+            return batch.texts[index]
+        return format_row(batch.rows[index], no_backslash_escapes=self._no_backslash_escapes)

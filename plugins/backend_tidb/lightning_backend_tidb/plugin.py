@@ -18,6 +18,7 @@ from lightning_core import (
 if TYPE_CHECKING:
     from lightning_backend_tidb.backend import TiDBBackend, TiDBWorker
     from lightning_backend_tidb.encoder import SqlStatementEncoder
+    from lightning_backend_tidb.indexes import TiDBTarget
     from lightning_core import LightningConfig
 
 
@@ -37,6 +38,12 @@ def _worker(
     from lightning_backend_tidb.backend import TiDBWorker
 
     return TiDBWorker(config=config, task=task, strategy=strategy, encoder=encoder)
+
+
+def _target(*, config: LightningConfig) -> TiDBTarget:
+    from lightning_backend_tidb.indexes import TiDBTarget
+
+    return TiDBTarget(config)
 
 
 def _encoder(
@@ -60,6 +67,7 @@ def lightning_register_backends() -> Iterable[BackendRecord]:
             name="tidb",
             factory=_backend,
             worker_factory=_worker,
+            target_factory=_target,
             encoder="sql",
             uses_engines=False,
             requires_empty_target=False,
