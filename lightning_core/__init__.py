@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from lightning_core.kv.memcomparable import decode_bytes, encode_bytes
     from lightning_core.kv.plan import ConversionStep, KeyColumn, RestoreColumn
     from lightning_core.kv.plan import TablePlan as KVTablePlan
+    from lightning_core.pipeline.progress import report_ranges
     from lightning_core.pipeline.sql_target import SqlTarget
     from lightning_core.schema.ddl import parse_create_table
     from lightning_core.schema.values import MysqlTime
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
 #: Names imported on first use: the KV codec and the DDL parser cost a tenth of a second to
 #: import, which a tidb-backend import never needs.
 _LAZY: dict[str, tuple[str, str]] = {
+    "report_ranges": ("lightning_core.pipeline.progress", "report_ranges"),
     "kv_conflict_strategy": ("lightning_core.config", "kv_conflict_strategy"),
     "KVChecksum": ("lightning_core.kv.checksum", "KVChecksum"),
     "general_ci_weight_table": ("lightning_core.kv.collation", "general_ci_weight_table"),
@@ -100,7 +102,6 @@ _LAZY: dict[str, tuple[str, str]] = {
     "KVTablePlan": ("lightning_core.kv.plan", "TablePlan"),
     "parse_create_table": ("lightning_core.schema.ddl", "parse_create_table"),
     "MysqlTime": ("lightning_core.schema.values", "MysqlTime"),
-    "SqlTarget": ("lightning_core.pipeline.sql_target", "SqlTarget"),
 }
 
 
@@ -187,6 +188,7 @@ __all__ = [
     "parse_create_table",
     "quote_identifier",
     "record_prefix",
+    "report_ranges",
     "schema_statements",
     "sql_mode_has",
     "table_prefix",

@@ -88,7 +88,7 @@ class Prechecks:
     def run(self) -> list[CheckResult]:
         """Every check, in order; those that ask the target are not run when it is not
         reachable (a warning each: the target's failure says what to fix)."""
-        on_server = self._record.target_factory is None  # the backend writes to [tidb] too
+        on_server = not self._record.uses_engines  # the backend writes its ledger to the target
         checks: list[tuple[str, Callable[[], tuple[Outcome, str]], bool]] = [
             ("target", self._reachable, False),
             ("rights", self._rights, True),

@@ -36,6 +36,7 @@ from lightning_core import (
     failpoint,
     kv_conflict_strategy,
     parse_create_table,
+    report_ranges,
 )
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ class LocalBackend:
         the records of the rows that lost a unique key (and write again the winners of record
         keys two data engines held)."""
         local = self._local(engine)
-        if not local.ingest_ranges(self._store.ingest, self._limits):
+        if not local.ingest_ranges(self._ingest, self._limits):
             return
         failpoint("local:ingested")
         conflicts = self._conflicts(engine.table) if engine.is_index else None
@@ -184,6 +185,12 @@ class LocalBackend:
         """Lightning's checksum of the pairs conflict resolution dropped from ``table``."""
         conflicts = self._conflicts(table)
         return conflicts.dropped_checksum() if conflicts is not None else None
+
+    def _ingest(self, paths: Sequence[str]) -> None:
+        """Ingest range files (each cut just now or at close), counted in ``/metrics``."""
+        report_ranges("cut", len(paths))
+        self._store.ingest(paths)
+        report_ranges("imported", len(paths))
 
     def cleanup_engine(self, engine: Engine) -> None:
         """Remove the engine's files."""
@@ -239,7 +246,7 @@ class LocalBackend:
     def _import_part(self, part: LocalEngine) -> None:
         part.close(self._limits)
         failpoint("local:part-closed")
-        if part.ingest_ranges(self._store.ingest, self._limits):
+        if part.ingest_ranges(self._ingest, self._limits):
             failpoint("local:part-ingested")
             part.mark_imported()
         failpoint("local:part-imported")

@@ -203,22 +203,30 @@ class TiDBTarget(SqlTarget):
         )
 
     def _recorded(self, table: TargetTable) -> list[str]:
-        """The pending indexes an earlier run recorded for ``table``."""
-        exists = self._query(
-            f"look for {self._record_table}",
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-            "AND TABLE_NAME = %s",
-            (self._record_schema, PENDING_TABLE),
-        )
-        if not exists[0][0]:
-            return []
-        rows = self._query(
-            f"read the deferred indexes of {table.quoted}",
-            f"SELECT definitions FROM {self._record_table} WHERE schema_name = %s "
-            "AND table_name = %s",
-            (table.schema, table.name),
-        )
+        """The pending indexes an earlier run recorded for ``table`` (none when the record
+        table is gone: another table's post-import may drop it at any moment)."""
+        import pymysql
+
+        def read(conn: Any) -> list[Any]:
+            with conn.cursor() as cur:
+                try:
+                    cur.execute(
+                        f"SELECT definitions FROM {self._record_table} WHERE schema_name = %s "
+                        "AND table_name = %s",
+                        (table.schema, table.name),
+                    )
+                except pymysql.err.ProgrammingError as exc:
+                    if exc.args and exc.args[0] == _NO_SUCH_TABLE:
+                        return []
+                    raise
+                return list(cur.fetchall())
+
+        rows = self._run(f"read the deferred indexes of {table.quoted}", read)
         return _text(rows[0][0]).split("\n") if rows else []
+
+
+#: MySQL's ER_NO_SUCH_TABLE.
+_NO_SUCH_TABLE = 1146
 
 
 def _text(value: Any) -> str:
