@@ -145,6 +145,10 @@ class ImportKVService(kvpb_grpc.ImportKVServicer):  # type: ignore[misc]
                     if message.WhichOneof("chunk") != "batch":
                         _abort(context, EngineError("InvalidChunk", "a second head"))
                     writer.add([(m.key, m.value) for m in message.batch.mutations])
+                if not context.is_active():
+                    # cancelled: the request stream can end as if the client had finished;
+                    # an unanswered stream is never kept
+                    return kvpb.WriteEngineResponse()
                 writer.finish()
                 finished = True
             finally:
