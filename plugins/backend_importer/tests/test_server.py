@@ -264,18 +264,21 @@ def test_a_client_cut_off_mid_stream_leaves_the_engine_open(
 
     def cut() -> Iterator[Any]:
         yield head(key)
-        yield batch(pairs(100, 50))
+        yield batch(pairs(0, 5))
         sent.set()
         threading.Event().wait(30)  # never half-closes
 
     future = client.stub.WriteEngine.future(cut())
     sent.wait(10)
     future.cancel()
-    # the engine is still open, unbound: a retry writes and closes it
+    # the engine is still open, unbound: the client's retry of the same pairs writes and
+    # closes it. Whether the cut stream was kept depends on which of gRPC's two events (the
+    # request stream's end, the cancellation) the server sees first; either way the retried
+    # keys collapse with it, so the content is exact.
     wait_for(lambda: _writes_again(client, key))
     assert client.close(key).error.ByteSize() == 0
     client.import_(key)
-    assert stored(server) == pairs(0, 10)  # the stream cut off was never acknowledged
+    assert stored(server) == pairs(0, 10)
 
 
 def _writes_again(client: Client, key: bytes) -> bool:

@@ -362,7 +362,7 @@ def test_write_then_multi_ingest_lands_in_the_store_and_checksums_over_the_wire(
     metas = client.write_all(found, pairs)
     assert sorted(m.cf_name for m in metas) == ["default", "write"]
     by_cf = {m.cf_name: m for m in metas}
-    assert (by_cf["write"].total_kvs, by_cf["default"].total_kvs) == (10, 2)
+    assert (by_cf["write"].total_kvs, by_cf["default"].total_kvs) == (12, 2)
     assert len({m.uuid for m in metas}) == 1
     assert all(m.length > 0 and m.region_id == found.region.id for m in metas)
     assert not client.ingest(found, metas).HasField("error")
@@ -852,10 +852,11 @@ def test_deletions_remove_keys_and_long_values_need_their_default_meta(
         answer = client.sst[peer.store_id].Write(iter(requests))
         metas[peer.store_id] = {m.cf_name: m for m in answer.metas}
     leader = metas[found.leader.store_id]
-    assert (leader["write"].total_kvs, leader["default"].total_kvs) == (2, 1)
-    assert not client.ingest(found, [leader["write"]]).HasField("error")
-    assert stored(tmp_path / "store") == [pairs[0], pairs[2], pairs[4]]
-    assert not client.ingest(found, [leader["default"]]).HasField("error")
+    assert (leader["write"].total_kvs, leader["default"].total_kvs) == (3, 1)
+    alone = client.ingest(found, [leader["write"]])
+    assert "ingest its write and default metas together" in alone.error.message
+    assert stored(tmp_path / "store") == pairs
+    assert not client.ingest(found, [leader["write"], leader["default"]]).HasField("error")
     assert stored(tmp_path / "store") == [pairs[0], pairs[2], pairs[4], (row_key(5), b"M" * 300)]
 
 

@@ -62,7 +62,7 @@ def engine_ranges(
     paths = []
     for number in range(ranges):
         pairs = [
-            (record_prefix(100) + h.to_bytes(8, "big"), os.urandom(rng.choice((8, 40, 255))))
+            (record_prefix(100) + h.to_bytes(8, "big"), os.urandom(rng.choice((8, 40, 255, 256, 700))))
             for h in handles[number * per_range : (number + 1) * per_range]
         ]
         path = directory / f"{number:06d}.sst"

@@ -146,8 +146,10 @@ class ImportKVService(kvpb_grpc.ImportKVServicer):  # type: ignore[misc]
                         _abort(context, EngineError("InvalidChunk", "a second head"))
                     writer.add([(m.key, m.value) for m in message.batch.mutations])
                 if not context.is_active():
-                    # cancelled: the request stream can end as if the client had finished;
-                    # an unanswered stream is never kept
+                    # cancelled: the request stream can end as if the client had finished.
+                    # gRPC may tell of the cancellation only after that end, and the stream is
+                    # then kept: harmless, as the client's retry writes the same keys again
+                    # and they collapse
                     return kvpb.WriteEngineResponse()
                 writer.finish()
                 finished = True

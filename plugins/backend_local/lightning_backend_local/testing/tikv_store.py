@@ -8,9 +8,10 @@ would silently go wrong the double refuses too (keys of a Write outside its meta
 ingest that a follower peer has no copy of).
 
 A Write builds up to two SST files in the store's import directory, as TiKV does: ``write``
-for short values and deletions, ``default`` for values longer than 255 bytes. The files hold
-raw keys and values (the embedded store's form, not TiKV's MVCC form); an ingest moves the
-leader's files into the embedded store (a :class:`~.store_lease.StoreLease`: open only while
+with a record for every key and deletion, ``default`` with the values longer than 255 bytes
+once more. The files hold raw keys and values (the embedded store's form, not TiKV's MVCC form,
+so the write file's records carry the whole value); an ingest moves the leader's write file into
+the embedded store and drops its default file (a :class:`~.store_lease.StoreLease`: open only while
 calls use it, so another process can use the store between them). Upload is not served
 (UNIMPLEMENTED).
 """
@@ -267,7 +268,10 @@ class StoreDouble(tikvpb_pb2_grpc.TikvServicer, import_sstpb_pb2_grpc.ImportSSTS
         try:
             self._write_pairs(requests, context, meta, bounds, files, fault)
             metas = []
-            for cf_name, file in files.items():
+            for cf_name in CF_NAMES:  # default first, as TiKV answers: ingested one by one,
+                file = files.get(cf_name)  # no write record goes in before its long value
+                if file is None:
+                    continue
                 file.writer.finish()
                 path = self.sst_path(meta, cf_name)
                 os.replace(file.path, path)
@@ -346,22 +350,29 @@ class StoreDouble(tikvpb_pb2_grpc.TikvServicer, import_sstpb_pb2_grpc.ImportSSTS
             previous = keys[-1]
             values = [p.value for p in pairs]
             deletes = [p.op == import_sstpb_pb2.Pair.Delete for p in pairs]
-            if not any(deletes) and max(map(len, values)) <= SHORT_VALUE_MAX_LEN:
-                file = self._write_file(files, meta, "write")
-                writer = file.writer
+            write = self._write_file(files, meta, "write")
+            if not any(deletes):
                 for key, value in zip(keys, values, strict=True):
-                    writer[key] = value
-                file.content.update(zip(keys, values, strict=True))
-                continue
-            for key, value, delete in zip(keys, values, deletes, strict=True):
-                long_value = not delete and len(value) > SHORT_VALUE_MAX_LEN
-                file = self._write_file(files, meta, "default" if long_value else "write")
-                if delete:
-                    del file.writer[key]
-                    file.content.update_one(key, DELETION_MARK)
-                else:
-                    file.writer[key] = value
-                    file.content.update_one(key, value)
+                    write.writer[key] = value
+                write.content.update(zip(keys, values, strict=True))
+            else:
+                for key, value, delete in zip(keys, values, deletes, strict=True):
+                    if delete:
+                        del write.writer[key]
+                        write.content.update_one(key, DELETION_MARK)
+                    else:
+                        write.writer[key] = value
+                        write.content.update_one(key, value)
+            long_values = [
+                (key, value)
+                for key, value, delete in zip(keys, values, deletes, strict=True)
+                if not delete and len(value) > SHORT_VALUE_MAX_LEN
+            ]
+            if long_values:
+                default = self._write_file(files, meta, "default")
+                for key, value in long_values:
+                    default.writer[key] = value
+                default.content.update(long_values)
 
     def _write_file(
         self, files: dict[str, _WriteFile], meta: import_sstpb_pb2.SSTMeta, cf_name: str
@@ -418,7 +429,16 @@ class StoreDouble(tikvpb_pb2_grpc.TikvServicer, import_sstpb_pb2_grpc.ImportSSTS
         try:
             try:
                 with self.store.use() as store:
-                    store.ingest([p for p in paths if os.path.exists(p)])
+                    store.ingest(
+                        [
+                            path
+                            for path, meta in zip(paths, metas, strict=True)
+                            if meta.cf_name == "write" and os.path.exists(path)
+                        ]
+                    )
+                for path, meta in zip(paths, metas, strict=True):
+                    if meta.cf_name == "default" and os.path.exists(path):
+                        os.remove(path)
             except TargetError as exc:
                 return import_sstpb_pb2.IngestResponse(error=server_is_busy(str(exc)))
             for copy in copies:
@@ -436,7 +456,18 @@ class StoreDouble(tikvpb_pb2_grpc.TikvServicer, import_sstpb_pb2_grpc.ImportSSTS
     ) -> errorpb_pb2.Error | None:
         """What raftstore's ``check_sst_for_ingestion`` and the import directory say of the
         SSTs (None: all fine)."""
+        named = {(m.uuid, m.cf_name) for m in metas}
         for meta in metas:
+            if (
+                meta.cf_name == "write"
+                and (meta.uuid, "default") not in named
+                and os.path.exists(self.sst_path(meta, "default"))
+            ):
+                # TiKV would ingest write records whose long values it never gets
+                return errorpb_pb2.Error(
+                    message=f"SST {meta.uuid.hex()} has a default-CF file: ingest its write "
+                    "and default metas together"
+                )
             if len(meta.uuid) != 16:
                 return errorpb_pb2.Error(message=f"invalid uuid of {len(meta.uuid)} bytes")
             if meta.cf_name not in CF_NAMES:
