@@ -410,3 +410,21 @@ def ordered_rows(conn: Any, database: str, table: str) -> list[tuple[Any, ...]]:
         order_by = ", ".join(f"`{name}`" for name in order)
         cur.execute(f"SELECT * FROM `{database}`.`{table}` ORDER BY {order_by}")
         return list(cur.fetchall())
+
+
+def assert_myloader_loads_the_same(
+    conn: Any, original: str | Path, exported: str | Path, databases: tuple[str, str]
+) -> None:
+    """myloader loads the ``original`` dump into ``databases[0]`` and an import's ``exported``
+    dump into ``databases[1]``: both hold the same tables with the same ``CHECKSUM TABLE``."""
+    direct, through = databases
+    run_myloader(original, direct)
+    run_myloader(exported, through)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (direct,)
+        )
+        tables = sorted(name for (name,) in cur.fetchall())
+    assert tables, f"myloader loaded no table from {original}"
+    for table in tables:
+        assert table_checksum(conn, through, table) == table_checksum(conn, direct, table), table

@@ -59,3 +59,17 @@ def fresh_database(target_connection: Any) -> Iterator[str]:
     yield name
     with target_connection.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def database_pair(target_connection: Any) -> Iterator[tuple[str, str]]:
+    """Two unused database names — one to load the original into, one for what an import
+    produced — dropped after the test (with the ``<name>_cp`` ledger a tidb-backend import
+    into them may leave)."""
+    tag = uuid.uuid4().hex[:8]
+    names = (f"lt_direct_{tag}", f"lt_through_{tag}")
+    yield names
+    with target_connection.cursor() as cur:
+        for name in names:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}_cp`")

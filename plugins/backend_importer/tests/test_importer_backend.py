@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent import futures
@@ -34,10 +33,9 @@ from lightning_core.testing.contracts import BackendContract, BackendSetup, desc
 from lightning_core.testing.crash import Run, count_points, kill_and_resume, spread
 from lightning_core.testing.mydumper import (
     ALL_TYPES_TABLE,
+    assert_myloader_loads_the_same,
     fill_all_types,
     run_mydumper,
-    run_myloader,
-    table_checksum,
 )
 from lightning_core.testing.sqldump import write_sql_dump
 from lightning_core.testing.tasks import lightning_command, run_lightning, task_config
@@ -294,20 +292,11 @@ def test_every_kill_of_the_server_resumes_to_exactly_the_source(
         assert store_content(server.store_dir) == expected, f"killed the server at {point}"
 
 
-@pytest.fixture
-def loaded_dbs(target_connection: Any) -> Iterator[tuple[str, str]]:
-    names = tuple(f"importer_{side}_{uuid.uuid4().hex[:8]}" for side in ("direct", "store"))
-    yield names[0], names[1]
-    with target_connection.cursor() as cur:
-        for name in names:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-
-
 @pytest.mark.slow
 def test_a_mydumper_dump_of_every_type_round_trips_through_tikv_importer(
     tmp_path: Path,
     server: ImporterProcess,
-    loaded_dbs: tuple[str, str],
+    database_pair: tuple[str, str],
     target_connection: Any,
     fresh_database: str,
 ) -> None:
@@ -323,12 +312,7 @@ def test_a_mydumper_dump_of_every_type_round_trips_through_tikv_importer(
     assert store_content(server.store_dir) == store_content(_local_store(tmp_path, dump))
     exported = tmp_path / "export"
     assert _ctl(config, "--export", str(exported)).returncode == 0
-    direct, through_store = loaded_dbs
-    run_myloader(dump, direct)
-    run_myloader(exported, through_store)
-    assert table_checksum(target_connection, through_store, ALL_TYPES_TABLE) == table_checksum(
-        target_connection, direct, ALL_TYPES_TABLE
-    )
+    assert_myloader_loads_the_same(target_connection, dump, exported, database_pair)
 
 
 def test_an_engine_left_closed_by_an_earlier_import_is_named_with_the_cleanup(

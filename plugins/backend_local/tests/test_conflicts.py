@@ -10,8 +10,6 @@ import csv
 import shutil
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,16 +96,6 @@ def error_line(run: Any) -> str:
     return str(line)
 
 
-@pytest.fixture
-def databases(target_connection: Any) -> Iterator[tuple[str, str]]:
-    names = (f"dupres_direct_{uuid.uuid4().hex[:8]}", f"dupres_store_{uuid.uuid4().hex[:8]}")
-    yield names
-    with target_connection.cursor() as cur:
-        for name in names:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}_cp`")
-
-
 def mariadb_rows(tmp_path: Path, dump: Path, database: str, on_duplicate: str, conn: Any) -> Any:
     """The rows of ``t`` after the tidb backend loads ``dump`` into ``database`` with
     ``on-duplicate``: MariaDB's own REPLACE / INSERT IGNORE."""
@@ -139,7 +127,7 @@ def mariadb_rows(tmp_path: Path, dump: Path, database: str, on_duplicate: str, c
 )
 def test_the_strategy_keeps_what_mariadb_keeps_and_the_checksum_verifies(
     tmp_path: Path,
-    databases: tuple[str, str],
+    database_pair: tuple[str, str],
     target_connection: Any,
     strategy: str,
     expected: list[tuple[Any, ...]],
@@ -160,7 +148,7 @@ def test_the_strategy_keeps_what_mariadb_keeps_and_the_checksum_verifies(
     exported = tmp_path / "export"
     done = ctl(config, "--export", str(exported))
     assert done.returncode == 0, done.stderr
-    direct, through_store = databases
+    direct, through_store = database_pair
     assert mariadb_rows(tmp_path, dump, direct, strategy, target_connection) == expected
     assert mariadb_rows(tmp_path, exported, through_store, "error", target_connection) == expected
     assert (tmp_path / "conflicts" / "d.t.csv").exists()  # kept after success

@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,9 @@ from lightning_core.testing.crash import (
 )
 from lightning_core.testing.mydumper import (
     ALL_TYPES_TABLE,
+    assert_myloader_loads_the_same,
     fill_all_types,
     run_mydumper,
-    run_myloader,
-    table_checksum,
 )
 from lightning_core.testing.sqldump import write_sql_dump
 from lightning_core.testing.tasks import lightning_command, run_lightning, task_config
@@ -87,15 +85,6 @@ class TestLocalBackend(BackendContract):
         )
 
 
-@pytest.fixture
-def target_db(target_connection: Any) -> Iterator[tuple[str, str]]:
-    names = (f"lt_local_a_{uuid.uuid4().hex[:8]}", f"lt_local_b_{uuid.uuid4().hex[:8]}")
-    yield names
-    with target_connection.cursor() as cur:
-        for name in names:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-
-
 def _checksums(conn: Any, db: str) -> dict[str, tuple[int, int]]:
     found = {}
     with conn.cursor() as cur:
@@ -130,7 +119,7 @@ def _tidb_import(tmp_path: Path, dump: Path, db: str) -> None:
 
 
 def test_the_example_dump_round_trips_through_the_embedded_store(
-    tmp_path: Path, target_db: tuple[str, str], target_connection: Any
+    tmp_path: Path, database_pair: tuple[str, str], target_connection: Any
 ) -> None:
     config = _config_file(tmp_path, EXAMPLE)
     config.write_text(config.read_text() + _routes("shop"))
@@ -140,7 +129,7 @@ def test_the_example_dump_round_trips_through_the_embedded_store(
     assert not (tmp_path / "sorted").exists()  # removed after success
     exported = tmp_path / "export"
     export_store(str(tmp_path / "store"), str(exported))
-    direct, through_store = target_db
+    direct, through_store = database_pair
     _tidb_import(tmp_path, EXAMPLE, direct)
     _tidb_import(tmp_path, exported, through_store)
     expected = _checksums(target_connection, direct)
@@ -204,7 +193,7 @@ def test_every_kill_resumes_to_exactly_the_source(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_mydumper_dump_of_every_type_round_trips_through_the_store(
-    tmp_path: Path, target_db: tuple[str, str], target_connection: Any, fresh_database: str
+    tmp_path: Path, database_pair: tuple[str, str], target_connection: Any, fresh_database: str
 ) -> None:
     """A real mydumper dump of every supported column type: the local backend's store,
     exported, loaded by myloader, equals myloader's load of the original dump."""
@@ -218,15 +207,7 @@ def test_a_mydumper_dump_of_every_type_round_trips_through_the_store(
     assert "checksum pass" in done.stdout + done.stderr  # the store's checksum is the encoder's
     exported = tmp_path / "export"
     export_store(str(tmp_path / "store"), str(exported))
-    direct, through_store = target_db
-    run_myloader(dump, direct)
-    run_myloader(exported, through_store)
-    with target_connection.cursor() as cur:
-        cur.execute(f"SELECT COUNT(*) FROM `{through_store}`.`{ALL_TYPES_TABLE}`")
-        assert cur.fetchone()[0] == 400
-    assert table_checksum(target_connection, through_store, ALL_TYPES_TABLE) == table_checksum(
-        target_connection, direct, ALL_TYPES_TABLE
-    )
+    assert_myloader_loads_the_same(target_connection, dump, exported, database_pair)
 
 
 def test_ctl_imports_and_cleans_up_one_engine(tmp_path: Path) -> None:
