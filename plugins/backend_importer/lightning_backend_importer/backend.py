@@ -13,6 +13,9 @@ The target, with no PD address, is the embedded store that tikv-importer's ``[im
 store-dir`` names, reached through ``[plugin.importer] store-dir``: the catalog (schemas, table
 IDs) is kept here, the pairs are ingested by the server. RocksDB admits one process at a time,
 so this process opens the store only for the moment it needs it, never while the server imports.
+With ``[tidb] pd-addr`` the server imports into that TiKV cluster, and the target is the local
+backend's for a cluster: TiDB through ``[tidb]``, or the catalog of ``[plugin.importer]
+store-dir`` when it is set (a cluster without TiDB, such as the protocol double).
 """
 
 from __future__ import annotations
@@ -61,15 +64,6 @@ _RECORD_MARK = ord("r")
 _STORE_TURN = threading.Lock()
 
 
-def _refuse_cluster(config: LightningConfig) -> None:
-    if config.tidb.pd_addr:
-        raise ConfigError(
-            f"[tidb] pd-addr is {config.tidb.pd_addr!r}: importing through tikv-importer into "
-            "a TiKV cluster is not written yet; leave pd-addr empty to import into the "
-            "embedded store of tikv-importer's [import] store-dir"
-        )
-
-
 def _refuse_conflict_strategy(config: LightningConfig) -> None:
     strategy = kv_conflict_strategy(config)
     if strategy != "error":
@@ -87,7 +81,6 @@ class ImporterBackend:
     name = "importer"
 
     def __init__(self, *, config: LightningConfig, task: str, options: ImporterOptions) -> None:
-        _refuse_cluster(config)
         _refuse_conflict_strategy(config)
         self._client = ImportKVClient(config, retry_seconds=options.retry_seconds)
         self._pd_addr = config.tidb.pd_addr
@@ -146,7 +139,6 @@ class ImporterStoreTarget:
     def __init__(self, *, config: LightningConfig, options: ImporterOptions) -> None:
         from lightning_backend_local.options import LocalOptions
 
-        _refuse_cluster(config)
         self._config = config
         self._options = LocalOptions(store_dir=options.store_dir)
         self.location = os.path.abspath(options.store_dir)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
         ImporterStoreTarget,
         ImporterWorker,
     )
-    from lightning_core import LightningConfig
+    from lightning_core import LightningConfig, Target
 
 
 def _backend(*, config: LightningConfig, task: str, options: ImporterOptions) -> ImporterBackend:
@@ -38,7 +38,12 @@ def _worker(
     )
 
 
-def _target(*, config: LightningConfig, options: ImporterOptions) -> ImporterStoreTarget:
+def _target(*, config: LightningConfig, options: ImporterOptions) -> ImporterStoreTarget | Target:
+    if config.tidb.pd_addr:
+        from lightning_backend_local.tikv import open_cluster_target
+
+        named = "store-dir" in config.plugin.get("importer", {})
+        return open_cluster_target(config, options.store_dir if named else None)
     from lightning_backend_importer.backend import ImporterStoreTarget
 
     return ImporterStoreTarget(config=config, options=options)

@@ -24,6 +24,11 @@ from lightning_backend_importer.options import ImporterOptions
 from lightning_backend_local.kvproto import import_kvpb_pb2 as kvpb
 from lightning_backend_local.kvproto import import_kvpb_pb2_grpc as kvpb_grpc
 from lightning_backend_local.store import EmbeddedStore
+from lightning_backend_local.testing.end_to_end import (
+    assert_same_export,
+    double_process,
+    embedded_export,
+)
 
 from lightning_core import Chunk, ConfigError, Engine, FileKind, SourceFile, TargetError
 from lightning_core.config import config_from_toml
@@ -313,6 +318,50 @@ def test_a_mydumper_dump_of_every_type_round_trips_through_tikv_importer(
     exported = tmp_path / "export"
     assert _ctl(config, "--export", str(exported)).returncode == 0
     assert_myloader_loads_the_same(target_connection, dump, exported, database_pair)
+
+
+@pytest.mark.parametrize(
+    "source,seed",
+    [
+        pytest.param("every-type", None, id="every-type"),
+        pytest.param("example", None, id="example"),
+        pytest.param("every-type", 13, id="every-type-seed-13", marks=pytest.mark.slow),
+    ],
+)
+def test_a_dump_through_tikv_importer_into_the_tikv_double_equals_the_local_import(
+    tmp_path: Path,
+    server: ImporterProcess,
+    source: str,
+    seed: int | None,
+    database_pair: tuple[str, str],
+    target_connection: Any,
+    fresh_database: str,
+) -> None:
+    """With a PD address tikv-importer imports into that cluster — the double with 3 stores,
+    as a process of its own: the stores' checksum passes, the export equals the local
+    backend's embedded import byte for byte, and myloader loads the every-type export to the
+    original's rows."""
+    dump = EXAMPLE
+    if source == "every-type":
+        fill_all_types(target_connection, fresh_database, ALL_TYPES_TABLE, rows=400, seed=11)
+        dump = tmp_path / "dump"
+        run_mydumper(fresh_database, str(dump))
+    store = tmp_path / "double-store"
+    with double_process(store, seed=seed) as pd:
+        config = importer_config(tmp_path, dump, server)
+        text = config.read_text().replace(f'"{server.store_dir}"', f'"{store}"')
+        config.write_text(text.replace("[tidb]\n", f'[tidb]\npd-addr = "{pd}"\n'))
+        done = run_lightning(["--config", str(config)])
+        assert done.returncode == 0, done.stderr
+        assert "checksum pass" in done.stdout + done.stderr  # computed by the stores
+        exported = tmp_path / "export"
+        listed = _ctl(config, "--export", str(exported))
+        assert listed.returncode == 0, listed.stderr
+    assert "ranges to ingest into the cluster" in server.log.read_text()
+    assert not server.store_dir.exists()  # nothing went to the server's embedded store
+    assert_same_export(embedded_export(tmp_path / "embedded", dump), exported)
+    if source == "every-type":  # the example's several databases do not fit myloader's -B
+        assert_myloader_loads_the_same(target_connection, dump, exported, database_pair)
 
 
 def test_an_engine_left_closed_by_an_earlier_import_is_named_with_the_cleanup(

@@ -39,7 +39,8 @@ def _target(*, config: LightningConfig, options: LocalOptions) -> EmbeddedTarget
     if config.tidb.pd_addr:
         from lightning_backend_local.tikv import open_cluster_target
 
-        return open_cluster_target(config, options)
+        named = "store-dir" in config.plugin.get("local", {})
+        return open_cluster_target(config, options.store_dir if named else None)
     from lightning_backend_local.store import EmbeddedTarget
 
     return EmbeddedTarget(config=config, options=options)

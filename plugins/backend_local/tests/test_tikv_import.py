@@ -18,11 +18,15 @@ from typing import Any
 
 import grpc
 import pytest
-from lightning_backend_local.export import export_store
 from lightning_backend_local.kvproto import import_sstpb_pb2
 from lightning_backend_local.sst import write_sst
 from lightning_backend_local.store import EmbeddedStore
 from lightning_backend_local.testing import Fault, FaultPlan, StoreDouble, TikvDouble
+from lightning_backend_local.testing.end_to_end import (
+    assert_same_export,
+    embedded_export,
+)
+from lightning_backend_local.testing.end_to_end import double_process as double_process_at
 from lightning_backend_local.tikv.channels import Channels
 from lightning_backend_local.tikv.cluster import Cluster, StoreLimiter
 from lightning_backend_local.tikv.importer import PROGRESS_FILE, ClusterImporter, ImportTuning
@@ -233,22 +237,8 @@ def double_process(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[t
     """``lightning-tikv-double`` with 3 stores (and ``--fault-seed``, when the test is
     parametrized with one): PD's address and its store directory."""
     store_dir = tmp_path / "double-store"
-    seed = getattr(request, "param", None)
-    faults = ["--fault-seed", str(seed)] if seed is not None else []
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from lightning_backend_local.testing import main; "
-         "sys.exit(main())", "--addr", "127.0.0.1:0", "--store-dir", str(store_dir),
-         "--stores", "3", *faults],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline().split()
-        assert first[:1] == ["pd"], first
-        yield first[1], store_dir
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+    with double_process_at(store_dir, seed=getattr(request, "param", None)) as pd:
+        yield pd, store_dir
 
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "dump"
@@ -330,15 +320,7 @@ def test_a_mydumper_dump_of_every_type_through_pd_urls_equals_the_embedded_impor
 
 def _assert_same_export(tmp_path: Path, dump: Path, exported: Path) -> None:
     """``exported`` holds the files an import of ``dump`` into the embedded store exports."""
-    embedded = _config(tmp_path, "embedded", dump, tmp_path / "embedded-store", None)
-    done = run_lightning(["--config", str(embedded)])
-    assert done.returncode == 0, done.stderr
-    expected = tmp_path / "expected"
-    export_store(str(tmp_path / "embedded-store"), str(expected))
-    names = sorted(p.name for p in expected.iterdir() if p.name != "metadata")  # timestamps
-    assert names and sorted(p.name for p in exported.iterdir() if p.name != "metadata") == names
-    for name in names:
-        assert (exported / name).read_bytes() == (expected / name).read_bytes(), name
+    assert_same_export(embedded_export(tmp_path / "embedded", dump), exported)
 
 
 def test_ctl_switches_and_fetches_the_mode(

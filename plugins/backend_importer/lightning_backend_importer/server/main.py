@@ -22,11 +22,13 @@ from lightning_backend_importer.server.engines import ServerEngines
 from lightning_backend_importer.server.service import (
     COMMIT,
     PROTOCOL_VERSION,
+    Clusters,
     ImporterMetrics,
     ImportKVService,
 )
 from lightning_backend_importer.server.status import StatusServer
 from lightning_core import ConfigError, LightningError
+from lightning_core.config_sections import SecurityConfig
 
 log = logging.getLogger("tikv_importer")
 
@@ -127,8 +129,21 @@ def serve(config: ImporterConfig, stop: threading.Event) -> None:
         limits=RangeLimits(size=section.region_split_size, keys=1 << 62),
     )
     metrics = ImporterMetrics()
+    security = config.security
+    clusters = Clusters(
+        # the listener's certificates are also this server's to PD and TiKV, as tikv-importer's
+        SecurityConfig(
+            ca_path=security.ca_path, cert_path=security.cert_path, key_path=security.key_path
+        ),
+        range_jobs=section.num_import_jobs,
+        upload_limit=int(section.upload_speed_limit),
+    )
     service = ImportKVService(
-        engines, metrics, store_dir=section.store_dir, import_jobs=section.num_import_jobs
+        engines,
+        metrics,
+        clusters,
+        store_dir=section.store_dir,
+        import_jobs=section.num_import_jobs,
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(

@@ -1,5 +1,11 @@
 """The ImportKV gRPC service (kvproto's ``import_kvpb.ImportKV``) over :class:`ServerEngines`.
 
+ImportEngine and SwitchMode with a PD address go into that TiKV cluster through the local
+backend's PD and ImportSST clients (split, scatter, write, ingest per range, each range recorded
+in the engine directory as it is ingested, so a retried ImportEngine ingests only the rest); the
+stores stay in import mode while any engine is being imported into them. Without a PD address,
+ImportEngine fills the embedded store of ``[import] store-dir``.
+
 Statuses as tikv-importer gives them: a missing engine on WriteEngine, WriteEngineV3 and
 CloseEngine is answered in-band (status OK, ``error.engine_not_found``); every other refusal is
 status UNKNOWN with the error's name in the details (``FileExists(...)``, ``EngineInUse(...)``,
@@ -12,12 +18,13 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 from lightning_backend_local.kvproto import import_kvpb_pb2 as kvpb
 from lightning_backend_local.kvproto import import_kvpb_pb2_grpc as kvpb_grpc
+from lightning_backend_local.kvproto import import_sstpb_pb2 as sstpb
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from lightning_backend_importer import __version__
@@ -28,6 +35,11 @@ from lightning_backend_importer.server.engines import (
     parse_uuid,
 )
 from lightning_core import LightningError
+
+if TYPE_CHECKING:
+    from lightning_backend_local.tikv.connect import ClusterIngest
+
+    from lightning_core.config_sections import SecurityConfig
 
 log = logging.getLogger(__name__)
 
@@ -80,19 +92,77 @@ def _not_found(raw: bytes) -> kvpb.Error:
     return kvpb.Error(engine_not_found=kvpb.Error.EngineNotFound(uuid=raw))
 
 
+#: Seconds between two refreshes of a cluster's import mode (TiKV leaves it after ten minutes
+#: without one).
+IMPORT_MODE_REFRESH = 60.0
+
+
+class Clusters:
+    """The TiKV clusters that ImportEngine requests name: each opened for its first engine and
+    closed — its stores switched back to normal mode — when its last engine is imported."""
+
+    def __init__(self, security: SecurityConfig, *, range_jobs: int, upload_limit: int) -> None:
+        self._security = security
+        self._range_jobs = range_jobs
+        self._upload_limit = upload_limit
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[ClusterIngest, int]] = {}
+
+    @contextlib.contextmanager
+    def ingest(self, pd_addr: str) -> Iterator[Callable[[list[str]], None]]:
+        """What ingests one engine's range files into the cluster of ``pd_addr``."""
+        from lightning_backend_local.tikv.connect import ClusterIngest, connect_cluster
+        from lightning_backend_local.tikv.importer import ImportTuning
+
+        with self._lock:
+            cluster, users = self._open.get(pd_addr, (None, 0))
+            if cluster is None:
+                cluster = ClusterIngest(
+                    connect_cluster(pd_addr, self._security, self._upload_limit),
+                    ImportTuning(range_concurrency=self._range_jobs),
+                    IMPORT_MODE_REFRESH,
+                )
+            self._open[pd_addr] = (cluster, users + 1)
+        try:
+            yield cluster.ingest
+        finally:
+            with self._lock:
+                _, users = self._open[pd_addr]
+                if users == 1:
+                    del self._open[pd_addr]
+                else:
+                    self._open[pd_addr] = (cluster, users - 1)
+            if users == 1:
+                cluster.close()
+
+    def switch_mode(self, pd_addr: str, mode: str) -> None:
+        """Switch every store of the cluster of ``pd_addr`` to ``mode``."""
+        from lightning_backend_local.tikv.connect import connect_cluster
+        from lightning_backend_local.tikv.mode import switch_stores
+
+        cluster = connect_cluster(pd_addr, self._security, self._upload_limit)
+        try:
+            switch_stores(cluster, mode)
+        finally:
+            cluster.close()
+
+
 class ImportKVService(kvpb_grpc.ImportKVServicer):  # type: ignore[misc]
-    """ImportKV: engines under ``import-dir``, imported into the embedded store."""
+    """ImportKV: engines under ``import-dir``, imported into a TiKV cluster or the embedded
+    store."""
 
     def __init__(
         self,
         engines: ServerEngines,
         metrics: ImporterMetrics,
+        clusters: Clusters,
         *,
         store_dir: str,
         import_jobs: int,
     ) -> None:
         self._engines = engines
         self._metrics = metrics
+        self._clusters = clusters
         self._store_dir = store_dir
         self._import_jobs = threading.BoundedSemaphore(import_jobs)
 
@@ -110,7 +180,12 @@ class ImportKVService(kvpb_grpc.ImportKVServicer):  # type: ignore[misc]
     def SwitchMode(self, request: Any, context: grpc.ServicerContext) -> kvpb.SwitchModeResponse:
         """Import or normal mode on every store of the cluster; the embedded store has none."""
         with self._timed("switch_mode"):
-            self._no_cluster(request.pd_addr, "SwitchMode", context)
+            if request.pd_addr:
+                mode = "import" if request.request.mode == sstpb.Import else "normal"
+                try:
+                    self._clusters.switch_mode(request.pd_addr, mode)
+                except (LightningError, grpc.RpcError) as exc:
+                    _abort(context, EngineError("PdRPC", _describe(exc)))
             return kvpb.SwitchModeResponse()
 
     def OpenEngine(self, request: Any, context: grpc.ServicerContext) -> kvpb.OpenEngineResponse:
@@ -196,11 +271,10 @@ class ImportKVService(kvpb_grpc.ImportKVServicer):  # type: ignore[misc]
     def ImportEngine(
         self, request: Any, context: grpc.ServicerContext
     ) -> kvpb.ImportEngineResponse:
-        """Ingest a closed engine: into the embedded store at ``[import] store-dir`` when the
-        request names no PD address."""
+        """Ingest a closed engine into the cluster of the request's PD address or, with none,
+        into the embedded store at ``[import] store-dir``."""
         with self._timed("import_engine"):
-            self._no_cluster(request.pd_addr, "ImportEngine", context)
-            if not self._store_dir:
+            if not request.pd_addr and not self._store_dir:
                 _abort(
                     context,
                     EngineError(
@@ -213,9 +287,15 @@ class ImportKVService(kvpb_grpc.ImportKVServicer):  # type: ignore[misc]
                 try:
                     key = parse_uuid(request.uuid)
                     started = time.monotonic()
-                    files = self._engines.import_engine(key, self._ingest)
+                    if request.pd_addr:
+                        with self._clusters.ingest(request.pd_addr) as ingest:
+                            files = self._engines.import_engine(key, ingest)
+                    else:
+                        files = self._engines.import_engine(key, self._ingest)
                 except (EngineError, LightningError) as exc:
                     _abort(context, exc)
+                except grpc.RpcError as exc:
+                    _abort(context, EngineError("PdRPC", _describe(exc)))
             self._metrics.ingest_duration.observe(time.monotonic() - started)
             log.info("engine %s imported: %d ranges", key, files)
             return kvpb.ImportEngineResponse()
@@ -244,9 +324,18 @@ class ImportKVService(kvpb_grpc.ImportKVServicer):  # type: ignore[misc]
     def CompactCluster(
         self, request: Any, context: grpc.ServicerContext
     ) -> kvpb.CompactClusterResponse:
-        """Compact every store of the cluster; the embedded store needs none."""
+        """Compact every store of the cluster: refused for a cluster; the embedded store needs
+        none."""
         with self._timed("compact_cluster"):
-            self._no_cluster(request.pd_addr, "CompactCluster", context)
+            if request.pd_addr:
+                _abort(
+                    context,
+                    EngineError(
+                        "PdRPC",
+                        f"CompactCluster of the TiKV cluster at {request.pd_addr} is not "
+                        "implemented by this tikv-importer; TiKV compacts by itself",
+                    ),
+                )
             return kvpb.CompactClusterResponse()
 
     def GetVersion(self, request: Any, context: grpc.ServicerContext) -> kvpb.GetVersionResponse:
@@ -259,14 +348,8 @@ class ImportKVService(kvpb_grpc.ImportKVServicer):  # type: ignore[misc]
         with self._timed("get_metrics"):
             return kvpb.GetMetricsResponse(prometheus=self._metrics.text())
 
-    @staticmethod
-    def _no_cluster(pd_addr: str, method: str, context: grpc.ServicerContext) -> None:
-        if pd_addr:
-            _abort(
-                context,
-                EngineError(
-                    "PdRPC",
-                    f"{method} into the TiKV cluster at {pd_addr} is not implemented by this "
-                    "tikv-importer yet; leave the PD address empty to use [import] store-dir",
-                ),
-            )
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, grpc.RpcError):
+        return f"the TiKV cluster did not answer: {exc.code()} {exc.details()}"
+    return str(exc)

@@ -32,23 +32,17 @@ def open_ingest_target(config: LightningConfig, options: LocalOptions) -> Ingest
         return EmbeddedStore.open(options.store_dir)
     from lightning_backend_local.tikv.connect import ClusterIngest
 
-    return ClusterIngest(config)
+    return ClusterIngest.from_config(config)
 
 
-def schemas_in_store(config: LightningConfig) -> bool:
-    """True when an import into a cluster keeps its schemas in the catalog of ``[plugin.local]
-    store-dir`` (a cluster without TiDB, such as the protocol double) instead of creating them
-    through ``[tidb]`` SQL."""
-    return bool(config.tidb.pd_addr) and "store-dir" in config.plugin.get("local", {})
-
-
-def open_cluster_target(config: LightningConfig, options: LocalOptions) -> Target:
-    """The target of an import into a cluster: TiDB through ``[tidb]`` SQL, or the catalog of
-    ``[plugin.local] store-dir`` with the checksum computed by the stores."""
-    if schemas_in_store(config):
+def open_cluster_target(config: LightningConfig, catalog_dir: str | None) -> Target:
+    """The target of an import into a cluster: TiDB through ``[tidb]`` SQL or, when the user
+    named a store directory for it (a cluster without TiDB, such as the protocol double), the
+    catalog there with the checksum computed by the stores."""
+    if catalog_dir is not None:
         from lightning_backend_local.tikv.target import ClusterTarget
 
-        return ClusterTarget(config=config, options=options)
+        return ClusterTarget(config=config, store_dir=catalog_dir)
     from lightning_core import SqlTarget
 
     return SqlTarget(config)

@@ -14,17 +14,26 @@ from lightning_backend_local.tikv.pd import PDClient
 
 if TYPE_CHECKING:
     from lightning_core import LightningConfig
+    from lightning_core.config_sections import SecurityConfig
 
 
 def open_cluster(config: LightningConfig) -> Cluster:
     """The cluster of ``[tidb] pd-addr``, with ``[security]`` TLS on every channel."""
-    channels = Channels(config.security)
+    return connect_cluster(
+        config.tidb.pd_addr, config.security, int(config.tikv_importer.store_write_bwlimit)
+    )
+
+
+def connect_cluster(pd_addr: str, security: SecurityConfig, store_write_bwlimit: int) -> Cluster:
+    """The cluster PD answers for at ``pd_addr``, TLS per ``security`` on every channel, each
+    store written at most ``store_write_bwlimit`` bytes a second (0: no limit)."""
+    channels = Channels(security)
     try:
-        pd = PDClient(config.tidb.pd_addr, channels)
+        pd = PDClient(pd_addr, channels)
     except BaseException:
         channels.close()
         raise
-    return Cluster(pd, channels, StoreLimiter(int(config.tikv_importer.store_write_bwlimit)))
+    return Cluster(pd, channels, StoreLimiter(store_write_bwlimit))
 
 
 def import_tuning(config: LightningConfig) -> ImportTuning:
@@ -40,10 +49,18 @@ class ClusterIngest:
     """Ingests engines' range files into the cluster, in import mode from the first ingest
     until :meth:`close`."""
 
-    def __init__(self, config: LightningConfig) -> None:
-        self._cluster = open_cluster(config)
-        self._importer = ClusterImporter(self._cluster, import_tuning(config))
-        self._mode = ImportModeKeeper(self._cluster, float(config.cron.switch_mode))
+    def __init__(self, cluster: Cluster, tuning: ImportTuning, keep_alive: float) -> None:
+        """:param keep_alive: seconds between two refreshes of the import mode."""
+        self._cluster = cluster
+        self._importer = ClusterImporter(cluster, tuning)
+        self._mode = ImportModeKeeper(cluster, keep_alive)
+
+    @classmethod
+    def from_config(cls, config: LightningConfig) -> ClusterIngest:
+        """The cluster of ``[tidb] pd-addr``, tuned by ``[tikv-importer]``, the import mode
+        refreshed every ``[cron] switch-mode``."""
+        cluster = open_cluster(config)
+        return cls(cluster, import_tuning(config), float(config.cron.switch_mode))
 
     def ingest(self, paths: Sequence[str]) -> None:
         """Import one engine's range files (a resume skips the ranges already ingested)."""

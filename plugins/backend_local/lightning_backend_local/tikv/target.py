@@ -1,12 +1,12 @@
 """The target of an import into a cluster without SQL (the protocol double): schemas in the
-catalog of ``[plugin.local] store-dir``, rows counted and checksummed by the stores through
-TiKV's checksum coprocessor request, as Lightning's ``checksum-via-sql = false`` does."""
+catalog of a store directory (``[plugin.local] store-dir`` or ``[plugin.importer] store-dir``),
+rows counted and checksummed by the stores through TiKV's checksum coprocessor request, as
+Lightning's ``checksum-via-sql = false`` does."""
 
 from __future__ import annotations
 
 import os
 
-from lightning_backend_local.options import LocalOptions
 from lightning_backend_local.store import CatalogTarget, StoreCatalog
 from lightning_backend_local.tikv.connect import open_cluster
 from lightning_backend_local.tikv.regions import KeyRange
@@ -28,9 +28,9 @@ def _prefix_range(prefix: bytes) -> KeyRange:
 class ClusterTarget(CatalogTarget):
     """Schemas in a store's catalog; counts and checksums from the cluster."""
 
-    def __init__(self, *, config: LightningConfig, options: LocalOptions) -> None:
-        os.makedirs(options.store_dir, exist_ok=True)
-        super().__init__(config=config, catalog=StoreCatalog(os.path.abspath(options.store_dir)))
+    def __init__(self, *, config: LightningConfig, store_dir: str) -> None:
+        os.makedirs(store_dir, exist_ok=True)
+        super().__init__(config=config, catalog=StoreCatalog(os.path.abspath(store_dir)))
         self._cluster = open_cluster(config)
 
     def count_rows(self, table: TargetTable) -> int:
