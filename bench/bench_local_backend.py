@@ -2,18 +2,25 @@
 raw SST writing of the same pairs, on the same mydumper dump.
 
     .venv/bin/python bench/bench_local_backend.py [--rows 1000000] [--threads 2]
+        [--paths embedded,double,importer]
 
 1. Builds and dumps ``bench_src.sbtest1`` as ``bench_tidb_backend.py`` does (sysbench-like:
    BIGINT primary key, INT with a secondary index, CHAR(120), CHAR(60)).
 2. Loads the dump with ``myloader -t THREADS`` into MariaDB (checked with ``CHECKSUM TABLE``).
 3. Imports it with ``tidb-lightning --backend local`` into a fresh embedded store (the import
    checks its own checksum against the store's).
-4. Writes the store's pairs again with ``SstFileWriter`` alone, sorted, in region-sized files:
+4. With ``--paths`` naming them, imports the same dump twice more: ``double``, with
+   ``--pd-urls`` into ``lightning-tikv-double`` (3 stores, a process of its own: PD, split,
+   scatter, ImportSST Write and MultiIngest over gRPC, the checksum by the stores), and
+   ``importer``, with ``--backend importer`` through a ``tikv-importer`` process into its
+   embedded store. The double's and the server's CPU seconds are read from /proc and
+   reported apart from tidb-lightning's.
+5. Writes the store's pairs again with ``SstFileWriter`` alone, sorted, in region-sized files:
    the floor for the sort-and-write part of the local backend.
-5. Prints wall and CPU seconds, cores used (CPU ÷ wall), MB/s of source per core, peak RSS (for
+6. Prints wall and CPU seconds, cores used (CPU ÷ wall), MB/s of source per core, peak RSS (for
    the local backend: of all its processes together, sampled every 50 ms; ``--mem-cache`` sets
    ``local-writer-mem-cache-size`` to show memory staying bounded), and the ratios local /
-   myloader and local / raw SST writing.
+   myloader, local / raw SST writing, and of the other paths to the embedded one.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -94,7 +103,50 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _local_config(path: Path, server: Server, dump: Path, threads: int, mem_cache: str) -> None:
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def _service(command: list[str]) -> Iterator[tuple[int, str]]:
+    """A server process (the double, tikv-importer) until the block ends: its pid and the
+    address its first line of output names."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().split()
+        if not first:
+            raise SystemExit(f"benchmark: {command[0]} did not start")
+        yield process.pid, first[-1]
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def _venv_command(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def _local_config(
+    path: Path,
+    server: Server,
+    dump: Path,
+    threads: int,
+    mem_cache: str,
+    *,
+    store: Path | None = None,
+    importer: str | None = None,
+) -> None:
+    """The benchmark's tidb-lightning.toml: the local backend into the embedded store
+    ``store`` (default: ``store`` beside ``path``), or with ``importer`` the importer backend
+    through the tikv-importer at that address into ``store``."""
+    store = store or path.with_name("store")
+    backend = "local" if importer is None else f'importer"\naddr = "{importer}'
+    plugin = "local" if importer is None else "importer"
     path.write_text(
         f"""[lightning]
 level = "debug"
@@ -105,7 +157,7 @@ region-concurrency = {threads}
 enable = false
 
 [tikv-importer]
-backend = "local"
+backend = "{backend}"
 sorted-kv-dir = "{path.with_name("sorted-kv")}"
 local-writer-mem-cache-size = "{mem_cache}"
 
@@ -118,8 +170,8 @@ port = {server.port}
 user = "{server.user}"
 password = "{server.password}"
 
-[plugin.local]
-store-dir = "{path.with_name("store")}"
+[plugin.{plugin}]
+store-dir = "{store}"
 """,
         encoding="utf-8",
     )
@@ -218,6 +270,12 @@ def main() -> None:
         help="sbtest: the sysbench table, with myloader as the peer; orders: the 8-column "
         "orders table with four indexes (local backend only: MariaDB has no NONCLUSTERED)",
     )
+    parser.add_argument(
+        "--paths",
+        default="embedded",
+        help="comma-separated: embedded (always), double (--pd-urls into lightning-tikv-double), "
+        "importer (--backend importer through tikv-importer)",
+    )
     args = parser.parse_args()
     if args.table == "orders":
         orders(args)
@@ -257,6 +315,13 @@ def main() -> None:
         log(f"local: {wall:.2f} s, all processes together at most {peak / 2**20:.0f} MiB")
         local_log = work / "tidb-lightning.log"
 
+        paths = set(args.paths.split(","))
+        apart: dict[str, str] = {}
+        if "double" in paths:
+            results["double"], apart["double"] = _through_double(work, server, dump, args)
+        if "importer" in paths:
+            results["importer"], apart["importer"] = _through_importer(work, server, dump, args)
+
         wall, cpu, pair_bytes = _raw_sst(work / "store", work / "raw-sst")
         results["raw sst"] = (wall, cpu, None)
         log(f"raw SST writing of {pair_bytes / 1e6:.1f} MB of pairs: {wall:.2f} s")
@@ -278,8 +343,58 @@ def main() -> None:
         _print_stages(local_log, local)
         print(f"ratio local/myloader (wall): {local / results['myloader'][0]:.2f}")
         print(f"ratio local/raw SST writing (wall): {local / results['raw sst'][0]:.2f}")
+        for path, note in apart.items():
+            print(f"ratio {path}/local (wall): {results[path][0] / local:.2f}; {note}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _through_double(
+    work: Path, server: Server, dump: Path, args: argparse.Namespace
+) -> tuple[tuple[float, float, int], str]:
+    """The local backend with --pd-urls into the double (3 stores); its result and the
+    double's CPU."""
+    store = work / "double-store"
+    double = [_venv_command("lightning-tikv-double"), "--addr", "127.0.0.1:0"]
+    with _service([*double, "--store-dir", str(store), "--stores", "3"]) as (pid, pd):
+        config = work / "double" / "tidb-lightning.toml"
+        config.parent.mkdir()
+        _local_config(config, server, dump, args.threads, args.mem_cache, store=store)
+        before = _process_cpu(pid)
+        wall, cpu, peak = sampled([lightning_command(), "--config", str(config), "--pd-urls", pd])
+        served = _process_cpu(pid) - before
+    log(f"through the double: {wall:.2f} s, the double's CPU {served:.2f} s")
+    return (wall, cpu, peak // 1024), f"the double's own CPU {served:.2f} s (not counted above)"
+
+
+def _through_importer(
+    work: Path, server: Server, dump: Path, args: argparse.Namespace
+) -> tuple[tuple[float, float, int], str]:
+    """The importer backend through a tikv-importer process; its result and the server's
+    CPU."""
+    root = work / "importer"
+    root.mkdir()
+    toml = root / "tikv-importer.toml"
+    toml.write_text(
+        f'[import]\nimport-dir = "{root / "import"}"\nstore-dir = "{root / "store"}"\n'
+        f"num-import-jobs = {args.threads}\n"
+    )
+    importer = [_venv_command("tikv-importer"), "-C", str(toml), "-A", "127.0.0.1:0"]
+    with _service([*importer, "--log-file", str(root / "tikv-importer.log")]) as (pid, address):
+        config = root / "tidb-lightning.toml"
+        _local_config(
+            config, server, dump, args.threads, args.mem_cache,
+            store=root / "store", importer=address,
+        )  # fmt: skip
+        before = _process_cpu(pid)
+        wall, cpu, peak = sampled([lightning_command(), "--config", str(config)])
+        served = _process_cpu(pid) - before
+    log(f"through tikv-importer: {wall:.2f} s, the server's CPU {served:.2f} s")
+    total = (cpu + served) / wall
+    return (wall, cpu, peak // 1024), (
+        f"tikv-importer's own CPU {served:.2f} s (not counted above; both together use "
+        f"{total:.2f} cores)"
+    )
 
 
 def orders(args: argparse.Namespace) -> None:

@@ -20,7 +20,6 @@ store-dir`` when it is set (a cluster without TiDB, such as the protocol double)
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import threading
@@ -28,6 +27,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
+
+from lightning_backend_local.chunks import ChunkPairs, chunk_encoder
 
 from lightning_backend_importer.client import EngineClosedError, ImportKVClient, compose_ts
 from lightning_backend_importer.options import ImporterOptions
@@ -42,7 +43,6 @@ from lightning_core import (
     KVChecksum,
     PluginError,
     RowBatch,
-    TableKVEncoder,
     TargetError,
     TargetTable,
     failpoint,
@@ -55,9 +55,6 @@ if TYPE_CHECKING:
     from lightning_core import LightningConfig
 
 log = logging.getLogger(__name__)
-
-#: Byte 10 of a record key (``t`` + 8-byte table ID + ``_r``) is ``r``; index keys have ``i``.
-_RECORD_MARK = ord("r")
 
 #: Held while this process has the embedded store open and while tikv-importer imports into
 #: it: the two processes take turns.
@@ -222,32 +219,20 @@ class ImporterWorker:
         start: ChunkProgress | None,
     ) -> ImporterWriter:
         """A writer for one chunk; opens its engines on the server."""
-        if table.model is None:
-            raise PluginError(f"no table model for {table.quoted}: the target did not give one")
-        tidb = self._config.tidb
-        encoder = self._encoder(
-            table=table.model,
-            sql_mode=tidb.sql_mode or "",
-            time_zone=str(tidb.session_vars.get("time_zone", "UTC")),
-            auto_id_base=chunk.row_id_base,
-            # the same moment on every run, so a resumed chunk encodes the same pairs again
-            now=datetime.datetime.fromtimestamp(
-                os.stat(chunk.file.path).st_mtime, tz=datetime.UTC
-            ).replace(tzinfo=None),
-        )
-        if not isinstance(encoder, TableKVEncoder):
-            raise PluginError(
-                f"the importer backend encodes with a KV encoder, not {type(encoder).__name__}"
-            )
+        encoder = chunk_encoder(self._encoder, self._config, table, chunk, backend="importer")
+        assert table.model is not None
         for opened in (engine, index_engine):
             self._open(opened)
         return ImporterWriter(
-            encoder=encoder,
+            pairs=ChunkPairs(
+                encoder=encoder,
+                chunk=chunk,
+                start=start,
+                per_row=1 + len(table.model.stored_indexes),
+                backend="importer",
+            ),
             sink=EngineSink(self._client, engine, index_engine, self._open),
-            chunk=chunk,
-            start=start,
             budget=self._budget,
-            per_row=1 + len(table.model.stored_indexes),
         )
 
     def _open(self, engine: Engine) -> None:
@@ -310,67 +295,36 @@ class ImporterWriter:
     """Encodes a chunk's batches, buffers the pairs up to a byte budget, streams them sorted,
     then reports the progress they carry."""
 
-    def __init__(
-        self,
-        *,
-        encoder: TableKVEncoder,
-        sink: EngineSink,
-        chunk: Chunk,
-        start: ChunkProgress | None,
-        budget: int,
-        per_row: int,
-    ) -> None:
-        self._encoder = encoder
+    def __init__(self, *, pairs: ChunkPairs, sink: EngineSink, budget: int) -> None:
+        self._pairs = pairs
         self._sink = sink
-        self._path = chunk.file.path
         self._budget = budget
-        self._per_row = per_row
         self._data: list[tuple[bytes, bytes]] = []
         self._index: list[tuple[bytes, bytes]] = []
         self._buffered = 0
-        self._checksum = start.checksum.copy() if start is not None else KVChecksum()
-        self._max_row_id = start.max_row_id if start is not None else 0
-        self._pending: ChunkProgress | None = None
 
     def append_rows(self, batch: RowBatch, *, source_bytes: int) -> ChunkProgress | None:
         """Encode and buffer a batch; stream and report once the buffer reaches the budget."""
-        pairs, checksum = self._encoder.encode_batch(batch, self._path)
-        per_row = self._per_row
-        if len(pairs) != batch.count * per_row:
-            raise PluginError(
-                f"the encoder gave {len(pairs)} pairs for {batch.count} rows of {self._path}; "
-                f"the importer backend expects {per_row} per row"
-            )
-        # the encoder gives each row's record first, then one pair per stored index
-        if pairs and pairs[0][0][10] != _RECORD_MARK:
-            raise PluginError(f"the encoder's first pair for {self._path} is not a record")
-        self._data.extend(pairs[::per_row])
-        for index in range(1, per_row):
-            self._index.extend(pairs[index::per_row])
+        data, indexes = self._pairs.encode(batch, source_bytes=source_bytes)
+        self._data.extend(data)
+        for pairs in indexes:
+            self._index.extend(pairs)
         # two bytes objects and a tuple per pair, besides the bytes themselves
-        self._buffered += sum(len(k) + len(v) for k, v in pairs) + 120 * len(pairs)
-        self._checksum.add(checksum)
-        self._max_row_id = max(self._max_row_id, self._encoder.max_row_id)
-        self._pending = ChunkProgress(
-            position=batch.end,
-            bytes=source_bytes,
-            checksum=self._checksum.copy(),
-            max_row_id=self._max_row_id,
-        )
+        for pairs in (data, *indexes):
+            self._buffered += sum(len(k) + len(v) for k, v in pairs) + 120 * len(pairs)
         if self._buffered >= self._budget:
             return self._flush()
         return None
 
     def _flush(self) -> ChunkProgress | None:
-        if self._pending is None:
+        if self._pairs.pending is None:
             return None
         # sorted here, in the worker processes: the server's sort of a run is then one pass
         self._data.sort()
         self._index.sort()
         self._sink.send(self._data, self._index)
         self._data, self._index, self._buffered = [], [], 0
-        progress, self._pending = self._pending, None
-        return progress
+        return self._pairs.take()
 
     def close(self) -> ChunkProgress | None:
         """Stream what is buffered; the chunk's durable progress."""

@@ -4,7 +4,6 @@ local disk; the main process merges each engine at close and ingests its ranges 
 
 from __future__ import annotations
 
-import datetime
 import os
 import resource
 import shutil
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from lightning_backend_local.chunks import ChunkPairs, chunk_encoder
 from lightning_backend_local.engine import LocalEngine, RangeLimits, RunWriter
 from lightning_backend_local.options import LocalOptions
 from lightning_backend_local.quota import DiskLedger, disk_quota, held_on_disk
@@ -30,7 +30,6 @@ from lightning_core import (
     KVChecksum,
     PluginError,
     RowBatch,
-    TableKVEncoder,
     TargetError,
     TargetTable,
     failpoint,
@@ -47,9 +46,6 @@ if TYPE_CHECKING:
 ENGINE_BYTES_PER_SOURCE_BYTE = 3
 #: Open files the merge of an engine's runs may need at once.
 OPEN_FILES_NEEDED = 4096
-
-#: Byte 10 of a record key (``t`` + 8-byte table ID + ``_r``) is ``r``; index keys have ``i``.
-_RECORD_MARK = ord("r")
 
 
 def task_root(config: LightningConfig, task: str) -> str:
@@ -323,31 +319,20 @@ class LocalWorker:
         start: ChunkProgress | None,
     ) -> LocalWriter:
         """A writer for one chunk: data pairs to ``engine``, index pairs to ``index_engine``."""
-        if table.model is None:
-            raise PluginError(f"no table model for {table.quoted}: the target did not give one")
-        tidb = self._config.tidb
-        encoder = self._encoder(
-            table=table.model,
-            sql_mode=tidb.sql_mode or "",
-            time_zone=str(tidb.session_vars.get("time_zone", "UTC")),
-            auto_id_base=chunk.row_id_base,
-            # the same moment on every run, so a resumed chunk encodes the same pairs again
-            now=datetime.datetime.fromtimestamp(
-                os.stat(chunk.file.path).st_mtime, tz=datetime.UTC
-            ).replace(tzinfo=None),
-        )
-        if not isinstance(encoder, TableKVEncoder):
-            raise PluginError(
-                f"the local backend encodes with a KV encoder, not {type(encoder).__name__}"
-            )
+        encoder = chunk_encoder(self._encoder, self._config, table, chunk, backend="local")
+        assert table.model is not None
         return LocalWriter(
-            encoder=encoder,
+            pairs=ChunkPairs(
+                encoder=encoder,
+                chunk=chunk,
+                start=start,
+                per_row=1 + len(table.model.stored_indexes),
+                backend="local",
+            ),
             data=RunWriter(self._root, engine, chunk.key, chunk.row_id_base),
             index=RunWriter(self._root, index_engine, chunk.key, chunk.row_id_base),
-            chunk=chunk,
             start=start,
             budget=self._budget,
-            per_row=1 + len(table.model.stored_indexes),
             quota=(self._ledger, self._quota) if self._ledger and self._quota else None,
         )
 
@@ -361,61 +346,36 @@ class LocalWriter:
     def __init__(
         self,
         *,
-        encoder: TableKVEncoder,
+        pairs: ChunkPairs,
         data: RunWriter,
         index: RunWriter,
-        chunk: Chunk,
         start: ChunkProgress | None,
         budget: int,
-        per_row: int,
         quota: tuple[DiskLedger, int] | None = None,
     ) -> None:
         """:param quota: the shared count of bytes held and ``disk-quota``: each flush waits
         for room first and counts what it wrote."""
-        self._encoder = encoder
+        self._pairs = pairs
         self._quota = quota
         self._data = data
         self._index = index
-        self._path = chunk.file.path
         self._budget = budget
-        self._per_row = per_row
-        self._checksum = start.checksum.copy() if start is not None else KVChecksum()
-        self._max_row_id = start.max_row_id if start is not None else 0
-        self._pending: ChunkProgress | None = None
         self._first_row = start.rows if start is not None else 0
         """Row number of the first buffered row (names the next run)."""
 
     def append_rows(self, batch: RowBatch, *, source_bytes: int) -> ChunkProgress | None:
         """Encode and buffer a batch; flush and report once the buffers reach the budget."""
-        pairs, checksum = self._encoder.encode_batch(batch, self._path)
-        if len(pairs) != batch.count * self._per_row:
-            raise PluginError(
-                f"the encoder gave {len(pairs)} pairs for {batch.count} rows of {self._path}; "
-                f"the local backend expects {self._per_row} per row"
-            )
-        first = batch.end.rows - batch.count
-        rows = range(first, batch.end.rows)
-        per_row = self._per_row
-        # the encoder gives each row's record first, then one pair per stored index
-        if pairs and pairs[0][0][10] != _RECORD_MARK:
-            raise PluginError(f"the encoder's first pair for {self._path} is not a record")
-        self._data.add(pairs[::per_row], rows, batch.offsets)
-        for index in range(1, per_row):
-            self._index.add(pairs[index::per_row], rows, batch.offsets)
-        self._checksum.add(checksum)
-        self._max_row_id = max(self._max_row_id, self._encoder.max_row_id)
-        self._pending = ChunkProgress(
-            position=batch.end,
-            bytes=source_bytes,
-            checksum=self._checksum.copy(),
-            max_row_id=self._max_row_id,
-        )
+        data, indexes = self._pairs.encode(batch, source_bytes=source_bytes)
+        rows = range(batch.end.rows - batch.count, batch.end.rows)
+        self._data.add(data, rows, batch.offsets)
+        for pairs in indexes:
+            self._index.add(pairs, rows, batch.offsets)
         if self._data.buffered_bytes + self._index.buffered_bytes >= self._budget:
             return self._flush()
         return None
 
     def _flush(self) -> ChunkProgress | None:
-        if self._pending is None:
+        if self._pairs.pending is None:
             return None
         if self._quota is not None:
             ledger, quota = self._quota
@@ -425,7 +385,8 @@ class LocalWriter:
             self._data.flush(self._first_row)
             self._index.flush(self._first_row)
         failpoint("local:flushed")
-        progress, self._pending = self._pending, None
+        progress = self._pairs.take()
+        assert progress is not None
         self._first_row = progress.rows
         return progress
 
