@@ -63,11 +63,11 @@ def fresh_database(target_connection: Any) -> Iterator[str]:
 
 @pytest.fixture
 def database_pair(target_connection: Any) -> Iterator[tuple[str, str]]:
-    """Two unused database names — one to load the original into, one for what an import
-    produced — dropped after the test (with the ``<name>_cp`` ledger a tidb-backend import
-    into them may leave)."""
+    """Two unused database names (say one to load the original into and one for what an
+    import produced, or a target and a checkpoint schema), dropped after the test with the
+    ``<name>_cp`` ledger a tidb-backend import into them may leave."""
     tag = uuid.uuid4().hex[:8]
-    names = (f"lt_direct_{tag}", f"lt_through_{tag}")
+    names = (f"lt_{tag}_a", f"lt_{tag}_b")
     yield names
     with target_connection.cursor() as cur:
         for name in names:

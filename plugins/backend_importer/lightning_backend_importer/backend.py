@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from lightning_backend_local.chunks import ChunkPairs, chunk_encoder
+from lightning_backend_local.chunks import ChunkPairs, chunk_pairs
 
 from lightning_backend_importer.client import EngineClosedError, ImportKVClient, compose_ts
 from lightning_backend_importer.options import ImporterOptions
@@ -219,18 +219,11 @@ class ImporterWorker:
         start: ChunkProgress | None,
     ) -> ImporterWriter:
         """A writer for one chunk; opens its engines on the server."""
-        encoder = chunk_encoder(self._encoder, self._config, table, chunk, backend="importer")
-        assert table.model is not None
+        pairs = chunk_pairs(self._encoder, self._config, table, chunk, start, backend="importer")
         for opened in (engine, index_engine):
             self._open(opened)
         return ImporterWriter(
-            pairs=ChunkPairs(
-                encoder=encoder,
-                chunk=chunk,
-                start=start,
-                per_row=1 + len(table.model.stored_indexes),
-                backend="importer",
-            ),
+            pairs=pairs,
             sink=EngineSink(self._client, engine, index_engine, self._open),
             budget=self._budget,
         )

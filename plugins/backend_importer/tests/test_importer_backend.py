@@ -28,6 +28,7 @@ from lightning_backend_local.testing.end_to_end import (
     assert_same_export,
     double_process,
     embedded_export,
+    embedded_import,
 )
 
 from lightning_core import Chunk, ConfigError, Engine, FileKind, SourceFile, TargetError
@@ -97,15 +98,7 @@ class TestImporterBackend(BackendContract):
 
 def _local_store(tmp_path: Path, dump: Path) -> Path:
     """The store the local backend makes of ``dump``."""
-    work = tmp_path / "local"
-    work.mkdir()
-    text = task_config(dump, backend="local", checkpoint=work / "cp.json")
-    text = text.replace("[tikv-importer]\n", f'[tikv-importer]\nsorted-kv-dir = "{work / "kv"}"\n')
-    config = work / "local.toml"
-    config.write_text(text + f'[plugin.local]\nstore-dir = "{work / "store"}"\n')
-    done = run_lightning(["--config", str(config)])
-    assert done.returncode == 0, done.stderr
-    return work / "store"
+    return embedded_import(tmp_path / "local", dump)
 
 
 def _one_table_dump(tmp_path: Path, rows: int = 3000) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from lightning_backend_local.chunks import ChunkPairs, chunk_encoder
+from lightning_backend_local.chunks import ChunkPairs, chunk_pairs
 from lightning_backend_local.engine import LocalEngine, RangeLimits, RunWriter
 from lightning_backend_local.options import LocalOptions
 from lightning_backend_local.quota import DiskLedger, disk_quota, held_on_disk
@@ -319,16 +319,8 @@ class LocalWorker:
         start: ChunkProgress | None,
     ) -> LocalWriter:
         """A writer for one chunk: data pairs to ``engine``, index pairs to ``index_engine``."""
-        encoder = chunk_encoder(self._encoder, self._config, table, chunk, backend="local")
-        assert table.model is not None
         return LocalWriter(
-            pairs=ChunkPairs(
-                encoder=encoder,
-                chunk=chunk,
-                start=start,
-                per_row=1 + len(table.model.stored_indexes),
-                backend="local",
-            ),
+            pairs=chunk_pairs(self._encoder, self._config, table, chunk, start, backend="local"),
             data=RunWriter(self._root, engine, chunk.key, chunk.row_id_base),
             index=RunWriter(self._root, index_engine, chunk.key, chunk.row_id_base),
             start=start,

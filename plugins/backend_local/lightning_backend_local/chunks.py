@@ -1,6 +1,6 @@
 """A chunk's rows as KV pairs, for the backends that write engines (``local``, and
-``importer`` on top of it): the chunk's encoder, and its batches split into record and index
-pairs with the progress they carry."""
+``importer`` on top of it): its batches encoded and split into record and index pairs, with
+the progress they carry."""
 
 from __future__ import annotations
 
@@ -26,17 +26,18 @@ Pairs = list[tuple[bytes, bytes]]
 _RECORD_MARK = ord("r")
 
 
-def chunk_encoder(
+def chunk_pairs(
     factory: Callable[..., Encoder[object]],
     config: LightningConfig,
     table: TargetTable,
     chunk: Chunk,
+    start: ChunkProgress | None,
     *,
     backend: str,
-) -> TableKVEncoder:
-    """The KV encoder of ``chunk``: the session's SQL mode and time zone, the chunk's row-ID
-    base, and the data file's modification time as "now", so that a resumed chunk encodes the
-    same pairs again."""
+) -> ChunkPairs:
+    """The pairs of ``chunk``, from ``start`` on, encoded with the session's SQL mode and time
+    zone, the chunk's row-ID base, and the data file's modification time as "now", so that a
+    resumed chunk encodes the same pairs again."""
     if table.model is None:
         raise PluginError(f"no table model for {table.quoted}: the target did not give one")
     tidb = config.tidb
@@ -53,7 +54,13 @@ def chunk_encoder(
         raise PluginError(
             f"the {backend} backend encodes with a KV encoder, not {type(encoder).__name__}"
         )
-    return encoder
+    return ChunkPairs(
+        encoder=encoder,
+        chunk=chunk,
+        start=start,
+        per_row=1 + len(table.model.stored_indexes),
+        backend=backend,
+    )
 
 
 class ChunkPairs:

@@ -4,8 +4,6 @@ end), with both checkpoint drivers, every resumed import ends with exactly the s
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +48,9 @@ def _content(conn: Any, db: str) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture
-def names(target_connection: Any) -> Iterator[tuple[str, str]]:
-    token = uuid.uuid4().hex[:10]
-    both = (f"lt_crash_{token}", f"lt_crash_cp_{token}")
-    yield both
-    with target_connection.cursor() as cur:
-        for name in both:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+def names(database_pair: tuple[str, str]) -> tuple[str, str]:
+    """A target database and a checkpoint schema, both dropped after the test."""
+    return database_pair
 
 
 @pytest.mark.slow

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +50,9 @@ def test_foreign_keys_and_auto_increment_indexes_are_kept() -> None:
 
 
 @pytest.fixture
-def names(target_connection: Any) -> Iterator[tuple[str, str]]:
-    token = uuid.uuid4().hex[:8]
-    both = (f"tidbfast_idx_{token}", f"tidbfast_idx_cp_{token}")
-    yield both
-    with target_connection.cursor() as cur:
-        for name in both:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+def names(database_pair: tuple[str, str]) -> tuple[str, str]:
+    """A target database and a checkpoint schema, both dropped after the test."""
+    return database_pair
 
 
 def _task(tmp_path: Path, names: tuple[str, str], extra: str = "") -> Path:

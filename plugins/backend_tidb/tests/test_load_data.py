@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +28,9 @@ def test_a_memory_file_the_server_never_reads_does_not_hang() -> None:
 
 
 @pytest.fixture
-def names(target_connection: Any) -> Iterator[tuple[str, str]]:
-    token = uuid.uuid4().hex[:8]
-    both = (f"tidbfast_ld_{token}", f"tidbfast_ld_cp_{token}")
-    yield both
-    with target_connection.cursor() as cur:
-        for name in both:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+def names(database_pair: tuple[str, str]) -> tuple[str, str]:
+    """A target database and a checkpoint schema, both dropped after the test."""
+    return database_pair
 
 
 NULL = "\\N"

@@ -12,8 +12,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +41,9 @@ def _expected_rows() -> dict[str, int]:
 
 
 @pytest.fixture
-def scratch_names(target_connection: Any) -> Iterator[tuple[str, str]]:
-    """A target database and a checkpoint schema name, both dropped after the test."""
-    token = uuid.uuid4().hex[:10]
-    names = (f"lt_loader_{token}", f"lt_loader_cp_{token}")
-    yield names
-    with target_connection.cursor() as cur:
-        for name in names:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+def scratch_names(database_pair: tuple[str, str]) -> tuple[str, str]:
+    """A target database and a checkpoint schema, both dropped after the test."""
+    return database_pair
 
 
 def _toml_string(text: str) -> str:

@@ -36,9 +36,9 @@ def double_process(store_dir: Path, *, stores: int = 3, seed: int | None = None)
         process.wait(timeout=30)
 
 
-def embedded_export(work: Path, dump: Path) -> Path:
-    """Import ``dump`` with the local backend into a fresh embedded store under ``work`` and
-    export the store; the export's directory."""
+def embedded_import(work: Path, dump: Path) -> Path:
+    """Import ``dump`` with the local backend into a fresh embedded store under ``work``; the
+    store's directory."""
     work.mkdir(parents=True)
     text = task_config(dump, backend="local", checkpoint=work / "cp.json")
     text = text.replace("[tikv-importer]\n", f'[tikv-importer]\nsorted-kv-dir = "{work / "kv"}"\n')
@@ -46,7 +46,13 @@ def embedded_export(work: Path, dump: Path) -> Path:
     config.write_text(text + f'[plugin.local]\nstore-dir = "{work / "store"}"\n')
     done = run_lightning(["--config", str(config)])
     assert done.returncode == 0, done.stderr
-    export_store(str(work / "store"), str(work / "export"))
+    return work / "store"
+
+
+def embedded_export(work: Path, dump: Path) -> Path:
+    """Import ``dump`` into a fresh embedded store under ``work`` and export the store; the
+    export's directory."""
+    export_store(str(embedded_import(work, dump)), str(work / "export"))
     return work / "export"
 
 
