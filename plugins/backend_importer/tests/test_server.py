@@ -20,7 +20,9 @@ from importer_support import SERVER_COMMAND, ImporterProcess, wait_for
 from lightning_backend_importer.server.config import load_config
 from lightning_backend_local.kvproto import import_kvpb_pb2 as kvpb
 from lightning_backend_local.kvproto import import_kvpb_pb2_grpc as kvpb_grpc
+from lightning_backend_local.kvproto import import_sstpb_pb2 as sstpb
 from lightning_backend_local.store import EmbeddedStore
+from lightning_backend_local.testing import TikvDouble
 
 from lightning_core.config import load_config_file
 from lightning_core.plugins import load_plugins
@@ -378,6 +380,19 @@ def test_import_without_a_store_or_into_a_cluster_that_does_not_answer_is_refuse
     finally:
         client.channel.close()
         assert bare.stop() == 0
+
+
+def test_switch_mode_with_a_pd_address_switches_every_store_of_that_cluster(
+    tmp_path: Path, client: Client
+) -> None:
+    with TikvDouble(store_dir=str(tmp_path / "double"), stores=3) as double:
+        for mode, expected in ((sstpb.Import, "import"), (sstpb.Normal, "normal")):
+            client.stub.SwitchMode(
+                kvpb.SwitchModeRequest(
+                    pd_addr=double.pd_address, request=sstpb.SwitchModeRequest(mode=mode)
+                )
+            )
+            assert {s.mode for s in double.stores.values()} == {mode}, expected
 
 
 def test_the_examples_are_valid() -> None:
