@@ -88,8 +88,8 @@ def _tree(pid: int, cpu: dict[int, float]) -> int:
 def sampled(command: list[str]) -> tuple[float, float, int]:
     """Run ``command``; (wall s, CPU s of it and all its descendants, peak RSS of all its
     processes together), sampled every 50 ms. The CPU is the larger of what the kernel
-    reports for reaped children and the sum over every process seen: a worker that is never
-    waited for is missing from the first."""
+    reports for reaped children and the sum over every process seen: workers started through
+    multiprocessing's forkserver are its children, missing from the first."""
     before = _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
