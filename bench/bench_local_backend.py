@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -151,8 +151,8 @@ def _local_config(
     ``store`` (default: ``store`` beside ``path``), or with ``importer`` the importer backend
     through the tikv-importer at that address into ``store``."""
     store = store or path.with_name("store")
-    backend = "local" if importer is None else f'importer"\naddr = "{importer}'
     plugin = "local" if importer is None else "importer"
+    backend = f'backend = "{plugin}"' + ("" if importer is None else f'\naddr = "{importer}"')
     path.write_text(
         f"""[lightning]
 level = "debug"
@@ -163,7 +163,7 @@ region-concurrency = {threads}
 enable = false
 
 [tikv-importer]
-backend = "{backend}"
+{backend}
 sorted-kv-dir = "{path.with_name("sorted-kv")}"
 local-writer-mem-cache-size = "{mem_cache}"
 
@@ -357,20 +357,32 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _beside(
+    service: list[str], lightning: Callable[[str], list[str]]
+) -> tuple[float, float, int, float]:
+    """tidb-lightning (the command ``lightning`` makes of the service's address) run while
+    ``service`` serves: wall s, its CPU s, its peak RSS, and the service's CPU s meanwhile."""
+    with _service(service) as (pid, address):
+        command = lightning(address)
+        before = _process_cpu(pid)
+        wall, cpu, peak = sampled(command)
+        return wall, cpu, peak, _process_cpu(pid) - before
+
+
 def _through_double(
     work: Path, server: Server, dump: Path, args: argparse.Namespace
 ) -> tuple[tuple[float, float, int], str]:
     """The local backend with --pd-urls into the double (3 stores); its result and the
     double's CPU."""
     store = work / "double-store"
-    double = [_venv_command("lightning-tikv-double"), "--addr", "127.0.0.1:0"]
-    with _service([*double, "--store-dir", str(store), "--stores", "3"]) as (pid, pd):
-        config = work / "double" / "tidb-lightning.toml"
-        config.parent.mkdir()
-        _local_config(config, server, dump, args.threads, args.mem_cache, store=store)
-        before = _process_cpu(pid)
-        wall, cpu, peak = sampled([lightning_command(), "--config", str(config), "--pd-urls", pd])
-        served = _process_cpu(pid) - before
+    config = work / "double" / "tidb-lightning.toml"
+    config.parent.mkdir()
+    _local_config(config, server, dump, args.threads, args.mem_cache, store=store)
+    wall, cpu, peak, served = _beside(
+        [_venv_command("lightning-tikv-double"), "--addr", "127.0.0.1:0",
+         "--store-dir", str(store), "--stores", "3"],
+        lambda pd: [lightning_command(), "--config", str(config), "--pd-urls", pd],
+    )  # fmt: skip
     log(f"through the double: {wall:.2f} s, the double's CPU {served:.2f} s")
     return (wall, cpu, peak // 1024), f"the double's own CPU {served:.2f} s (not counted above)"
 
@@ -387,16 +399,20 @@ def _through_importer(
         f'[import]\nimport-dir = "{root / "import"}"\nstore-dir = "{root / "store"}"\n'
         f"num-import-jobs = {args.threads}\n"
     )
-    importer = [_venv_command("tikv-importer"), "-C", str(toml), "-A", "127.0.0.1:0"]
-    with _service([*importer, "--log-file", str(root / "tikv-importer.log")]) as (pid, address):
-        config = root / "tidb-lightning.toml"
+    config = root / "tidb-lightning.toml"
+
+    def lightning(address: str) -> list[str]:
         _local_config(
             config, server, dump, args.threads, args.mem_cache,
             store=root / "store", importer=address,
         )  # fmt: skip
-        before = _process_cpu(pid)
-        wall, cpu, peak = sampled([lightning_command(), "--config", str(config)])
-        served = _process_cpu(pid) - before
+        return [lightning_command(), "--config", str(config)]
+
+    wall, cpu, peak, served = _beside(
+        [_venv_command("tikv-importer"), "-C", str(toml), "-A", "127.0.0.1:0",
+         "--log-file", str(root / "tikv-importer.log")],
+        lightning,
+    )  # fmt: skip
     log(f"through tikv-importer: {wall:.2f} s, the server's CPU {served:.2f} s")
     total = (cpu + served) / wall
     return (wall, cpu, peak // 1024), (

@@ -350,6 +350,7 @@ def test_every_kill_on_the_cluster_path_resumes_to_exactly_the_source(tmp_path: 
         # at a time, so that no job's split moves another's regions and every run hits each
         # point as often
         text = config.read_text()
+        assert "table-concurrency = 6\n" in text and "[tikv-importer]\n" in text
         text = text.replace(
             "table-concurrency = 6\n", "table-concurrency = 1\nindex-concurrency = 1\n"
         )
