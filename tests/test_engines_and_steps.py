@@ -367,3 +367,29 @@ def test_debug_logging_shows_tables_chunks_and_batches_also_from_spawned_workers
     assert "started at offset" in log and "durable up to offset" in log  # chunks
     assert "in 1 statements" in log  # batches, logged by the workers
     assert f"table `{db}`.`t`: analyzed" in log  # the table's steps
+
+
+def _connections(conn: Any) -> int:
+    with conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Connections'")
+        return int(cur.fetchone()[1])
+
+
+def test_an_import_of_many_tables_opens_a_bounded_number_of_connections(
+    tmp_path: Path, db: str, target_connection: Any
+) -> None:
+    """Schema, verification and post-import reuse their connections: 60 tables do not mean
+    60 more connections to the server."""
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / f"{db}-schema-create.sql").write_text(f"CREATE DATABASE `{db}`;\n")
+    for number in range(60):
+        (dump / f"{db}.t{number}-schema.sql").write_text(KEYED)
+        (dump / f"{db}.t{number}.000000000.sql").write_text(
+            f"INSERT INTO `t{number}` VALUES ({number},'v');\n"
+        )
+    before = _connections(target_connection)
+    done = run_lightning(["--config", str(_config(tmp_path, dump, db))])
+    opened = _connections(target_connection) - before
+    assert done.returncode == 0, done.stderr
+    assert opened < 30, f"{opened} connections for 60 tables"  # one per table would be 60+
