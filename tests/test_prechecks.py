@@ -172,8 +172,35 @@ def test_a_statement_over_max_allowed_packet_is_a_warning_with_its_place(
     assert result.returncode == 0, result.stderr
     outcome, reason = _table(result.stdout)["max-allowed-packet"]
     assert outcome == "warn"
-    assert f"{dump / f'{database}.t.000.sql'}:0 is 0.0 MiB" in reason
+    assert (
+        f"{dump / f'{database}.t.000.sql'}:0 is 10.6 KiB, more than max_allowed_packet (4.0 KiB"
+        in reason
+    )
     assert "raise max_allowed_packet" in reason
+
+
+def test_an_import_stops_at_a_row_over_max_allowed_packet_without_reading_ahead(
+    tmp_path: Path, database: str, target_connection: Any
+) -> None:
+    """The import's precheck does not lex the source (``tidb-lightning check`` does); the
+    writer stops at the row itself, naming its place, before sending anything of its batch."""
+    rows = ",".join(f"({i},'{'x' * (6000 if i == 7 else 100)}')" for i in range(20))
+    dump = _dump(tmp_path, database, rows)
+    config = _config(tmp_path, dump, database, extra='max-allowed-packet = "4KiB"\n')
+    result = run_lightning(["--config", str(config)])
+    assert result.returncode == 1
+    data = dump / f"{database}.t.000.sql"
+    offset = data.read_bytes().index(b"(7,")
+    assert _last(result.stderr) == (
+        f"Error: {data}:{offset}: the row for `{database}`.`t` is a statement of 5.9 KiB, "
+        "more than max_allowed_packet (4.0 KiB, the smaller of the server's and [tidb] "
+        "max-allowed-packet); raise both (SET GLOBAL max_allowed_packet on the server), then "
+        "run again to resume"
+    )
+    assert "check " not in result.stdout  # every precheck passed: no table shown
+    with target_connection.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM `{database}`.`t`")
+        assert cur.fetchone()[0] == 0  # the batch holding the row was not sent
 
 
 def test_an_unreachable_target_fails_and_the_checks_that_need_it_are_not_run(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lightning_core.interfaces import INDEX_ENGINE_ID, Chunk, Engine
+from lightning_core.pipeline.progress import human_bytes
 from lightning_core.source.chunks import split_chunks
 from lightning_core.source.discovery import SourcePlan, TablePlan, discover
 from lightning_core.sqltext import quote_identifier
@@ -217,7 +218,7 @@ def render_plan(plan: ImportPlan, backend: str) -> str:
         f"data source: {plan.source.data_source_dir}",
         f"backend: {backend}",
         f"{len(plan.tables)} tables, {sum(len(t.chunks) for t in plan.tables)} chunks, "
-        f"{_size(plan.total_bytes)}",
+        f"{human_bytes(plan.total_bytes)}",
     ]
     for task in plan.tables:
         sources = ", ".join(f"{s}.{n}" for s, n in task.plan.sources)
@@ -225,12 +226,13 @@ def render_plan(plan: ImportPlan, backend: str) -> str:
         lines.append(
             f"  {task.plan.target_schema}.{task.plan.target_table} <- {sources} "
             f"({len(task.plan.data_files)} files, {len(task.chunks)} chunks in "
-            f"{len(task.engines)} data engines, {_size(task.total_bytes)}; {schema})"
+            f"{len(task.engines)} data engines, {human_bytes(task.total_bytes)}; {schema})"
         )
         for f in task.plan.data_files:
             chunks = sum(1 for c in task.chunks if c.file.path == f.path)
             zipped = f" {f.compression}" if f.compression else ""
-            lines.append(f"      {f.path} [{f.format}{zipped}, {_size(f.size)}, {chunks} chunks]")
+            size = human_bytes(f.size)
+            lines.append(f"      {f.path} [{f.format}{zipped}, {size}, {chunks} chunks]")
     views = [t for t in plan.source.tables if t.is_view]
     for view in views:
         lines.append(f"  view {view.target_schema}.{view.target_table}")
@@ -245,14 +247,6 @@ def render_plan(plan: ImportPlan, backend: str) -> str:
             lines.append(f"{label} ({len(paths)}):")
             lines.extend(f"  {p}" for p in paths)
     return "\n".join(lines)
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"
 
 
 def plan_json(plan: ImportPlan, backend: str) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 
 from lightning_core.errors import LightningError
+from lightning_core.pipeline.progress import human_bytes
 from lightning_core.pipeline.schema import databases_to_create
 from lightning_core.pipeline.sql_target import SqlTarget
 from lightning_core.source.compression import open_decompressed
@@ -62,6 +63,9 @@ class Prechecks:
     :param target: None when it could not be opened (``target_error`` says why).
     :param backend: None when it could not be created (``backend_error`` says why).
     :param resuming: the checkpoint holds progress: rows on the target may be this task's.
+    :param scan_statements: read the SQL files that could hold a statement longer than
+        ``max_allowed_packet`` (``tidb-lightning check``); an import leaves that to its writers,
+        which stop at a row that long with its ``file:offset`` before sending it.
     """
 
     def __init__(
@@ -75,8 +79,10 @@ class Prechecks:
         resuming: bool,
         target_error: str = "",
         backend_error: str = "",
+        scan_statements: bool = True,
     ) -> None:
         self._config = config
+        self._scan_statements = scan_statements
         self._record = record
         self._plan = plan
         self._target = target
@@ -198,7 +204,7 @@ class Prechecks:
         total = self._plan.total_bytes
         self._backend.prepare(total)  # raises with what is missing: space, files, rights
         return "pass", (
-            f"the {self._record.name} backend is ready for {total / 2**20:.1f} MiB of source data"
+            f"the {self._record.name} backend is ready for {human_bytes(total)} of source data"
         )
 
     def _empty_tables(self) -> tuple[Outcome, str]:
@@ -228,16 +234,22 @@ class Prechecks:
             return "pass", f"the {self._record.name} backend sends no SQL statements with rows"
         server = target.max_allowed_packet()
         limit = min(server, int(self._config.tidb.max_allowed_packet))
+        if not self._scan_statements:
+            return "pass", (
+                "rows are sent in statements of at most logical-import-batch-size; a row longer "
+                f"than max_allowed_packet ({human_bytes(limit)}) stops its table with its "
+                "file:offset (tidb-lightning check reads the source for such statements)"
+            )
         largest, where = _largest_statement(self._plan.data_files, limit, self._sql_mode)
         if largest > limit:
             return "warn", (
-                f"the statement at {where} is {largest / 2**20:.1f} MiB, more than "
-                f"max_allowed_packet ({limit / 2**20:.1f} MiB, the smaller of the server's and "
+                f"the statement at {where} is {human_bytes(largest)}, more than "
+                f"max_allowed_packet ({human_bytes(limit)}, the smaller of the server's and "
                 "[tidb] max-allowed-packet): rows are sent in smaller statements, but a row "
-                "longer than that fails; raise max_allowed_packet on the server and in [tidb]"
+                "that long stops its table; raise max_allowed_packet on the server and in [tidb]"
             )
         return "pass", (
-            f"no source statement is longer than max_allowed_packet ({limit / 2**20:.1f} MiB)"
+            f"no source statement is longer than max_allowed_packet ({human_bytes(limit)})"
         )
 
     @property

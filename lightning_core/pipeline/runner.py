@@ -230,6 +230,7 @@ class _Run:
                     target=target,
                     backend=self.backend,
                     resuming=has_progress(self.state),
+                    scan_statements=False,
                 ).run()
             )
         target.create_schemas(self.plan)

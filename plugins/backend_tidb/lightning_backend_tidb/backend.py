@@ -51,6 +51,7 @@ from lightning_core import (
     sql_mode_has,
     with_retries,
 )
+from lightning_core.pipeline.progress import human_bytes
 
 if TYPE_CHECKING:
     from lightning_core import KVChecksum, LightningConfig
@@ -111,6 +112,26 @@ class _Session:
             Ledger(schema=config.checkpoint.schema, task=task) if config.checkpoint.enable else None
         )
         self._conn: Any = None
+        self._packet_limit = 0
+
+    @property
+    def packet_limit(self) -> int:
+        """The longest statement to send: the smaller of the server's ``max_allowed_packet``
+        and ``[tidb] max-allowed-packet``."""
+        if not self._packet_limit:
+
+            def read() -> int:
+                with self.connection.cursor() as cur:
+                    cur.execute("SELECT @@max_allowed_packet")
+                    return int(cur.fetchone()[0])
+
+            server = with_retries(
+                read,
+                what="read the target's max_allowed_packet",
+                on_retry=lambda _exc: self.reconnect(),
+            )
+            self._packet_limit = min(server, self._address.max_allowed_packet)
+        return self._packet_limit
 
     @property
     def connection(self) -> Any:
@@ -408,6 +429,7 @@ class TiDBWriter:
         """
         rows = self._load_data_rows(batch)
         statements = [] if rows is not None else self._encoder.encode_batch(batch, self._path)
+        self._check_sizes(batch, statements)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s: %d rows of %s up to offset %d in %s, %d bytes",
@@ -475,6 +497,28 @@ class TiDBWriter:
             skipped=self._skipped,
         )
 
+    def _check_sizes(self, batch: RowBatch, statements: Sequence[Statement]) -> None:
+        """Stop before sending a statement the server would refuse for its length."""
+        limit = self._session.packet_limit
+        for statement in statements:
+            if len(statement.sql) <= limit:
+                continue
+            size, most = human_bytes(len(statement.sql)), human_bytes(limit)
+            where = f"{self._path}:{batch.offsets[statement.first]}"
+            table = self._encoder.table.quoted
+            if statement.count == 1:
+                raise EncodeError(
+                    f"{where}: the row for {table} is a statement of {size}, more than "
+                    f"max_allowed_packet ({most}, the smaller of the server's and [tidb] "
+                    "max-allowed-packet); raise both (SET GLOBAL max_allowed_packet on the "
+                    "server), then run again to resume"
+                )
+            raise EncodeError(
+                f"{where}: {statement.count} rows for {table} make a statement of {size}, more "
+                f"than max_allowed_packet ({most}); set [tikv-importer] logical-import-batch-size "
+                "below it, then run again to resume"
+            )
+
     def _load_data_rows(self, batch: RowBatch) -> bytes | None:
         """The batch for LOAD DATA, or None where it goes by INSERT: SQL text, a strategy
         LOAD DATA has no keyword for, a value the format cannot carry, or a row of the wrong
@@ -515,6 +559,7 @@ class TiDBWriter:
                 )
                 self._session.load_data = False
                 statements = self._encoder.encode_batch(batch, self._path)
+                self._check_sizes(batch, statements)
         warnings = affected = 0
         for statement in statements:
             affected += cur.execute(statement.sql)

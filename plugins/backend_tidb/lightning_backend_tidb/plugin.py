@@ -51,11 +51,12 @@ def _encoder(
 ) -> SqlStatementEncoder:
     from lightning_backend_tidb.encoder import DEFAULT_STATEMENT_BYTES, SqlStatementEncoder
 
+    batch = int(config.tikv_importer.logical_import_batch_size or DEFAULT_STATEMENT_BYTES)
     return SqlStatementEncoder(
         table,
         strategy,
         no_backslash_escapes=sql_mode_has(config.tidb.sql_mode or "", "NO_BACKSLASH_ESCAPES"),
-        max_bytes=int(config.tikv_importer.logical_import_batch_size or DEFAULT_STATEMENT_BYTES),
+        max_bytes=min(batch, int(config.tidb.max_allowed_packet)),
     )
 
 
