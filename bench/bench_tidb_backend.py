@@ -1,7 +1,7 @@
 """Benchmark: tidb-lightning's tidb backend against myloader, on the same mydumper dump.
 
     .venv/bin/python bench/bench_tidb_backend.py [--rows 1000000] [--threads 2] [--repeat 3]
-        [--table sbtest1|orders] [--tools myloader,lightning,loaddata]
+        [--table sbtest1|orders] [--tools myloader,lightning,loaddata,deferred]
 
 1. Builds ``bench_src.<table>`` in the MySQL-protocol server with ``INSERT ... SELECT`` from
    MariaDB's SEQUENCE engine, unless it already holds exactly ``--rows`` rows: ``sbtest1``
@@ -14,7 +14,11 @@
    (b) ``tidb-lightning --backend tidb --region-concurrency THREADS --enable-checkpoint=false``
        with a ``[[routes]]`` rule sending ``bench_src`` to ``bench_lightning``, and
    (c) ``loaddata``: the table created with every index, then one ``LOAD DATA LOCAL INFILE``
-       of the tab-separated file (the server's fastest path, the floor to compare with),
+       of the tab-separated file (the server's fastest path for the rows), and
+   (d) ``deferred``: the table created with its primary key only, THREADS concurrent
+       ``LOAD DATA LOCAL INFILE`` of the rows cut in THREADS files, then one ``ALTER TABLE``
+       adding the secondary indexes: what the server needs at least for the deferred-index
+       approach, with nothing to parse on the client (the floor for tidb-lightning),
    each into a freshly dropped target database, and checks the target has every row and the
    same ``CHECKSUM TABLE`` as the source.
 4. Prints wall time, throughput, peak RSS and the server's CPU seconds (user + system of the
@@ -27,6 +31,7 @@ This is a benchmark, not a test: it exits non-zero only when a tool fails or a t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -36,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +52,14 @@ SOURCE_DB = "bench_src"
 MYLOADER_DB = "bench_myloader"
 LIGHTNING_DB = "bench_lightning"
 LOADDATA_DB = "bench_loaddata"
-TOOLS = ("myloader", "lightning", "loaddata")
-TARGETS = {"myloader": MYLOADER_DB, "lightning": LIGHTNING_DB, "loaddata": LOADDATA_DB}
+DEFERRED_DB = "bench_deferred"
+TOOLS = ("myloader", "lightning", "loaddata", "deferred")
+TARGETS = {
+    "myloader": MYLOADER_DB,
+    "lightning": LIGHTNING_DB,
+    "loaddata": LOADDATA_DB,
+    "deferred": DEFERRED_DB,
+}
 INSERT_BATCH = 100_000
 
 SBTEST_DDL = """CREATE TABLE `{db}`.`sbtest1` (
@@ -215,21 +227,36 @@ def _rows(conn: Any, sql: str) -> list[Any]:
         return list(cur.fetchall())
 
 
-def write_tsv(server: Server, table: str, path: Path) -> None:
-    """The source rows as LOAD DATA's default format (tab-separated, backslash escapes)."""
+def write_tsv(server: Server, table: str, path: Path, parts: int, rows: int) -> None:
+    """The source rows in primary-key order as LOAD DATA's default format (tab-separated,
+    backslash escapes): all in ``path`` and, cut in ``parts`` runs of rows, in
+    ``path.with_suffix(".N.tsv")``."""
     escapes = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\0": "\\0"})
     conn = pymysql.connect(
         host=server.host, port=server.port, user=server.user, password=server.password,
         charset="utf8mb4", cursorclass=pymysql.cursors.SSCursor,
     )  # fmt: skip
+    per_part = -(-rows // parts)
     try:
-        with conn.cursor() as cur, path.open("w", encoding="utf-8") as out:
-            cur.execute(f"SELECT * FROM `{SOURCE_DB}`.`{table}`")
-            for row in cur:
+        with contextlib.ExitStack() as files, conn.cursor() as cur:
+            whole = files.enter_context(path.open("w", encoding="utf-8"))
+            cut = [
+                files.enter_context(part.open("w", encoding="utf-8"))
+                for part in tsv_parts(path, parts)
+            ]
+            cur.execute(f"SELECT * FROM `{SOURCE_DB}`.`{table}` ORDER BY 1")
+            for index, row in enumerate(cur):
                 fields = ("\\N" if v is None else str(v).translate(escapes) for v in row)
-                out.write("\t".join(fields) + "\n")
+                line = "\t".join(fields) + "\n"
+                whole.write(line)
+                cut[index // per_part].write(line)
     finally:
         conn.close()
+
+
+def tsv_parts(path: Path, parts: int) -> list[Path]:
+    """The files ``write_tsv`` cuts the rows in."""
+    return [path.with_suffix(f".{n}.tsv") for n in range(parts)]
 
 
 def dump_source(server: Server, outdir: Path, threads: int, table: str) -> int:
@@ -349,6 +376,45 @@ def load_data(server: Server, data: Dataset, tsv: Path) -> None:
         conn.close()
 
 
+def load_deferred(server: Server, data: Dataset, parts: list[Path]) -> None:
+    """Create the table with its primary key only, ``LOAD DATA LOCAL INFILE`` each part on a
+    connection of its own at once, then add the secondary indexes in one ``ALTER TABLE``."""
+    from lightning_backend_tidb.indexes import split_secondary_indexes
+
+    create, indexes = split_secondary_indexes(data.ddl.format(db=DEFERRED_DB))
+
+    def connect() -> Any:
+        return pymysql.connect(
+            host=server.host, port=server.port, user=server.user, password=server.password,
+            charset="utf8mb4", autocommit=True, local_infile=True,
+        )  # fmt: skip
+
+    def load(part: Path) -> None:
+        conn = connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    f"LOAD DATA LOCAL INFILE %s INTO TABLE `{DEFERRED_DB}`.`{data.table}` "
+                    "CHARACTER SET utf8mb4",
+                    (str(part),),
+                )
+        finally:
+            conn.close()
+
+    conn = connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{DEFERRED_DB}`")
+            cur.execute(create)
+            with ThreadPoolExecutor(len(parts)) as pool:
+                list(pool.map(load, parts))
+            if indexes:
+                adds = ", ".join(f"ADD {index}" for index in indexes)
+                cur.execute(f"ALTER TABLE `{DEFERRED_DB}`.`{data.table}` {adds}")
+    finally:
+        conn.close()
+
+
 def verify(server: Server, database: str, table: str, rows: int, source_checksum: int) -> None:
     """The target holds ``rows`` rows with the source's checksum, or the benchmark stops."""
     conn = server.connect()
@@ -393,9 +459,13 @@ def load_once(
     finally:
         conn.close()
     cpu_before = server_cpu_seconds()
-    if tool == "loaddata":
+    if tool in ("loaddata", "deferred"):
         started = time.perf_counter()
-        load_data(server, args.data, dump.with_name("rows.tsv"))
+        rows = dump.with_name("rows.tsv")
+        if tool == "loaddata":
+            load_data(server, args.data, rows)
+        else:
+            load_deferred(server, args.data, tsv_parts(rows, args.threads))
         seconds, rss = time.perf_counter() - started, None
     else:
         seconds, rss = timed(tool_command(tool, server, dump, config, args))
@@ -429,7 +499,7 @@ def report(runs: list[Run], dump_bytes: int, args: argparse.Namespace) -> None:
             cpus[tool] = statistics.median(cpu_values)
             peak += f", server CPU {cpus[tool]:.2f} s"
         print(f"median {tool}: {medians[tool]:.2f} s{peak}")
-    for tool in ("lightning", "loaddata"):
+    for tool in ("lightning", "loaddata", "deferred"):
         if tool in medians and "myloader" in medians:
             ratio = medians[tool] / medians["myloader"]
             line = f"ratio {tool}/myloader: wall {ratio:.2f}"
@@ -447,7 +517,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tools",
         default=",".join(TOOLS),
-        help="comma-separated subset of myloader,lightning,loaddata (default all)",
+        help="comma-separated subset of myloader,lightning,loaddata,deferred (default all)",
     )
     parser.add_argument("--table", default="sbtest1", choices=sorted(DATASETS))
     parser.add_argument("--on-duplicate", default="replace", choices=["replace", "ignore", "error"])
@@ -463,7 +533,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.tools = [tool.strip() for tool in args.tools.split(",") if tool.strip()]
     unknown = set(args.tools) - set(TOOLS)
     if unknown or not args.tools:
-        parser.error(f"--tools takes myloader, lightning and loaddata, not {sorted(unknown)}")
+        parser.error(f"--tools takes {', '.join(TOOLS)}, not {sorted(unknown)}")
     args.data = DATASETS[args.table]
     return args
 
@@ -488,8 +558,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if dump.exists():
             shutil.rmtree(dump)
         dump_bytes = dump_source(server, dump, args.threads, table)
-        if "loaddata" in args.tools:
-            write_tsv(server, table, dump.with_name("rows.tsv"))
+        if {"loaddata", "deferred"} & set(args.tools):
+            write_tsv(server, table, dump.with_name("rows.tsv"), args.threads, args.rows)
         config = workdir / "tidb-lightning.toml"
         write_lightning_config(config, server, dump, args)
         runs: list[Run] = []
