@@ -76,7 +76,7 @@ if TYPE_CHECKING:
     from lightning_core.kv.memcomparable import decode_bytes, encode_bytes
     from lightning_core.kv.plan import ConversionStep, KeyColumn, RestoreColumn
     from lightning_core.kv.plan import TablePlan as KVTablePlan
-    from lightning_core.pipeline.progress import report_ranges
+    from lightning_core.pipeline.progress import human_bytes, report_ranges
     from lightning_core.pipeline.sql_target import SqlTarget
     from lightning_core.schema.ddl import parse_create_table
     from lightning_core.schema.values import MysqlTime
@@ -85,6 +85,7 @@ if TYPE_CHECKING:
 #: import, which a tidb-backend import never needs.
 _LAZY: dict[str, tuple[str, str]] = {
     "report_ranges": ("lightning_core.pipeline.progress", "report_ranges"),
+    "human_bytes": ("lightning_core.pipeline.progress", "human_bytes"),
     "kv_conflict_strategy": ("lightning_core.config", "kv_conflict_strategy"),
     "KVChecksum": ("lightning_core.kv.checksum", "KVChecksum"),
     "general_ci_weight_table": ("lightning_core.kv.collation", "general_ci_weight_table"),
@@ -183,6 +184,7 @@ __all__ = [
     "general_ci_weight_table",
     "hookimpl",
     "hookspec",
+    "human_bytes",
     "is_transient",
     "kv_conflict_strategy",
     "parse_create_table",

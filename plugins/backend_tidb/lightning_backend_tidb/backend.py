@@ -46,12 +46,12 @@ from lightning_core import (
     drop_if_unused,
     error_code,
     failpoint,
+    human_bytes,
     is_transient,
     quote_identifier,
     sql_mode_has,
     with_retries,
 )
-from lightning_core.pipeline.progress import human_bytes
 
 if TYPE_CHECKING:
     from lightning_core import KVChecksum, LightningConfig
