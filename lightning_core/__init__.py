@@ -63,6 +63,7 @@ from lightning_core.target import (
     drop_if_unused,
     error_code,
     is_transient,
+    statement_limit,
     with_retries,
 )
 
@@ -193,6 +194,7 @@ __all__ = [
     "report_ranges",
     "schema_statements",
     "sql_mode_has",
+    "statement_limit",
     "table_prefix",
     "with_retries",
 ]

@@ -204,6 +204,14 @@ def server_version(conn: Any) -> str:
         return str(cur.fetchone()[0])
 
 
+def statement_limit(conn: Any, address: TargetAddress) -> int:
+    """The longest statement to send: the smaller of the server's ``max_allowed_packet`` and
+    ``[tidb] max-allowed-packet`` (``address.max_allowed_packet``)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.max_allowed_packet")
+        return min(int(cur.fetchone()[0]), address.max_allowed_packet)
+
+
 def drop_if_unused(conn: Any, schema: str, table: str) -> None:
     """Drop ``schema.table`` when it has no rows left, then ``schema`` when it has no tables.
 

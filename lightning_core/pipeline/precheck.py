@@ -232,8 +232,7 @@ class Prechecks:
         target = self._target
         if self._record.uses_engines or not isinstance(target, SqlTarget):
             return "pass", f"the {self._record.name} backend sends no SQL statements with rows"
-        server = target.max_allowed_packet()
-        limit = min(server, int(self._config.tidb.max_allowed_packet))
+        limit = target.statement_limit()
         if not self._scan_statements:
             return "pass", (
                 "rows are sent in statements of at most logical-import-batch-size; a row longer "

@@ -13,7 +13,13 @@ from lightning_core.errors import TargetError
 from lightning_core.interfaces import Target, TargetTable
 from lightning_core.pipeline.schema import create_schemas
 from lightning_core.sqltext import quote_identifier
-from lightning_core.target import address_from_config, connect, server_version, with_retries
+from lightning_core.target import (
+    address_from_config,
+    connect,
+    server_version,
+    statement_limit,
+    with_retries,
+)
 
 if TYPE_CHECKING:
     from lightning_core.config_sections import LightningConfig
@@ -271,10 +277,11 @@ class SqlTarget:
         (row,) = self._query("read the current role", "SELECT CURRENT_ROLE()")
         return row[0] is not None and str(row[0]).upper() != "NONE"
 
-    def max_allowed_packet(self) -> int:
-        """The server's ``@@GLOBAL.max_allowed_packet``: the largest statement it accepts."""
-        (row,) = self._query("read max_allowed_packet", "SELECT @@GLOBAL.max_allowed_packet")
-        return int(row[0])
+    def statement_limit(self) -> int:
+        """The longest statement to send (``lightning_core.target.statement_limit``)."""
+        return self._run(
+            "read max_allowed_packet", lambda conn: statement_limit(conn, self._address)
+        )
 
     def drop_table(self, table: TargetTable) -> None:
         """``DROP TABLE IF EXISTS``."""

@@ -9,6 +9,7 @@ whatever ``on-duplicate`` says.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -50,6 +51,7 @@ from lightning_core import (
     is_transient,
     quote_identifier,
     sql_mode_has,
+    statement_limit,
     with_retries,
 )
 
@@ -112,26 +114,16 @@ class _Session:
             Ledger(schema=config.checkpoint.schema, task=task) if config.checkpoint.enable else None
         )
         self._conn: Any = None
-        self._packet_limit = 0
 
-    @property
+    @functools.cached_property
     def packet_limit(self) -> int:
         """The longest statement to send: the smaller of the server's ``max_allowed_packet``
         and ``[tidb] max-allowed-packet``."""
-        if not self._packet_limit:
-
-            def read() -> int:
-                with self.connection.cursor() as cur:
-                    cur.execute("SELECT @@max_allowed_packet")
-                    return int(cur.fetchone()[0])
-
-            server = with_retries(
-                read,
-                what="read the target's max_allowed_packet",
-                on_retry=lambda _exc: self.reconnect(),
-            )
-            self._packet_limit = min(server, self._address.max_allowed_packet)
-        return self._packet_limit
+        return with_retries(
+            lambda: statement_limit(self.connection, self._address),
+            what="read the target's max_allowed_packet",
+            on_retry=lambda _exc: self.reconnect(),
+        )
 
     @property
     def connection(self) -> Any:
